@@ -1,0 +1,547 @@
+"""Scenario files: the pydantic schema of a scenario YAML, loading, and error reports with file and line.
+
+A scenario describes a place (area and raster resolution), a clock, a network (layout, carrier, antenna,
+equipment), a population by archetype, decision tables, timed events and regression bounds (``expect``), plus
+optional named ``variants`` (what-if overrides of any field). See DESIGN.md "Scenario file".
+
+Every problem is reported at once, each as ``file:line field.path: expected …, found …``. Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import annotated_types
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CATALOG_PATH = REPO_ROOT / "agents" / "catalog.yaml"
+TABLES_DIR = REPO_ROOT / "decisions" / "tables"
+
+PropagationScenario = Literal["UMa", "UMi", "RMa"]
+AntennaModel = Literal["36814-sector", "38901-array"]
+
+# --------------------------------------------------------------------------------------------- durations and times
+_DURATION_UNITS_S = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|min|m|h|d)\s*$")
+_CLOCK_RE = re.compile(r"^\s*(?:d(\d+)\s+)?([01]?\d|2[0-3]):([0-5]\d)\s*$")
+
+
+def parse_duration_s(value: Any) -> float:
+    """``"24h"``, ``"15min"``, ``"90s"``, ``"2d"`` or a number of seconds -> seconds (> 0)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as '15min', '1h' or '2d', found {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION_RE.match(str(value))
+        if not match:
+            raise ValueError(f"expected a duration such as '15min', '1h' or '2d', found {value!r}")
+        seconds = float(match.group(1)) * _DURATION_UNITS_S[match.group(2)]
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"expected a positive duration, found {value!r}")
+    return seconds
+
+
+def parse_clock_time_s(value: Any) -> float:
+    """A point in simulated time: ``"18:00"`` (day 0), ``"d2 18:00"`` (day 2) or a duration from the start."""
+    text = str(value)
+    match = _CLOCK_RE.match(text)
+    if match:
+        day = int(match.group(1) or 0)
+        return day * 86400.0 + int(match.group(2)) * 3600.0 + int(match.group(3)) * 60.0
+    try:
+        return parse_duration_s(value)
+    except ValueError:
+        expected = "a time such as '18:00', 'd1 07:30' or a duration like '30h'"
+        raise ValueError(f"expected {expected}, found {value!r}") from None
+
+
+Duration = Annotated[float, Field(description="duration, e.g. '15min', '1h', '2d' or seconds")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------------------- sections
+class Area(_Strict):
+    width_m: float = Field(gt=0, le=200_000)
+    height_m: float = Field(gt=0, le=200_000)
+    resolution_m: float = Field(gt=0, le=1_000)
+
+    @model_validator(mode="after")
+    def _resolution_fits(self) -> Area:
+        if self.resolution_m > min(self.width_m, self.height_m):
+            raise ValueError(f"resolution_m {self.resolution_m} is larger than the area's smaller side")
+        return self
+
+
+class Clock(_Strict):
+    duration: Duration
+    tick: Duration
+    decision_every: Duration | None = None
+    start: str = Field("00:00", description="wall-clock time of day at t = 0, 'HH:MM'")
+
+    @field_validator("duration", "tick", "decision_every", mode="before")
+    @classmethod
+    def _durations(cls, value: Any) -> Any:
+        return None if value is None else parse_duration_s(value)
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: str) -> str:
+        if not _CLOCK_RE.match(value) or value.strip().startswith("d"):
+            raise ValueError(f"expected a time of day 'HH:MM', found {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Clock:
+        if self.tick > self.duration:
+            raise ValueError("tick is longer than duration")
+        if self.decision_every is not None and self.decision_every < self.tick:
+            raise ValueError("decision_every is shorter than tick")
+        return self
+
+    @property
+    def n_ticks(self) -> int:
+        return int(math.ceil(self.duration / self.tick - 1e-9))
+
+    @property
+    def start_s(self) -> float:
+        return parse_clock_time_s(self.start)
+
+
+class HexLayout(_Strict):
+    rings: int = Field(ge=0, le=10)
+    isd_m: float = Field(gt=0, le=100_000)
+    sectors: Literal[1, 3] = 3
+    wrap_around: bool = False
+
+
+class Layout(_Strict):
+    hex: HexLayout | None = None
+    sites: str | None = Field(None, description="CSV of cells, relative to the scenario file")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Layout:
+        if (self.hex is None) == (self.sites is None):
+            raise ValueError("give exactly one of 'hex' or 'sites'")
+        return self
+
+
+class Carrier(_Strict):
+    fc_ghz: float = Field(gt=0.5, le=100)
+    bandwidth_mhz: float = Field(gt=0, le=400)
+    scenario: PropagationScenario = "UMa"
+    scs_khz: Literal[15, 30, 60, 120] = 30
+
+
+#: Default electrical downtilt per antenna model (degrees below the horizon): TR 36.814 Table A.2.1.1-2 case 1
+#: (ISD 500 m) uses 15°; TR 38.901 Table 7.8-1 calibration uses a 102° zenith angle, i.e. 12° below the horizon.
+DEFAULT_ELEC_TILT_DEG = {"36814-sector": 15.0, "38901-array": 12.0}
+
+
+class Antenna(_Strict):
+    model: AntennaModel = "36814-sector"
+    mech_tilt_deg: float = Field(0.0, ge=-90, le=90)
+    elec_tilt_deg: float | None = Field(None, ge=-90, le=90, description="electrical downtilt below the horizon; "
+                                        "default by model (36.814: 15°, 38.901 array: 12°)")
+
+    @property
+    def elec_tilt_or_default_deg(self) -> float:
+        return DEFAULT_ELEC_TILT_DEG[self.model] if self.elec_tilt_deg is None else self.elec_tilt_deg
+
+
+class Network(_Strict):
+    layout: Layout
+    carrier: Carrier
+    antenna: Antenna = Antenna()
+    equipment: str = "macro_rru"
+    bs_height_m: float = Field(25.0, gt=0, le=300)
+    tx_power_dbm: float = Field(43.0, ge=-30, le=80)
+    ue_noise_figure_db: float = Field(9.0, ge=0, le=30)
+    indoor_fraction: float = Field(0.0, ge=0, le=1, description="share of coverage-map pixels treated as indoor")
+
+
+class PopulationEntry(_Strict):
+    archetype: str
+    count: int = Field(ge=0, le=10_000_000)
+    traffic: str | None = None
+
+
+class Where(_Strict):
+    x_m: float
+    y_m: float
+    radius_m: float = Field(gt=0)
+
+
+class Event(_Strict):
+    at: str
+    kind: Literal["crowd", "site_failure", "service_launch", "cell_sleep", "cell_wake"]
+    where: Where | None = None
+    users: int | None = Field(None, ge=1)
+    archetype: str | None = None
+    site: int | None = Field(None, ge=0)
+    cell: int | None = Field(None, ge=0)
+    for_: str | None = Field(None, alias="for")
+    traffic: str | None = None
+    demand_mbps: float | None = Field(None, gt=0)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, value: Any) -> str:
+        parse_clock_time_s(value)
+        return str(value)
+
+    @field_validator("for_")
+    @classmethod
+    def _for(cls, value: Any) -> str | None:
+        if value is not None:
+            parse_duration_s(value)
+            return str(value)
+        return value
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> Event:
+        needs = {
+            "crowd": ("where", "users", "for_"),
+            "site_failure": ("site",),
+            "service_launch": ("users", "demand_mbps"),
+            "cell_sleep": ("cell",),
+            "cell_wake": ("cell",),
+        }[self.kind]
+        missing = [n.rstrip("_") for n in needs if getattr(self, n) is None]
+        if missing:
+            raise ValueError(f"a '{self.kind}' event needs {', '.join(missing)}")
+        return self
+
+    @property
+    def at_s(self) -> float:
+        return parse_clock_time_s(self.at)
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.for_ is None else parse_duration_s(self.for_)
+
+
+class Bound(_Strict):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> Bound:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class Scenario(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    seed: int = Field(ge=0, le=2**63 - 1)
+    description: str = ""
+    area: Area
+    clock: Clock | None = None
+    network: Network
+    population: list[PopulationEntry] = []
+    decisions: list[str] = []
+    events: list[Event] = []
+    expect: dict[str, Bound] = {}
+    variants: dict[str, dict[str, Any]] = {}
+
+    @model_validator(mode="after")
+    def _events_need_clock(self) -> Scenario:
+        if self.events and self.clock is None:
+            raise ValueError("events need a 'clock' section")
+        return self
+
+
+# ------------------------------------------------------------------------------------------------ error reporting
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a scenario file."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where} {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class ScenarioError(ValueError):
+    """A scenario file has problems; ``problems`` lists every one of them."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    """Map each key path of a composed YAML document to its 1-based line."""
+    out = {} if out is None else out
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[path + (key,)] = key_node.start_mark.line + 1
+            _line_map(value_node, path + (key,), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[path + (i,)] = item.start_mark.line + 1
+            _line_map(item, path + (i,), out)
+    return out
+
+
+def _lookup_line(lines: dict[tuple, int], loc: tuple) -> int | None:
+    loc = tuple("for" if p == "for_" else p for p in loc)
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def _field_info(model: type[BaseModel], loc: tuple):
+    """The FieldInfo at ``loc`` inside ``model`` (None when the path leaves pydantic models)."""
+    current: Any = model
+    info = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        name = "for_" if part == "for" else part
+        info = current.model_fields.get(name)
+        if info is None:
+            return None
+        current = _model_in(info.annotation)
+    return info
+
+
+def _model_in(annotation: Any) -> Any:
+    for candidate in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+        inner = _model_in_args(candidate)
+        if inner is not None:
+            return inner
+    return annotation
+
+
+def _model_in_args(annotation: Any) -> Any:
+    for candidate in getattr(annotation, "__args__", ()):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _range_text(info: Any) -> str:
+    lo = hi = None
+    lo_open = hi_open = False
+    for meta in getattr(info, "metadata", []):
+        if isinstance(meta, annotated_types.Gt):
+            lo, lo_open = meta.gt, True
+        elif isinstance(meta, annotated_types.Ge):
+            lo, lo_open = meta.ge, False
+        elif isinstance(meta, annotated_types.Lt):
+            hi, hi_open = meta.lt, True
+        elif isinstance(meta, annotated_types.Le):
+            hi, hi_open = meta.le, False
+    if lo is None and hi is None:
+        return ""
+    def show(v: float) -> str:
+        return str(v) if isinstance(v, int) and abs(v) < 1e6 else f"{v:g}"
+
+    left = ("(" if lo_open else "[") + ("-inf" if lo is None else show(lo))
+    right = ("inf" if hi is None else show(hi)) + (")" if hi_open or hi is None else "]")
+    return f" in {left}, {right}"
+
+
+_BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _describe(error: dict, info: Any) -> str:
+    kind = error["type"]
+    found = error.get("input")
+    found_text = f"{found!r}" if not isinstance(found, dict | list) else type(found).__name__
+    is_int = info is not None and info.annotation is int
+    if kind in ("int_parsing", "int_type", "int_from_float") or (is_int and kind in _BOUND_ERRORS):
+        return f"expected an integer{_range_text(info)}, found {found_text}"
+    if kind in ("float_parsing", "float_type", "finite_number") or kind in _BOUND_ERRORS:
+        return f"expected a number{_range_text(info)}, found {found_text}"
+    if kind == "extra_forbidden":
+        return "unknown key (not part of the scenario schema)"
+    if kind == "missing":
+        return "required, but missing"
+    if kind == "literal_error":
+        return f"expected one of {error.get('ctx', {}).get('expected', '')}, found {found_text}"
+    if kind in ("string_type",):
+        return f"expected text, found {found_text}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"expected true or false, found {found_text}"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"expected a mapping, found {found_text}"
+    if kind == "list_type":
+        return f"expected a list, found {found_text}"
+    if kind == "value_error":
+        return str(error.get("ctx", {}).get("error", error["msg"]))
+    return f"{error['msg']}, found {found_text}"
+
+
+def _dotted(loc: tuple) -> str:
+    parts: list[str] = []
+    for p in loc:
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        else:
+            parts.append(("." if parts else "") + ("for" if p == "for_" else str(p)))
+    return "".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------ name checks
+@lru_cache(maxsize=1)
+def _catalog_names() -> dict[str, frozenset[str]]:
+    data = yaml.safe_load(CATALOG_PATH.read_text(encoding="utf-8")) or {}
+    names = {section: frozenset((data.get(section) or {}).keys()) for section in ("users", "drones", "equipment")}
+    traffic = set((data.get("traffic") or {}).keys())
+    for section in ("users", "drones"):
+        for entry in (data.get(section) or {}).values():
+            if isinstance(entry, dict) and isinstance(entry.get("traffic"), str):
+                traffic.add(entry["traffic"])
+    names["traffic"] = frozenset(traffic)
+    return names
+
+
+def _table_names() -> frozenset[str]:
+    return frozenset(p.stem for p in TABLES_DIR.glob("*.dmn")) | frozenset(
+        p.stem for p in TABLES_DIR.glob("*.yaml") if p.stem != "thresholds")
+
+
+def _check_names(raw: dict, lines: dict, file: str) -> list[Problem]:
+    """Names that refer to the catalog and the bundled tables, checked on the raw data so that they are reported
+    together with schema problems."""
+    problems: list[Problem] = []
+    names = _catalog_names()
+    archetypes = names["users"] | names["drones"]
+
+    def check(loc: tuple, kind: str, value: Any, valid: frozenset[str]) -> None:
+        if isinstance(value, str) and value not in valid:
+            shown = ", ".join(sorted(valid)) or "(none defined)"
+            problems.append(Problem(file, _lookup_line(lines, loc), _dotted(loc),
+                                    f"unknown {kind} {value!r}; expected one of: {shown}"))
+
+    def items(key: str) -> list[tuple[int, dict]]:
+        value = raw.get(key)
+        return [(i, e) for i, e in enumerate(value) if isinstance(e, dict)] if isinstance(value, list) else []
+
+    network = raw.get("network")
+    if isinstance(network, dict):
+        check(("network", "equipment"), "equipment", network.get("equipment", "macro_rru"), names["equipment"])
+    for i, entry in items("population"):
+        check(("population", i, "archetype"), "archetype", entry.get("archetype"), archetypes)
+        if names["traffic"]:
+            check(("population", i, "traffic"), "traffic class", entry.get("traffic"), names["traffic"])
+    decisions = raw.get("decisions")
+    if isinstance(decisions, list):
+        tables = _table_names()
+        for i, table in enumerate(decisions):
+            check(("decisions", i), "decision table", table, tables)
+    for i, event in items("events"):
+        check(("events", i, "archetype"), "archetype", event.get("archetype"), archetypes)
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------- loading
+def _read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError([Problem(str(path), None, "", "file not found")]) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError([Problem(str(path), None, "", f"not UTF-8 text ({exc.reason})")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise ScenarioError([Problem(str(path), line, "", f"malformed YAML: {exc.problem or exc}")]) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError([Problem(str(path), None, "", f"malformed YAML: {exc}")]) from None
+    if node is None:
+        raise ScenarioError([Problem(str(path), None, "", "empty file; expected a scenario mapping")])
+    return data, _line_map(node)
+
+
+def validate_data(data: Any, *, file: str = "<scenario>", lines: dict | None = None) -> Scenario:
+    """Validate parsed YAML data; raise :class:`ScenarioError` listing every problem."""
+    lines = lines or {}
+    if not isinstance(data, dict):
+        raise ScenarioError([Problem(file, 1, "", f"expected a mapping at the top, found {type(data).__name__}")])
+    problems: list[Problem] = []
+    scenario = None
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            info = _field_info(Scenario, loc)
+            problems.append(Problem(file, _lookup_line(lines, loc), _dotted(loc), _describe(error, info)))
+    problems += _check_names(data, lines, file)
+    if problems or scenario is None:
+        problems.sort(key=lambda p: (p.line or 0, p.field))
+        raise ScenarioError(problems)
+    return scenario
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load and validate a scenario YAML file (see module docstring)."""
+    path = Path(path)
+    data, lines = _read_yaml(path)
+    scenario = validate_data(data, file=str(path), lines=lines)
+    if scenario.network.layout.sites is not None:
+        sites = (path.parent / scenario.network.layout.sites).resolve()
+        object.__setattr__(scenario.network.layout, "sites", str(sites))
+        if not sites.is_file():
+            raise ScenarioError([Problem(str(path), _lookup_line(lines, ("network", "layout", "sites")),
+                                         "network.layout.sites", f"file not found: {sites}")])
+    return scenario
+
+
+def apply_overrides(data: dict, overrides: dict[str, Any], *, where: str = "variant") -> dict:
+    """Return a deep copy of ``data`` with dotted-path overrides applied (``"network.carrier.fc_ghz": 2.6``;
+    list items by index, ``"population.0.count": 500``). Unknown paths raise ``ValueError`` naming the path."""
+    out = copy.deepcopy(data)
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        node: Any = out
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ValueError(f"{where}: override path {dotted!r}: no list item {part!r}")
+                key: Any = int(part)
+            elif isinstance(node, dict):
+                key = part
+                if not last and key not in node:
+                    raise ValueError(f"{where}: override path {dotted!r}: no key {part!r}")
+            else:
+                raise ValueError(f"{where}: override path {dotted!r}: {'.'.join(parts[:i])!r} is not a mapping")
+            if last:
+                node[key] = value
+            else:
+                node = node[key]
+    return out
