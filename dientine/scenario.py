@@ -26,7 +26,7 @@ CATALOG_PATH = REPO_ROOT / "agents" / "catalog.yaml"
 TABLES_DIR = REPO_ROOT / "decisions" / "tables"
 
 PropagationScenario = Literal["UMa", "UMi", "RMa"]
-AntennaModel = Literal["36814-sector", "38901-array"]
+AntennaModel = Literal["tr36814-sector", "tr38901-array", "tr38901-element"]
 
 # --------------------------------------------------------------------------------------------- durations and times
 _DURATION_UNITS_S = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -146,11 +146,11 @@ class Carrier(_Strict):
 
 #: Default electrical downtilt per antenna model (degrees below the horizon): TR 36.814 Table A.2.1.1-2 case 1
 #: (ISD 500 m) uses 15°; TR 38.901 Table 7.8-1 calibration uses a 102° zenith angle, i.e. 12° below the horizon.
-DEFAULT_ELEC_TILT_DEG = {"36814-sector": 15.0, "38901-array": 12.0}
+DEFAULT_ELEC_TILT_DEG = {"tr36814-sector": 15.0, "tr38901-array": 12.0, "tr38901-element": 0.0}
 
 
 class Antenna(_Strict):
-    model: AntennaModel = "36814-sector"
+    model: AntennaModel = "tr36814-sector"
     mech_tilt_deg: float = Field(0.0, ge=-90, le=90)
     elec_tilt_deg: float | None = Field(None, ge=-90, le=90, description="electrical downtilt below the horizon; "
                                         "default by model (36.814: 15°, 38.901 array: 12°)")
@@ -166,7 +166,8 @@ class Network(_Strict):
     antenna: Antenna = Antenna()
     equipment: str = "macro_rru"
     bs_height_m: float = Field(25.0, gt=0, le=300)
-    tx_power_dbm: float = Field(43.0, ge=-30, le=80)
+    tx_power_dbm: float = Field(46.0, ge=-30, le=80, description="per cell; default EARTH macro, 6 TRX over 3 "
+                                "sectors x 20 W = 40 W (Auer et al. 2011, Table 2)")
     ue_noise_figure_db: float = Field(9.0, ge=0, le=30)
     indoor_fraction: float = Field(0.0, ge=0, le=1, description="share of coverage-map pixels treated as indoor")
 
@@ -234,6 +235,48 @@ class Event(_Strict):
         return None if self.for_ is None else parse_duration_s(self.for_)
 
 
+class TrafficProfileSettings(_Strict):
+    """The 24-hour diurnal traffic profile: a shipped one by ``name`` (``dientine/data/diurnal_hourly.csv``,
+    provenance in ``dientine/data/README.md``) or the scenario's own 24 hourly ``values`` with their ``source``."""
+
+    name: str = "earth_d23_active_users"
+    values: list[float] | None = Field(None, description="24 hourly relative loads (rescaled to peak 1)")
+    source: str | None = Field(None, description="citation of the values (required with values)")
+
+    @model_validator(mode="after")
+    def _values_need_source(self) -> TrafficProfileSettings:
+        if self.values is not None:
+            if len(self.values) != 24:
+                raise ValueError(f"values: expected 24 hourly values, found {len(self.values)}")
+            if any(not (math.isfinite(v) and v >= 0) for v in self.values):
+                raise ValueError("values: expected finite numbers >= 0")
+            if not self.source or not self.source.strip():
+                raise ValueError("values need a 'source' (no invented profiles, REFERENCES.md §5.4)")
+        return self
+
+
+class HandoverSettings(_Strict):
+    """A3-style handover of users between ticks (``agents.handover``); None = the module's default."""
+
+    hysteresis_db: float | None = Field(None, ge=0, le=20)
+    time_to_trigger_s: float | None = Field(None, ge=0, le=3600)
+
+
+class SimulationSettings(_Strict):
+    """How ``dientine.sim`` runs a scenario with a clock. Every field is optional."""
+
+    top_k: int = Field(8, ge=1, le=64, description="strongest cells kept per pixel in the gain cache")
+    scheduler: Literal["equal_share", "proportional_fair", "equal_rate"] = "equal_share"
+    power_model: Literal["earth", "tr38864"] = "earth"
+    se_model: Literal["shannon-36942", "cqi-table1", "cqi-table2"] = "shannon-36942"
+    traffic_profile: TrafficProfileSettings = TrafficProfileSettings()
+    handover: HandoverSettings = HandoverSettings()
+    sensing: bool = Field(True, description="run ISAC sensing of drones each tick")
+    wear: bool = Field(True, description="run the hardware wear model (random failures) each tick")
+    catalog_overrides: dict[str, float] = Field({}, description="catalog assumption key -> value")
+    equipment_overrides: dict[str, float] = Field({}, description="equipment assumption key -> value")
+
+
 class Bound(_Strict):
     min: float | None = None
     max: float | None = None
@@ -259,6 +302,7 @@ class Scenario(_Strict):
     events: list[Event] = []
     expect: dict[str, Bound] = {}
     variants: dict[str, dict[str, Any]] = {}
+    simulation: SimulationSettings = SimulationSettings()
 
     @model_validator(mode="after")
     def _events_need_clock(self) -> Scenario:
@@ -414,15 +458,16 @@ def _dotted(loc: tuple) -> str:
 # ------------------------------------------------------------------------------------------------ name checks
 @lru_cache(maxsize=1)
 def _catalog_names() -> dict[str, frozenset[str]]:
+    """Names defined by ``agents/catalog.yaml``: user and drone archetypes, traffic classes, equipment."""
     data = yaml.safe_load(CATALOG_PATH.read_text(encoding="utf-8")) or {}
-    names = {section: frozenset((data.get(section) or {}).keys()) for section in ("users", "drones", "equipment")}
-    traffic = set((data.get("traffic") or {}).keys())
-    for section in ("users", "drones"):
-        for entry in (data.get(section) or {}).values():
-            if isinstance(entry, dict) and isinstance(entry.get("traffic"), str):
-                traffic.add(entry["traffic"])
-    names["traffic"] = frozenset(traffic)
-    return names
+    users = data.get("users") or {}
+    drones = data.get("drones") or {}
+    return {
+        "users": frozenset((users.get("archetypes") or {}).keys()),
+        "drones": frozenset((drones.get("archetypes") or {}).keys()),
+        "traffic": frozenset((users.get("traffic_classes") or {}).keys()),
+        "equipment": frozenset((data.get("equipment") or {}).keys()),
+    }
 
 
 def _table_names() -> frozenset[str]:

@@ -27,6 +27,7 @@ Arrays are NumPy arrays inside and lists in JSON (``model_dump_json`` / ``model_
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import time
@@ -282,17 +283,22 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
     return abs(objective - bound) / max(abs(objective), 1e-9)
 
 
-def diagnose_infeasibility(families: Iterable[str], feasible_without: Callable[[str], bool]) -> list[str]:
-    """The constraint families whose relaxation (alone) restores feasibility: ``feasible_without(f)``
-    re-solves the problem with family ``f`` relaxed and says whether it became feasible. If no single family
-    suffices, returns ``["+".join(families)]`` when relaxing all of them together works (``feasible_without``
-    is then called with the joined name), else an empty list."""
+def diagnose_infeasibility(families: Iterable[str], feasible_without: Callable[[str], bool],
+                           max_combination: int = 2) -> list[str]:
+    """The constraint families whose relaxation restores feasibility. ``feasible_without(name)`` re-solves the
+    problem with the named family relaxed and says whether it became feasible; a combination of families is
+    passed as their names joined by ``"+"`` (e.g. ``"coverage+capacity"``). Single families are tried first;
+    only if none alone suffices, pairs, and so on up to ``max_combination`` families (then all together).
+    Returns every name (single or joined) at the first size that restores feasibility, else ``[]``."""
     fams = list(families)
-    blocking = [f for f in fams if feasible_without(f)]
-    if blocking or len(fams) < 2:
-        return blocking
-    joined = "+".join(fams)
-    return [joined] if feasible_without(joined) else []
+    sizes = list(range(1, min(max_combination, len(fams)) + 1))
+    if len(fams) > max_combination:
+        sizes.append(len(fams))
+    for size in sizes:
+        found = ["+".join(c) for c in itertools.combinations(fams, size) if feasible_without("+".join(c))]
+        if found:
+            return found
+    return []
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,0 +1,338 @@
+"""Base stations as arrays: sites, sectors, cells and RRUs with their states, transitions, load and energy.
+
+One entry per cell (sector carrier) in structure-of-arrays form. Each cell belongs to a site (``site_id``) and
+is radiated by one RRU (``rru_id``; by default one RRU per cell). A cell's state is one of
+:class:`~agents.equipment.CellState` (ON, LIGHT_SLEEP, DEEP_SLEEP, OFF, FAILED).
+
+State machine
+  * :meth:`BaseStations.request_state` starts a transition. It takes the equipment's transition time
+    (:meth:`agents.power.PowerTable.transition_time_s`: wake time of the source + entry time of the target).
+    While a transition is pending the cell keeps its old state code but serves nobody and draws its old
+    state's zero-load power; when the transition completes the target's extra entry energy is charged once
+    (TR 38.864 §5.1 accounting, REFERENCES §3.2). A new request replaces a pending one (no refund).
+  * :meth:`BaseStations.fail` takes cells down (now or at a time inside the next tick) until a repair time;
+    requests made while failed are remembered and applied after the repair (the cell comes back ON, then
+    transitions to the remembered state).
+  * Only ON cells without a pending transition serve users (:meth:`serving_mask`); ON cells radiate
+    (:meth:`interfering_mask`, including an ON cell ramping down into a sleep state).
+  * :meth:`set_traffic` takes each cell's PRB utilisation (from :mod:`agents.scheduler`) and user count and
+    refuses traffic on a cell that does not serve: sleeping, off and failed cells carry no users.
+  * :meth:`advance` integrates power over a tick, event by event (transition ends, failures, repairs inside
+    the tick), and accumulates energy in joules (``energy_j``; ``energy_kwh()``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numba
+import numpy as np
+
+from agents.equipment import N_STATES, CellState, EquipmentSpec
+from agents.power import PowerModelName, PowerTable, Tr38864Table, build_power_table
+
+__all__ = ["BaseStations", "CellState", "NO_PENDING"]
+
+NO_PENDING = -1
+
+
+class BaseStationError(ValueError):
+    """Bad input to the base-station arrays; the message names the argument and the offending cells."""
+
+
+def _cells_text(mask: np.ndarray, limit: int = 10) -> str:
+    idx = np.flatnonzero(mask)
+    more = f" (+{idx.size - limit} more)" if idx.size > limit else ""
+    return f"{idx[:limit].tolist()}{more}"
+
+
+@numba.njit(cache=True)
+def _advance_kernel(dt_s, t0_s, state, pending, remaining_s, time_in_state_s, desired, fail_at_s,
+                    failed_until_s, load, p_idle_w, p_slope_w, state_power_w, entry_energy_j, entry_time_s,
+                    wake_time_s, energy_j, time_total_s, entries):
+    """Integrate every cell's power over [t0_s, t0_s + dt_s), handling events in time order; returns the
+    energy of the tick per cell."""
+    n = state.shape[0]
+    tick_e = np.zeros(n)
+    for c in range(n):
+        t = 0.0
+        e = 0.0
+        guard = 0
+        while t < dt_s and guard < 64:
+            guard += 1
+            s = state[c]
+            p = state_power_w[c, s]
+            if s == 0:
+                p = p_idle_w[c] + p_slope_w[c] * load[c]
+            # next event inside the tick
+            t_next = dt_s
+            kind = 0  # 0 none, 1 transition end, 2 failure, 3 repair
+            if s == 4:
+                tr = failed_until_s[c] - t0_s
+                if tr < t_next:
+                    t_next = max(tr, t)
+                    kind = 3
+            else:
+                tf = fail_at_s[c] - t0_s
+                if tf < t_next:
+                    t_next = max(tf, t)
+                    kind = 2
+                if pending[c] >= 0:
+                    te = t + remaining_s[c]
+                    if te < t_next or (te == t_next and kind == 0):
+                        t_next = te
+                        kind = 1
+            seg = t_next - t
+            e += p * seg
+            time_total_s[c, s] += seg
+            time_in_state_s[c] += seg
+            if pending[c] >= 0 and s != 4:
+                remaining_s[c] -= seg
+            t = t_next
+            if kind == 1:
+                tgt = pending[c]
+                state[c] = tgt
+                pending[c] = -1
+                remaining_s[c] = 0.0
+                time_in_state_s[c] = 0.0
+                e += entry_energy_j[c, tgt]
+                entries[c, tgt] += 1
+                load[c] = 0.0
+            elif kind == 2:
+                if pending[c] >= 0:
+                    desired[c] = pending[c]
+                else:
+                    desired[c] = s
+                state[c] = 4
+                pending[c] = -1
+                remaining_s[c] = 0.0
+                time_in_state_s[c] = 0.0
+                fail_at_s[c] = np.inf
+                entries[c, 4] += 1
+                load[c] = 0.0
+            elif kind == 3:
+                state[c] = 0
+                time_in_state_s[c] = 0.0
+                entries[c, 0] += 1
+                failed_until_s[c] = np.nan
+                load[c] = 0.0
+                d = desired[c]
+                if d != 0:
+                    pending[c] = d
+                    remaining_s[c] = entry_time_s[c, d]
+        tick_e[c] = e
+        energy_j[c] += e
+    return tick_e
+
+
+class BaseStations:
+    """Cells, their sites, sectors and RRUs, as arrays (see module docstring).
+
+    Parameters
+    ----------
+    site_id : per cell, the index of its site (0..n_sites-1), e.g. ``CellTable.site_id`` of the layout.
+    equipment : one :class:`EquipmentSpec` for every cell, or a sequence of specs indexed by ``equipment_index``.
+    rru_id : per cell, the RRU radiating it (default: one RRU per cell).
+    power_model : ``"earth"`` (default) or ``"tr38864"`` (see :mod:`agents.power`).
+    start_s : the clock at construction.
+    """
+
+    def __init__(self, site_id: np.ndarray, equipment: EquipmentSpec | Sequence[EquipmentSpec],
+                 equipment_index: np.ndarray | None = None, rru_id: np.ndarray | None = None,
+                 power_model: PowerModelName = "earth", tr38864: Tr38864Table | None = None,
+                 start_s: float = 0.0):
+        site_id = np.asarray(site_id, dtype=np.int64)
+        if site_id.ndim != 1 or site_id.size == 0:
+            raise BaseStationError(f"site_id: expected a non-empty 1-D array, found shape {site_id.shape}")
+        if site_id.min() < 0:
+            raise BaseStationError(f"site_id: negative site index at cells {_cells_text(site_id < 0)}")
+        n = site_id.size
+        self.specs: tuple[EquipmentSpec, ...] = (
+            (equipment,) if isinstance(equipment, EquipmentSpec) else tuple(equipment))
+        if not self.specs:
+            raise BaseStationError("equipment: expected at least one EquipmentSpec")
+        eq = np.zeros(n, dtype=np.int64) if equipment_index is None else np.asarray(equipment_index, np.int64)
+        if eq.shape != (n,):
+            raise BaseStationError(f"equipment_index: expected shape ({n},), found {eq.shape}")
+        rru = np.arange(n, dtype=np.int64) if rru_id is None else np.asarray(rru_id, dtype=np.int64)
+        if rru.shape != (n,) or rru.min() < 0:
+            raise BaseStationError(f"rru_id: expected {n} indices >= 0, found shape {rru.shape}")
+        for r in np.unique(rru):
+            sites = np.unique(site_id[rru == r])
+            if sites.size != 1:
+                raise BaseStationError(f"rru_id: RRU {r} radiates cells of several sites {sites.tolist()}")
+        self.site_id = site_id
+        self.rru_id = rru
+        self.equipment_index = eq
+        # sector = rank of the cell among its site's cells, in cell order
+        self.sector = np.zeros(n, dtype=np.int64)
+        counts: dict[int, int] = {}
+        for c, s in enumerate(site_id.tolist()):
+            self.sector[c] = counts.get(s, 0)
+            counts[s] = self.sector[c] + 1
+        self.power_table: PowerTable = build_power_table(self.specs, eq, power_model, tr38864)
+        self.time_s = float(start_s)
+        self.state = np.zeros(n, dtype=np.int8)
+        self.pending = np.full(n, NO_PENDING, dtype=np.int8)
+        self.remaining_s = np.zeros(n)
+        self.time_in_state_s = np.zeros(n)
+        self.desired = np.zeros(n, dtype=np.int8)
+        self.fail_at_s = np.full(n, np.inf)
+        self.failed_until_s = np.full(n, np.nan)
+        self.load = np.zeros(n)
+        self.n_users = np.zeros(n, dtype=np.int64)
+        self.power_w = self.power_table.power_w(self.state, self.load)
+        self.energy_j = np.zeros(n)
+        self.tick_energy_j = np.zeros(n)
+        self.time_in_state_total_s = np.zeros((n, N_STATES))
+        self.entries = np.zeros((n, N_STATES), dtype=np.int64)
+
+    # ------------------------------------------------------------------------------ topology
+    @property
+    def n_cells(self) -> int:
+        return int(self.site_id.size)
+
+    @property
+    def n_sites(self) -> int:
+        return int(self.site_id.max()) + 1
+
+    @property
+    def n_rrus(self) -> int:
+        return int(self.rru_id.max()) + 1
+
+    def cells_of_site(self, site: int) -> np.ndarray:
+        return np.flatnonzero(self.site_id == site)
+
+    def cells_of_rru(self, rru: int) -> np.ndarray:
+        return np.flatnonzero(self.rru_id == rru)
+
+    # ------------------------------------------------------------------------------ masks
+    def serving_mask(self) -> np.ndarray:
+        """Cells that can carry users this tick: ON and not in a transition."""
+        return (self.state == CellState.ON) & (self.pending == NO_PENDING)
+
+    def interfering_mask(self) -> np.ndarray:
+        """Cells that radiate: ON (including an ON cell ramping down into sleep)."""
+        return self.state == CellState.ON
+
+    def available_fraction(self) -> np.ndarray:
+        """Share of each cell's resources the scheduler may use: 1 for serving cells, 0 otherwise."""
+        return self.serving_mask().astype(np.float64)
+
+    def rru_state(self) -> np.ndarray:
+        """State of each RRU: the 'most awake' state of its cells (lowest code; ON wins)."""
+        out = np.full(self.n_rrus, CellState.FAILED, dtype=np.int8)
+        np.minimum.at(out, self.rru_id, self.state)
+        return out
+
+    # ------------------------------------------------------------------------------ commands
+    def _cells(self, cells: np.ndarray | Sequence[int] | int, what: str) -> np.ndarray:
+        idx = np.atleast_1d(np.asarray(cells, dtype=np.int64))
+        bad = (idx < 0) | (idx >= self.n_cells)
+        if bad.any():
+            raise BaseStationError(f"{what}: cell indices {idx[bad][:10].tolist()} outside [0, {self.n_cells - 1}]")
+        return idx
+
+    def request_state(self, cells: np.ndarray | Sequence[int] | int, target: int | np.ndarray) -> None:
+        """Ask ``cells`` to move to ``target`` (a CellState other than FAILED; scalar or per cell)."""
+        idx = self._cells(cells, "request_state.cells")
+        tgt = np.broadcast_to(np.asarray(target, dtype=np.int64), idx.shape).copy()
+        bad = (tgt < 0) | (tgt >= CellState.FAILED)
+        if bad.any():
+            raise BaseStationError(f"request_state.target: expected ON, LIGHT_SLEEP, DEEP_SLEEP or OFF "
+                                   f"(0..3), found {tgt[bad][:10].tolist()} (use fail() for failures)")
+        failed = self.state[idx] == CellState.FAILED
+        self.desired[idx[failed]] = tgt[failed]
+        live, tgt = idx[~failed], tgt[~failed]
+        same = self.state[live] == tgt
+        # back to the current state: cancel any pending transition
+        self.pending[live[same]] = NO_PENDING
+        self.remaining_s[live[same]] = 0.0
+        live, tgt = live[~same], tgt[~same]
+        changed = self.pending[live] != tgt
+        live, tgt = live[changed], tgt[changed]
+        pt = self.power_table
+        frm = self.state[live].astype(np.int64)
+        self.pending[live] = tgt
+        self.remaining_s[live] = pt.wake_time_s[live, frm] + pt.entry_time_s[live, tgt]
+        self.load[live] = 0.0
+        self.n_users[live] = 0
+
+    def fail(self, cells: np.ndarray | Sequence[int] | int, until_s: float | np.ndarray,
+             at_s: float | np.ndarray | None = None) -> None:
+        """Take ``cells`` down from ``at_s`` (default: now) until ``until_s`` (absolute seconds). A failure at a
+        time inside the next tick is applied by :meth:`advance` at that instant. A cell already failed keeps the
+        later repair time."""
+        idx = self._cells(cells, "fail.cells")
+        until = np.broadcast_to(np.asarray(until_s, dtype=np.float64), idx.shape)
+        at = np.broadcast_to(np.asarray(self.time_s if at_s is None else at_s, dtype=np.float64), idx.shape)
+        if np.any(~np.isfinite(until)) or np.any(until < at):
+            raise BaseStationError(f"fail.until_s: expected finite times >= at_s, found {until.tolist()[:10]}")
+        for c, a, u in zip(idx.tolist(), at.tolist(), until.tolist(), strict=True):
+            if self.state[c] == CellState.FAILED:
+                self.failed_until_s[c] = max(self.failed_until_s[c], u)
+                continue
+            if a <= self.time_s:
+                self.desired[c] = self.pending[c] if self.pending[c] != NO_PENDING else self.state[c]
+                self.state[c] = CellState.FAILED
+                self.pending[c] = NO_PENDING
+                self.remaining_s[c] = 0.0
+                self.time_in_state_s[c] = 0.0
+                self.entries[c, CellState.FAILED] += 1
+                self.load[c] = 0.0
+                self.n_users[c] = 0
+                self.failed_until_s[c] = u
+            else:
+                self.fail_at_s[c] = min(self.fail_at_s[c], a)
+                self.failed_until_s[c] = u if np.isnan(self.failed_until_s[c]) else max(self.failed_until_s[c], u)
+
+    def set_traffic(self, load: np.ndarray, n_users: np.ndarray | None = None) -> None:
+        """Set this tick's PRB utilisation per cell (in [0, 1]) and user count; non-serving cells must carry 0."""
+        load = np.asarray(load, dtype=np.float64)
+        if load.shape != (self.n_cells,):
+            raise BaseStationError(f"set_traffic.load: expected shape ({self.n_cells},), found {load.shape}")
+        bad = ~np.isfinite(load) | (load < 0) | (load > 1 + 1e-9)
+        if bad.any():
+            raise BaseStationError(f"set_traffic.load: expected values in [0, 1], found "
+                                   f"{load[bad][:5].tolist()} at cells {_cells_text(bad)}")
+        users = np.zeros(self.n_cells, np.int64) if n_users is None else np.asarray(n_users, dtype=np.int64)
+        if users.shape != (self.n_cells,) or np.any(users < 0):
+            raise BaseStationError(f"set_traffic.n_users: expected {self.n_cells} counts >= 0")
+        idle = ~self.serving_mask()
+        carrying = idle & ((load > 0) | (users > 0))
+        if carrying.any():
+            raise BaseStationError(f"set_traffic: cells {_cells_text(carrying)} do not serve (sleep, off, failed "
+                                   f"or in transition) but were given load or users")
+        self.load = np.minimum(load, 1.0)
+        self.n_users = users
+
+    # ------------------------------------------------------------------------------ time
+    def advance(self, dt_s: float) -> np.ndarray:
+        """Integrate power over ``[time_s, time_s + dt_s)``; returns the tick's energy per cell (J).
+        ``power_w`` becomes the tick's mean power per cell."""
+        if not np.isfinite(dt_s) or dt_s <= 0:
+            raise BaseStationError(f"advance.dt_s: expected a positive finite number, found {dt_s!r}")
+        pt = self.power_table
+        self.tick_energy_j = _advance_kernel(
+            float(dt_s), self.time_s, self.state, self.pending, self.remaining_s, self.time_in_state_s,
+            self.desired, self.fail_at_s, self.failed_until_s, self.load, pt.p_idle_w, pt.p_slope_w,
+            pt.state_power_w, pt.entry_energy_j, pt.entry_time_s, pt.wake_time_s, self.energy_j,
+            self.time_in_state_total_s, self.entries)
+        self.power_w = self.tick_energy_j / dt_s
+        self.n_users[~self.serving_mask()] = 0
+        self.time_s += float(dt_s)
+        return self.tick_energy_j
+
+    # ------------------------------------------------------------------------------ read-outs
+    def energy_kwh(self) -> float:
+        """Total energy of all cells since construction, kWh (1 kWh = 3.6e6 J)."""
+        return float(self.energy_j.sum()) / 3.6e6
+
+    def site_power_w(self) -> np.ndarray:
+        """Mean power of each site over the last tick (sum of its cells)."""
+        return np.bincount(self.site_id, weights=self.power_w, minlength=self.n_sites)
+
+    def instantaneous_power_w(self) -> np.ndarray:
+        """Power each cell draws at this instant in its current state and load (no tick averaging)."""
+        return self.power_table.power_w(self.state, self.load)
+

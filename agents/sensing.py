@@ -1,0 +1,267 @@
+"""ISAC sensing: sensing-enabled cells detect drones with a radar-equation SNR, false alarms, M-of-N tracks.
+
+Radar equation (monostatic, coherent processing over ``cpi_s``; e.g. Richards, *Fundamentals of Radar Signal
+Processing*, ch. 2, the radar range equation with time-bandwidth integration gain ``B T_cpi``):
+
+    SNR = P_t G^2 lambda^2 sigma / ((4 pi)^3 R^4 k T_0 B F L) * (B T_cpi)
+
+``P_t`` transmit power, ``G`` antenna gain (element + array, the beam pointing at the target), ``lambda = c /
+f_c`` (c = 3.0e8 m/s, REFERENCES.md §0), ``sigma`` the target's mean RCS, ``R`` the 3-D range, ``k`` Boltzmann's
+constant (exact, SI 2019), ``T_0`` reference temperature, ``B`` bandwidth, ``F`` noise figure, ``L`` losses.
+Parameters and their provenance: ``drones.sensing`` in ``agents/catalog.yaml``.
+
+Detector: square-law, single look, Swerling-1 target (exponentially distributed RCS from look to look):
+``P_D = P_FA ** (1 / (1 + SNR))`` (Richards, ch. 6, Swerling 1 single-pulse result). The target's mean RCS is
+the 3GPP Rel-19 small-UAV component A with a per-drone log-normal offset (component B2's std), drawn once per
+drone in :func:`agents.drones.build_drones`; the look-to-look fluctuation is Swerling 1's.
+
+False alarms: each sensing cell has ``N_res = (R_max / (c / 2B)) * angle_cells`` resolution cells per look and
+one look per tick; the number of false alarms is Poisson with mean ``P_FA N_res``, placed uniformly in the
+horizontal disc of radius ``R_max`` around the cell at a height uniform in [0, 300 m] (the TR 36.777 aerial
+range).
+
+Fusion and tracking: a drone is detected in a tick if at least one sensing cell within ``R_max`` detects it
+(centralised fusion); its reported position is the truth plus Gaussian noise (``position_error_m`` per axis).
+Detections are associated to tracks greedily by distance within a gate ``gate_m + v_max dt``; a track is
+confirmed when it has ``M`` hits in its last ``N`` looks (M-of-N logic, Blackman, *Multiple-Target Tracking
+with Radar Applications*, 1986) and deleted after ``N`` looks without a hit (confirmed) or ``N`` looks without
+confirmation (tentative). KPIs: intruders (unregistered drones) detected vs missed, false tracks (confirmed
+tracks made mostly of false alarms).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+C_M_S = 3.0e8                 # REFERENCES.md §0 project convention
+K_BOLTZMANN = 1.380649e-23    # J/K, exact (SI 2019)
+FALSE_ALARM_CEILING_M = 300.0  # TR 36.777 aerial UE height range (REFERENCES.md §2)
+
+
+@dataclass(frozen=True)
+class RadarParams:
+    tx_power_dbm: float
+    antenna_gain_dbi: float
+    array_gain_db: float
+    noise_figure_db: float
+    temperature_k: float
+    bandwidth_hz: float
+    cpi_s: float
+    losses_db: float
+    pfa: float
+    max_range_m: float
+    angle_cells: int
+    position_error_m: float
+    gate_m: float
+    confirm_m: int
+    confirm_n: int
+    fc_ghz: float
+
+    def __post_init__(self) -> None:
+        if not self.fc_ghz > 0:
+            raise ValueError(f"RadarParams.fc_ghz must be > 0, found {self.fc_ghz!r}")
+        if not 0 < self.pfa < 1:
+            raise ValueError(f"RadarParams.pfa must be in (0, 1), found {self.pfa!r}")
+        if not 1 <= self.confirm_m <= self.confirm_n:
+            raise ValueError(f"RadarParams: need 1 <= confirm_m <= confirm_n, found {self.confirm_m} of "
+                             f"{self.confirm_n}")
+
+    @classmethod
+    def from_spec(cls, spec, fc_ghz: float) -> RadarParams:
+        """From a :class:`agents.catalog.SensingSpec` and the carrier frequency."""
+        return cls(float(spec.tx_power_dbm), float(spec.antenna_gain_dbi), float(spec.array_gain_db),
+                   float(spec.noise_figure_db), float(spec.temperature_k), float(spec.bandwidth_mhz) * 1e6,
+                   float(spec.cpi_s), float(spec.losses_db), float(spec.pfa), float(spec.max_range_m),
+                   int(float(spec.angle_cells)), float(spec.position_error_m), float(spec.gate_m),
+                   int(float(spec.confirm_m)), int(float(spec.confirm_n)), float(fc_ghz))
+
+    @property
+    def range_resolution_m(self) -> float:
+        return C_M_S / (2.0 * self.bandwidth_hz)
+
+    @property
+    def n_resolution_cells(self) -> float:
+        return self.max_range_m / self.range_resolution_m * self.angle_cells
+
+    @property
+    def false_alarms_per_look(self) -> float:
+        return self.pfa * self.n_resolution_cells
+
+
+def radar_snr_db(range_m, rcs_dbsm, p: RadarParams) -> np.ndarray:
+    """Monostatic radar-equation SNR (dB) after coherent integration (module docstring)."""
+    r = np.asarray(range_m, dtype=np.float64)
+    if np.any(r <= 0) or not np.all(np.isfinite(r)):
+        raise ValueError("radar_snr_db: ranges must be finite and > 0 m")
+    lam = C_M_S / (p.fc_ghz * 1e9)
+    g_db = p.antenna_gain_dbi + p.array_gain_db
+    return ((p.tx_power_dbm - 30.0) + 2.0 * g_db + 20.0 * np.log10(lam) + np.asarray(rcs_dbsm, np.float64)
+            - 30.0 * np.log10(4.0 * np.pi) - 40.0 * np.log10(r)
+            - 10.0 * np.log10(K_BOLTZMANN * p.temperature_k * p.bandwidth_hz) - p.noise_figure_db - p.losses_db
+            + 10.0 * np.log10(p.bandwidth_hz * p.cpi_s))
+
+
+def pd_swerling1(snr_db, pfa: float) -> np.ndarray:
+    """Single-look detection probability of a Swerling-1 target, square-law detector: Pfa^(1/(1+SNR))."""
+    snr = 10.0 ** (np.asarray(snr_db, dtype=np.float64) / 10.0)
+    return pfa ** (1.0 / (1.0 + snr))
+
+
+@dataclass
+class _Track:
+    tid: int
+    pos: np.ndarray
+    hits: list[bool]
+    votes: dict[int, int]
+    confirmed: bool = False
+    born_t_s: float = 0.0
+
+    def truth(self) -> int:
+        return max(self.votes.items(), key=lambda kv: (kv[1], -kv[0]))[0] if self.votes else -1
+
+
+@dataclass
+class TrackList:
+    """The tracks after one tick (arrays of equal length)."""
+
+    track_id: np.ndarray
+    x_m: np.ndarray
+    y_m: np.ndarray
+    z_m: np.ndarray
+    confirmed: np.ndarray
+    truth: np.ndarray     # drone index or -1 (false alarm)
+    n_detections: int
+    n_false_alarms: int
+
+
+@dataclass
+class SensingKPIs:
+    intruders: set[int] = field(default_factory=set)
+    detected: dict[int, float] = field(default_factory=dict)   # intruder -> first confirmation time
+    false_tracks: set[int] = field(default_factory=set)
+    confirmed_tracks: set[int] = field(default_factory=set)
+    detections: int = 0
+    false_alarms: int = 0
+
+    def summary(self) -> dict[str, float]:
+        n = len(self.intruders)
+        det = len(self.detected)
+        return {"intruders": n, "intruders_detected": det, "intruders_missed": n - det,
+                "detection_ratio": det / n if n else float("nan"), "false_tracks": len(self.false_tracks),
+                "confirmed_tracks": len(self.confirmed_tracks), "detections": self.detections,
+                "false_alarms": self.false_alarms}
+
+
+class IsacSensing:
+    """Detections, M-of-N tracks and KPIs over a run."""
+
+    def __init__(self, params: RadarParams):
+        self.p = params
+        self.tracks: list[_Track] = []
+        self.next_id = 0
+        self.kpi = SensingKPIs()
+
+    def detect(self, drones, sensor_xyz: np.ndarray, rng: np.random.Generator):
+        """One look of every sensing cell. Returns (positions (k, 3), truth ids (k,))."""
+        p = self.p
+        sensor_xyz = np.asarray(sensor_xyz, dtype=np.float64).reshape(-1, 3)
+        act = np.flatnonzero(drones.active)
+        dpos = np.column_stack([drones.x_m[act], drones.y_m[act], drones.z_m[act]])
+        if sensor_xyz.shape[0] and act.size:
+            rng_m = np.linalg.norm(dpos[None, :, :] - sensor_xyz[:, None, :], axis=2)
+            rng_m = np.maximum(rng_m, 1.0)
+            pd = pd_swerling1(radar_snr_db(rng_m, drones.rcs_dbsm[act][None, :], p), p.pfa)
+            pd = np.where(rng_m <= p.max_range_m, pd, 0.0)
+            looks = rng.random(pd.shape) < pd
+            hit = looks.any(axis=0)
+        else:
+            hit = np.zeros(act.size, bool)
+        det_pos = dpos[hit] + p.position_error_m * rng.standard_normal((int(hit.sum()), 3))
+        det_truth = act[hit]
+        n_fa = rng.poisson(p.false_alarms_per_look, size=sensor_xyz.shape[0]) if sensor_xyz.shape[0] else []
+        fa = []
+        for s, k in enumerate(np.asarray(n_fa, dtype=np.int64)):
+            if k == 0:
+                continue
+            r = p.max_range_m * np.sqrt(rng.random(k))
+            phi = 2 * np.pi * rng.random(k)
+            fa.append(np.column_stack([sensor_xyz[s, 0] + r * np.cos(phi), sensor_xyz[s, 1] + r * np.sin(phi),
+                                       FALSE_ALARM_CEILING_M * rng.random(k)]))
+        fa_pos = np.concatenate(fa) if fa else np.zeros((0, 3))
+        pos = np.concatenate([det_pos, fa_pos])
+        truth = np.concatenate([det_truth, np.full(fa_pos.shape[0], -1)]).astype(np.int64)
+        return pos, truth
+
+    def update_tracks(self, pos: np.ndarray, truth: np.ndarray, t_s: float, gate_m: float) -> None:
+        p = self.p
+        pairs = []
+        for ti, tr in enumerate(self.tracks):
+            if pos.shape[0]:
+                d = np.linalg.norm(pos - tr.pos, axis=1)
+                for di in np.flatnonzero(d <= gate_m):
+                    pairs.append((float(d[di]), ti, int(di)))
+        pairs.sort()
+        t_used, d_used = set(), set()
+        for _, ti, di in pairs:
+            if ti in t_used or di in d_used:
+                continue
+            t_used.add(ti)
+            d_used.add(di)
+            tr = self.tracks[ti]
+            tr.pos = pos[di].copy()
+            tr.hits.append(True)
+            tr.votes[int(truth[di])] = tr.votes.get(int(truth[di]), 0) + 1
+        for ti, tr in enumerate(self.tracks):
+            if ti not in t_used:
+                tr.hits.append(False)
+            del tr.hits[:-p.confirm_n]
+        for di in range(pos.shape[0]):
+            if di not in d_used:
+                self.tracks.append(_Track(self.next_id, pos[di].copy(), [True], {int(truth[di]): 1}, False, t_s))
+                self.next_id += 1
+        keep = []
+        for tr in self.tracks:
+            if not tr.confirmed and sum(tr.hits) >= p.confirm_m:
+                tr.confirmed = True
+            if tr.confirmed:
+                if len(tr.hits) >= p.confirm_n and not any(tr.hits):
+                    continue
+            elif len(tr.hits) >= p.confirm_n and sum(tr.hits) < p.confirm_m:
+                continue
+            keep.append(tr)
+        self.tracks = keep
+
+    def step(self, t_s: float, dt_s: float, drones, sensor_xyz: np.ndarray,
+             rng: np.random.Generator) -> TrackList:
+        """One tick: look, associate, confirm/delete, update KPIs. ``sensor_xyz``: (n, 3) positions of the
+        cells with sensing enabled (site x, y and antenna height)."""
+        if not np.isfinite(dt_s) or dt_s < 0:
+            raise ValueError(f"IsacSensing.step: dt_s must be >= 0, found {dt_s!r}")
+        pos, truth = self.detect(drones, sensor_xyz, rng)
+        gate = self.p.gate_m + drones.max_speed_mps() * dt_s
+        self.update_tracks(pos, truth, t_s, gate)
+        k = self.kpi
+        k.intruders.update(int(i) for i in np.flatnonzero(~drones.registered & drones.active))
+        n_fa = int(np.count_nonzero(truth < 0))
+        k.detections += int(truth.size) - n_fa
+        k.false_alarms += n_fa
+        for tr in self.tracks:
+            if not tr.confirmed:
+                continue
+            k.confirmed_tracks.add(tr.tid)
+            who = tr.truth()
+            if who < 0:
+                k.false_tracks.add(tr.tid)
+            elif not drones.registered[who] and who not in k.detected:
+                k.detected[who] = float(t_s)
+        n = len(self.tracks)
+        return TrackList(
+            np.array([t.tid for t in self.tracks], np.int64),
+            np.array([t.pos[0] for t in self.tracks]) if n else np.zeros(0),
+            np.array([t.pos[1] for t in self.tracks]) if n else np.zeros(0),
+            np.array([t.pos[2] for t in self.tracks]) if n else np.zeros(0),
+            np.array([t.confirmed for t in self.tracks], bool),
+            np.array([t.truth() for t in self.tracks], np.int64),
+            int(truth.size) - n_fa, n_fa)

@@ -1,0 +1,352 @@
+"""Hardware wear: Weibull lives with proportional hazards, degradation, telemetry, failures and repair.
+
+Reliability formulas (REFERENCES §7.2):
+  * Weibull ``R(t) = exp(-(t/eta)^beta)``, ``h(t) = (beta/eta)(t/eta)^(beta-1)``, ``MTTF = eta Gamma(1 + 1/beta)``,
+    ``L10 = eta (-ln 0.9)^(1/beta)``; annual failure probability at constant rate ``1 - exp(-8760/MTBF)``.
+  * Temperature: Arrhenius ``AF = exp[(E_a/k)(1/T_use - 1/T_stress)]``, k = 8.617e-5 eV/K; electrolytic
+    capacitors ``L = L0 2^((T0 - T)/10)``; fans: life / 1.5 per +10 degC (Jamicon).
+  * Proportional hazards ``h(t) = h0(t) exp(b_T (T - T_ref) + b_L load)`` with a Weibull baseline; every
+    coefficient is an assumption with a catalog key (``agents/catalog.yaml``, see :mod:`agents.equipment`).
+
+Simulation (:class:`WearModel`): one *unit* per (site, site-scope component) and per (RRU, RRU-scope component).
+Each unit draws a threshold ``E ~ Exp(1)`` and fails when its accumulated cumulative hazard reaches E. Over a
+tick the covariates (load, temperature) are constant, so the cumulative hazard increment is
+``exp(z) [((a + dt)/eta)^beta - (a/eta)^beta]`` (a = age) and the failure instant inside the tick follows by
+exact conditional inversion ``t* = eta ((a/eta)^beta + (E - H)/exp(z))^(1/beta) - a``.
+
+True degradation ``D`` in [0, 1] is a gamma process in the "consumed life" clock ``p = H/E`` conditioned to
+reach the failure threshold D = 1 exactly at failure (a gamma bridge: increments are
+``(1 - D) Beta(k (p' - p), k (1 - p'))``, k = ``degradation_shape``). Telemetry is a deterministic function
+of D, load and temperature (true values) plus Gaussian sensor noise (observed values), kept separate. A failed
+unit takes its cells down until repaired after the MTTR; the repair replaces the unit (age 0, new threshold).
+Units age in calendar time (sleep lowers their load and temperature, hence their hazard).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.equipment import COMPONENT_NAMES, EquipmentSpec
+
+BOLTZMANN_EV_PER_K = 8.617e-5  # REFERENCES §7.2
+HOURS_PER_YEAR = 8760.0
+
+
+class WearError(ValueError):
+    """Bad input to the wear model; the message names the argument."""
+
+
+# ------------------------------------------------------------------------------------------- formulas
+def weibull_eta_from_l10(l10_h: float, beta: float) -> float:
+    """Scale from the L10 life: F(L10) = 0.1 -> ``eta = L10 / (-ln 0.9)^(1/beta)``."""
+    return l10_h / (-math.log(0.9)) ** (1.0 / beta)
+
+
+def weibull_l10(eta_h: float, beta: float) -> float:
+    return eta_h * (-math.log(0.9)) ** (1.0 / beta)
+
+
+def weibull_mttf(eta_h: float, beta: float) -> float:
+    return eta_h * math.gamma(1.0 + 1.0 / beta)
+
+
+def weibull_hazard_per_h(t_h: np.ndarray | float, eta_h: float, beta: float) -> np.ndarray | float:
+    return beta / eta_h * (np.asarray(t_h) / eta_h) ** (beta - 1.0)
+
+
+def weibull_cum_hazard(t_h: np.ndarray | float, eta_h: float, beta: float) -> np.ndarray | float:
+    return (np.asarray(t_h) / eta_h) ** beta
+
+
+def weibull_reliability(t_h: np.ndarray | float, eta_h: float, beta: float) -> np.ndarray | float:
+    return np.exp(-weibull_cum_hazard(t_h, eta_h, beta))
+
+
+def sample_weibull_h(rng: np.random.Generator, eta_h: float, beta: float, size: int) -> np.ndarray:
+    """Failure times by inversion ``t = eta (-ln U)^(1/beta)`` (E = -ln U ~ Exp(1))."""
+    return eta_h * rng.exponential(1.0, size) ** (1.0 / beta)
+
+
+def annual_failure_probability(mtbf_h: float) -> float:
+    """``1 - exp(-8760 / MTBF)`` at constant failure rate."""
+    return 1.0 - math.exp(-HOURS_PER_YEAR / mtbf_h)
+
+
+def fan_life_at_temp_h(l_ref_h: float, t_ref_c: float, t_c: float, factor_per_10c: float = 1.5) -> float:
+    """Fan-vendor rule (Jamicon): life divided by 1.5 per +10 degC."""
+    return l_ref_h / factor_per_10c ** ((t_c - t_ref_c) / 10.0)
+
+
+def capacitor_life_10c_rule_h(l0_h: float, t0_c: float, t_c: float) -> float:
+    """Electrolytic-capacitor 10-degree rule ``L = L0 2^((T0 - T)/10)``."""
+    return l0_h * 2.0 ** ((t0_c - t_c) / 10.0)
+
+
+def arrhenius_af(ea_ev: float, t_use_c: float, t_stress_c: float) -> float:
+    """Arrhenius acceleration factor ``exp[(E_a/k)(1/T_use - 1/T_stress)]`` (temperatures in degC)."""
+    return math.exp(ea_ev / BOLTZMANN_EV_PER_K * (1.0 / (t_use_c + 273.15) - 1.0 / (t_stress_c + 273.15)))
+
+
+def ph_multiplier(b_temp_per_c: np.ndarray | float, temp_c: np.ndarray | float, t_ref_c: np.ndarray | float,
+                  b_load: np.ndarray | float, load: np.ndarray | float) -> np.ndarray:
+    """Proportional-hazards multiplier ``exp(b_T (T - T_ref) + b_L load)``."""
+    return np.exp(np.asarray(b_temp_per_c) * (np.asarray(temp_c) - t_ref_c) + np.asarray(b_load) * load)
+
+
+def ph_failure_offset_h(age_h: np.ndarray, h_acc: np.ndarray, e_target: np.ndarray, eta_h: np.ndarray,
+                        beta: np.ndarray, mult: np.ndarray) -> np.ndarray:
+    """Time from ``age_h`` until the cumulative hazard reaches ``e_target`` if the multiplier stays ``mult``:
+    ``eta ((a/eta)^beta + (E - H)/mult)^(1/beta) - a`` (exact conditional inversion)."""
+    base = (age_h / eta_h) ** beta + np.maximum(e_target - h_acc, 0.0) / mult
+    return eta_h * base ** (1.0 / beta) - age_h
+
+
+# ------------------------------------------------------------------------------------------- model
+@dataclass(frozen=True)
+class WearStep:
+    """Output of one tick. Unit arrays are indexed like :attr:`WearModel.unit_component` etc.
+
+    ``signal_true``/``signal_observed`` is each unit's own telemetry channel (:attr:`WearModel.unit_channel`);
+    ``rul_h`` is the remaining life if the tick's covariates stayed constant (0 for failed units) - the exact
+    RUL label is the time to the unit's next entry in the failure events, known in hindsight.
+    ``failed_units``/``failure_time_s``/``repair_time_s`` are the failures that happened during the tick."""
+
+    time_s: float
+    health: np.ndarray
+    degradation: np.ndarray
+    load: np.ndarray
+    temperature_true_c: np.ndarray
+    temperature_observed_c: np.ndarray
+    signal_true: np.ndarray
+    signal_observed: np.ndarray
+    failed: np.ndarray
+    rul_h: np.ndarray
+    failed_units: np.ndarray
+    failure_time_s: np.ndarray
+    repair_time_s: np.ndarray
+
+
+class WearModel:
+    """Wear of every unit of a network (see module docstring).
+
+    site_id, rru_id, equipment_index : per cell, as in :class:`agents.basestations.BaseStations`.
+    specs : the equipment specs indexed by ``equipment_index``.
+    rng : the run's generator (sub-stream); all draws come from it in a fixed order.
+    initial_age_max_h : units start with ages uniform in [0, initial_age_max_h] (0: all new), conditioned on
+        having survived to that age at reference conditions (E = H0(age) + Exp(1)).
+    """
+
+    def __init__(self, site_id: np.ndarray, rru_id: np.ndarray, equipment_index: np.ndarray,
+                 specs: tuple[EquipmentSpec, ...] | list[EquipmentSpec], rng: np.random.Generator,
+                 initial_age_max_h: float = 0.0, start_s: float = 0.0):
+        site_id = np.asarray(site_id, dtype=np.int64)
+        rru_id = np.asarray(rru_id, dtype=np.int64)
+        eq = np.asarray(equipment_index, dtype=np.int64)
+        if not (site_id.shape == rru_id.shape == eq.shape) or site_id.ndim != 1:
+            raise WearError("site_id, rru_id and equipment_index must be 1-D arrays of the same length")
+        if initial_age_max_h < 0 or not np.isfinite(initial_age_max_h):
+            raise WearError(f"initial_age_max_h: expected a finite value >= 0, found {initial_age_max_h!r}")
+        self.rng = rng
+        self.time_s = float(start_s)
+        self.n_cells = site_id.size
+        comp, owner, scope_site, cells_list, spec_of = [], [], [], [], []
+        for s in np.unique(site_id):
+            cells = np.flatnonzero(site_id == s)
+            spec = specs[int(eq[cells[0]])]
+            for ci, name in enumerate(COMPONENT_NAMES):
+                cr = spec.reliability.components().get(name)
+                if cr is not None and cr.scope == "site":
+                    comp.append(ci), owner.append(int(s)), scope_site.append(True)
+                    cells_list.append(cells), spec_of.append(spec)
+        for r in np.unique(rru_id):
+            cells = np.flatnonzero(rru_id == r)
+            spec = specs[int(eq[cells[0]])]
+            for ci, name in enumerate(COMPONENT_NAMES):
+                cr = spec.reliability.components().get(name)
+                if cr is not None and cr.scope == "rru":
+                    comp.append(ci), owner.append(int(r)), scope_site.append(False)
+                    cells_list.append(cells), spec_of.append(spec)
+        n = len(comp)
+        self.n_units = n
+        self.unit_component = np.asarray(comp, dtype=np.int64)
+        self.unit_owner = np.asarray(owner, dtype=np.int64)
+        self.unit_scope_site = np.asarray(scope_site, dtype=bool)
+        self.unit_site = np.asarray([int(site_id[c[0]]) for c in cells_list], dtype=np.int64)
+        self.cell_ptr = np.zeros(n + 1, dtype=np.int64)
+        self.cell_ptr[1:] = np.cumsum([c.size for c in cells_list])
+        self.cell_idx = np.concatenate(cells_list) if n else np.zeros(0, np.int64)
+        crs = [sp.reliability.components()[COMPONENT_NAMES[ci]] for sp, ci in zip(spec_of, comp, strict=True)]
+        self.unit_channel = np.asarray([cr.telemetry.channel for cr in crs] or [], dtype=object)
+        f = np.asarray
+        self.beta = f([cr.beta for cr in crs], float)
+        self.eta_h = f([cr.scale_eta_h for cr in crs], float)
+        self.t_ref_c = f([cr.t_ref_c for cr in crs], float)
+        self.b_temp = f([cr.b_temp_per_c for cr in crs], float)
+        self.b_load = f([cr.b_load for cr in crs], float)
+        self.self_heating_c = f([cr.self_heating_c for cr in crs], float)
+        self.tel_nominal = f([cr.telemetry.nominal for cr in crs], float)
+        self.tel_ratio = f([cr.telemetry.failure_ratio for cr in crs], float)
+        self.tel_per_load = f([cr.telemetry.per_load for cr in crs], float)
+        self.tel_noise = f([cr.telemetry.noise_sd for cr in crs], float)
+        self.mttr_h = f([sp.repair.mttr_h for sp in spec_of], float)
+        self.mttr_exponential = f([sp.repair.distribution == "exponential" for sp in spec_of], bool)
+        self.shape_k = f([sp.reliability.wear.degradation_shape for sp in spec_of], float)
+        self.fan_rise_c = f([sp.reliability.wear.fan_failure_temp_rise_c for sp in spec_of], float)
+        self.temp_noise = f([sp.reliability.wear.temperature_noise_sd_c for sp in spec_of], float)
+        # state
+        self.age_h = rng.uniform(0.0, initial_age_max_h, n) if initial_age_max_h > 0 else np.zeros(n)
+        self.h_acc = (self.age_h / self.eta_h) ** self.beta
+        self.e_target = self.h_acc + rng.exponential(1.0, n)
+        p0 = self.h_acc / self.e_target
+        self.degradation = np.zeros(n)
+        pos = p0 > 0
+        if pos.any():
+            self.degradation[pos] = rng.beta(self.shape_k[pos] * p0[pos], self.shape_k[pos] * (1.0 - p0[pos]))
+        self.failed = np.zeros(n, dtype=bool)
+        self.repair_at_s = np.full(n, np.nan)
+        self.n_failures = np.zeros(n, dtype=np.int64)
+        self._fan_of_site = {int(s): i for i, (s, c) in enumerate(zip(self.unit_site, self.unit_component,
+                                                                       strict=True))
+                             if COMPONENT_NAMES[c] == "fan"}
+
+    @classmethod
+    def for_basestations(cls, bs, rng: np.random.Generator, initial_age_max_h: float = 0.0) -> WearModel:
+        """Units for a :class:`agents.basestations.BaseStations` network (same clock)."""
+        return cls(bs.site_id, bs.rru_id, bs.equipment_index, bs.specs, rng, initial_age_max_h, bs.time_s)
+
+    # ------------------------------------------------------------------------------ helpers
+    def unit_cells(self, unit: int) -> np.ndarray:
+        return self.cell_idx[self.cell_ptr[unit]:self.cell_ptr[unit + 1]]
+
+    def unit_load(self, cell_load: np.ndarray) -> np.ndarray:
+        """Mean load of each unit's cells."""
+        sums = np.add.reduceat(cell_load[self.cell_idx], self.cell_ptr[:-1]) if self.n_units else np.zeros(0)
+        return sums / np.diff(self.cell_ptr)
+
+    def _fan_degradation(self) -> np.ndarray:
+        out = np.zeros(self.n_units)
+        for u in range(self.n_units):
+            f = self._fan_of_site.get(int(self.unit_site[u]))
+            if f is not None:
+                out[u] = self.degradation[f]
+        return out
+
+    def cell_health(self) -> np.ndarray:
+        """Per cell, the lowest health (1 - D) of the units it depends on."""
+        out = np.ones(self.n_cells)
+        health = 1.0 - self.degradation
+        for u in range(self.n_units):
+            cells = self.unit_cells(u)
+            out[cells] = np.minimum(out[cells], health[u])
+        return out
+
+    # ------------------------------------------------------------------------------ tick
+    def step(self, dt_s: float, cell_load: np.ndarray, ambient_c: float | np.ndarray = 25.0) -> WearStep:
+        """Advance every unit over ``[time_s, time_s + dt_s)`` with this tick's per-cell load (in [0, 1]) and
+        ambient temperature (scalar or per site)."""
+        if not np.isfinite(dt_s) or dt_s <= 0:
+            raise WearError(f"step.dt_s: expected a positive finite number, found {dt_s!r}")
+        cell_load = np.asarray(cell_load, dtype=np.float64)
+        if cell_load.shape != (self.n_cells,):
+            raise WearError(f"step.cell_load: expected shape ({self.n_cells},), found {cell_load.shape}")
+        if np.any(~np.isfinite(cell_load)) or np.any(cell_load < 0) or np.any(cell_load > 1 + 1e-9):
+            raise WearError("step.cell_load: expected values in [0, 1]")
+        amb = np.asarray(ambient_c, dtype=np.float64)
+        amb_u = amb[self.unit_site] if amb.ndim == 1 else np.full(self.n_units, float(amb))
+        if np.any(~np.isfinite(amb_u)):
+            raise WearError("step.ambient_c: expected finite temperatures")
+        t0, t1 = self.time_s, self.time_s + float(dt_s)
+        dt_h = float(dt_s) / 3600.0
+        rng = self.rng
+
+        # repairs due in this tick: replace the unit, it ages from the repair instant
+        start_off_h = np.zeros(self.n_units)
+        due = self.failed & (self.repair_at_s < t1)
+        if due.any():
+            start_off_h[due] = np.maximum(self.repair_at_s[due] - t0, 0.0) / 3600.0
+            self.failed[due] = False
+            self.repair_at_s[due] = np.nan
+            self.age_h[due] = 0.0
+            self.h_acc[due] = 0.0
+            self.e_target[due] = rng.exponential(1.0, int(due.sum()))
+            self.degradation[due] = 0.0
+        alive = ~self.failed
+        dt_u = np.where(alive, dt_h - start_off_h, 0.0)
+
+        # covariates
+        load = np.clip(self.unit_load(cell_load), 0.0, 1.0)
+        temp = amb_u + self.self_heating_c * load + self.fan_rise_c * self._fan_degradation()
+        mult = ph_multiplier(self.b_temp, temp, self.t_ref_c, self.b_load, load)
+
+        # cumulative hazard and exact failure instants
+        a, eta, beta = self.age_h, self.eta_h, self.beta
+        dh = mult * (((a + dt_u) / eta) ** beta - (a / eta) ** beta)
+        h_new = self.h_acc + dh
+        fails = alive & (h_new >= self.e_target)
+        fail_units = np.flatnonzero(fails)
+        off_h = ph_failure_offset_h(a[fails], self.h_acc[fails], self.e_target[fails], eta[fails], beta[fails],
+                                    mult[fails])
+        fail_time_s = t0 + (start_off_h[fails] + np.minimum(off_h, dt_u[fails])) * 3600.0
+        mttr = self.mttr_h[fails].copy()
+        expo = self.mttr_exponential[fails]
+        if expo.any():
+            mttr[expo] = rng.exponential(mttr[expo])
+        repair_s = fail_time_s + mttr * 3600.0
+
+        # degradation: gamma bridge in consumed-life clock p = H/E
+        p_old = np.clip(self.h_acc / self.e_target, 0.0, 1.0)
+        p_new = np.clip(h_new / self.e_target, 0.0, 1.0)
+        grow = alive & ~fails & (p_new > p_old)
+        if grow.any():
+            k = self.shape_k[grow]
+            inc = rng.beta(k * (p_new[grow] - p_old[grow]), k * (1.0 - p_new[grow]))
+            self.degradation[grow] += (1.0 - self.degradation[grow]) * inc
+        self.h_acc = np.where(alive & ~fails, h_new, self.h_acc)
+        self.age_h = np.where(alive & ~fails, a + dt_u, self.age_h)
+        self.degradation[fails] = 1.0
+        self.h_acc[fails] = self.e_target[fails]
+        self.failed[fails] = True
+        self.repair_at_s[fails] = repair_s
+        self.n_failures[fails] += 1
+
+        # telemetry: true values and separate sensor noise
+        d = self.degradation
+        sig_true = self.tel_nominal * (1.0 + (self.tel_ratio - 1.0) * d) + self.tel_per_load * load
+        sig_obs = sig_true + rng.normal(0.0, 1.0, self.n_units) * self.tel_noise
+        temp_true = amb_u + self.self_heating_c * load + self.fan_rise_c * self._fan_degradation()
+        temp_obs = temp_true + rng.normal(0.0, 1.0, self.n_units) * self.temp_noise
+        rul = np.zeros(self.n_units)
+        ok = ~self.failed
+        if ok.any():
+            rul[ok] = ph_failure_offset_h(self.age_h[ok], self.h_acc[ok], self.e_target[ok], eta[ok], beta[ok],
+                                          mult[ok])
+        self.time_s = t1
+        return WearStep(time_s=t1, health=1.0 - d, degradation=d.copy(), load=load,
+                        temperature_true_c=temp_true, temperature_observed_c=temp_obs, signal_true=sig_true,
+                        signal_observed=sig_obs, failed=self.failed.copy(), rul_h=rul, failed_units=fail_units,
+                        failure_time_s=fail_time_s, repair_time_s=repair_s)
+
+    def failure_cells(self, step: WearStep) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cells, at_s, until_s) of the tick's failures, ready for :meth:`BaseStations.fail`."""
+        cells, at, until = [], [], []
+        for u, tf, tr in zip(step.failed_units.tolist(), step.failure_time_s.tolist(), step.repair_time_s.tolist(),
+                             strict=True):
+            cs = self.unit_cells(u)
+            cells.append(cs)
+            at.append(np.full(cs.size, tf))
+            until.append(np.full(cs.size, tr))
+        if not cells:
+            return np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+        return np.concatenate(cells), np.concatenate(at), np.concatenate(until)
+
+
+def apply_failures(bs, wear: WearModel, step: WearStep) -> np.ndarray:
+    """Take the cells of the tick's failed units down in ``bs`` (an :class:`agents.basestations.BaseStations`
+    whose clock is at the start of the tick); returns the affected cells."""
+    cells, at, until = wear.failure_cells(step)
+    for c, a, u in zip(cells.tolist(), at.tolist(), until.tolist(), strict=True):
+        bs.fail([c], until_s=u, at_s=a)
+    return cells

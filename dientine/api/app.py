@@ -1,0 +1,92 @@
+"""The FastAPI application: ``create_app(settings)`` wires store, thresholds, keys, tables, log writer, job runner."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+
+from dientine.api import problems
+from dientine.api.deps import ApiState
+from dientine.api.engine import DecisionService
+from dientine.api.keys import KeyVerifier, ensure_admin
+from dientine.api.middleware import BodySizeLimit
+from dientine.api.models import Health
+from dientine.api.routes import admin, decisions, jobs, solve, twins
+from dientine.api.settings import Settings
+from dientine.api.twins import TwinRegistry
+from dientine.jobs import JobRunner
+from dientine.store import DecisionLogWriter, Store
+from dientine.thresholds import ThresholdStore
+
+try:
+    VERSION = version("dientine")
+except PackageNotFoundError:  # running from a source tree without metadata
+    VERSION = "0.0.0"
+
+DESCRIPTION = """\
+Decision API of the dientine network twin.
+
+* **Auth**: `Authorization: Bearer <key>` or `X-API-Key: <key>`. Scopes: `read` (every GET), `decide` (evaluate,
+  solve), `control` (telemetry, outcomes, jobs, twins), `admin` (thresholds, policies, keys; implies all).
+* **Errors** are RFC 9457 problem documents (`application/problem+json`); input errors list each offending
+  field in `errors[]` with its dotted path and JSON pointer.
+* **Dry run**: every state-changing call accepts `dry_run` (in the body; `?dry_run=true` on DELETE) and then
+  validates and answers without changing anything.
+* **Versions**: thresholds and policies carry an `ETag`; changing one needs `If-Match` with it (412 when another
+  controller changed it first, 428 without If-Match).
+"""
+
+
+def build_state(settings: Settings) -> ApiState:
+    store = Store(settings.store_path)
+    store.recover_runs()
+    thresholds = ThresholdStore(store, settings.thresholds_spec)
+    bootstrap = ensure_admin(store, settings.admin_key, announce=settings.announce_admin_key)
+    runner = None
+    if settings.run_jobs:
+        runner = JobRunner(store, max_workers=settings.job_workers, poll_interval_s=settings.job_poll_interval_s,
+                           job_timeout_s=settings.job_timeout_s)
+        runner.start()
+    return ApiState(
+        settings=settings,
+        store=store,
+        thresholds=thresholds,
+        keys=KeyVerifier(store, settings.key_cache_ttl_s),
+        tables=DecisionService(store, Path(settings.tables_dir) if settings.tables_dir else None),
+        log=DecisionLogWriter(store, interval_s=settings.log_flush_interval_s),
+        twins=TwinRegistry(),
+        runner=runner,
+        bootstrap_key=bootstrap,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app and its state (store opened, job runner started) at once; the lifespan closes them."""
+    settings = settings or Settings()
+    state = build_state(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(title="dientine decision API", version=VERSION, description=DESCRIPTION, lifespan=lifespan,
+                  openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None)
+    app.state.dientine = state
+    problems.install(app)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+
+    v1 = APIRouter(prefix="/v1")
+
+    @v1.get("/health", response_model=Health, tags=["meta"], summary="Liveness (no auth)")
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": VERSION}
+
+    for module in (decisions, solve, jobs, twins, admin):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    return app

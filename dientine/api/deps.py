@@ -1,0 +1,124 @@
+"""Shared state of one API process and the FastAPI dependencies (auth by scope, services, ETags)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Security
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from dientine.api.engine import DecisionService
+from dientine.api.keys import KeyInfo, KeyVerifier
+from dientine.api.problems import ApiError
+from dientine.api.settings import Settings
+from dientine.api.twins import TwinRegistry
+from dientine.jobs import JobRunner
+from dientine.store import DecisionLogWriter, Store
+from dientine.thresholds import ThresholdStore
+
+
+@dataclass
+class ApiState:
+    settings: Settings
+    store: Store
+    thresholds: ThresholdStore
+    keys: KeyVerifier
+    tables: DecisionService
+    log: DecisionLogWriter
+    twins: TwinRegistry
+    runner: JobRunner | None
+    bootstrap_key: str | None = None
+    closed: bool = False
+
+    def close(self) -> None:
+        """Stop the job runner (running jobs go back to queued), flush the decision log, close the catalog."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.runner is not None:
+            self.runner.stop()
+        self.log.close()
+        self.store.close()
+
+
+async def get_state(request: Request) -> ApiState:
+    return request.app.state.dientine
+
+
+async def get_tables(request: Request) -> DecisionService:
+    return request.app.state.dientine.tables
+
+
+async def get_solver() -> Callable[..., Any]:
+    """The solve entry point; tests override this dependency with a fake."""
+    import solvers
+
+    def run(problem: dict[str, Any], *, time_limit_s: float, backend: str | None) -> Any:
+        parsed = solvers.load_problem(problem)
+        return solvers.solve(parsed, time_limit_s=time_limit_s, backend=backend)
+
+    return run
+
+
+_bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+
+
+def require(scope: str) -> Callable[..., Any]:
+    """Dependency: the request carries a valid, unrevoked key holding ``scope`` (admin holds every scope)."""
+
+    async def check(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+        header: Annotated[str | None, Security(_header)],
+    ) -> KeyInfo:
+        key = bearer.credentials if bearer is not None else header
+        if not key:
+            raise ApiError(401, "no API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+                           kind="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+        keys: KeyVerifier = request.app.state.dientine.keys
+        info = keys.cached(key)
+        if info is None:  # first sight: scrypt off the event loop
+            info = await run_in_threadpool(keys.verify, key)
+        if info is None:
+            raise ApiError(401, "API key unknown or revoked", kind="unauthorized",
+                           headers={"WWW-Authenticate": "Bearer"})
+        if not info.allows(scope):
+            raise ApiError(403, f"API key {info.key_id!r} lacks the {scope!r} scope (has {sorted(info.scopes)})",
+                           kind="forbidden")
+        return info
+
+    check.__name__ = f"require_{scope}"
+    return check
+
+
+ReadKey = Annotated[KeyInfo, Depends(require("read"))]
+DecideKey = Annotated[KeyInfo, Depends(require("decide"))]
+ControlKey = Annotated[KeyInfo, Depends(require("control"))]
+AdminKey = Annotated[KeyInfo, Depends(require("admin"))]
+State = Annotated[ApiState, Depends(get_state)]
+Tables = Annotated[DecisionService, Depends(get_tables)]
+Solver = Annotated[Callable[..., Any], Depends(get_solver)]
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def parse_if_match(value: str | None, *, required: bool, what: str) -> int | None:
+    """The version named by an If-Match header (``"3"`` or ``W/"3"``); 428 when required and missing."""
+    if value is None:
+        if required:
+            raise ApiError(428, f"{what}: send If-Match with the current ETag (GET it first) to change it",
+                           kind="precondition-required")
+        return None
+    v = value.strip()
+    if v.startswith("W/"):
+        v = v[2:]
+    v = v.strip('"')
+    if not v.isdigit():
+        raise ApiError(412, f"{what}: If-Match {value!r} is not an ETag this server issued", kind="precondition-failed")
+    return int(v)

@@ -1,0 +1,334 @@
+"""Request and response bodies of the decision API (pydantic v2; examples feed the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Scope = Literal["read", "decide", "control", "admin"]
+JSONScalar = str | bool | int | float | None
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- decisions --------------------------------------------------------------------------------------------------
+class EvaluateRequest(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"inputs": {"load_pct": 12.5, "hour": 3}, "explain": True},
+                {"inputs": {"load_pct": 80}, "decision": "energy_saving", "dry_run": True},
+            ]
+        },
+    )
+    inputs: dict[str, Any] = Field(
+        description="Input values by name; thresholds not given are filled from the threshold store",
+        max_length=10_000,
+    )
+    decision: str | None = Field(None, max_length=200, description="Decision to evaluate (default: the table's)")
+    explain: bool = Field(False, description="Include the engine's explanation (rules, inputs, hit policy)")
+    dry_run: bool = Field(False, description="Evaluate without logging the decision")
+    source: str | None = Field(None, max_length=200, description="Who asks (controller name, cell id, ...)")
+
+
+class EvaluateResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "decision_id": "3f0c1e4a9b5d4c2e8f7a6b5c4d3e2f1a",
+                    "table": "energy_saving",
+                    "table_version": None,
+                    "result": {"action": "sleep"},
+                    "matched_rules": ["r1"],
+                    "explanation": None,
+                    "dry_run": False,
+                    "decide_time_ms": 0.05,
+                }
+            ]
+        }
+    )
+    decision_id: str | None = Field(description="Id in the decision log (None for a dry run)")
+    table: str
+    table_version: int | None = Field(description="Policy version (None for a bundled table)")
+    result: Any = Field(description="The decision's output(s)")
+    matched_rules: list[str]
+    explanation: Any = None
+    dry_run: bool
+    decide_time_ms: float
+
+
+class TableInfo(BaseModel):
+    name: str
+    source: Literal["bundled", "policy"]
+    version: int | None
+
+
+class TableList(BaseModel):
+    tables: list[TableInfo]
+
+
+class DecisionRow(BaseModel):
+    decision_id: str
+    time: datetime
+    table: str
+    table_version: int | None = None
+    rule_ids: list[str] | None = None
+    inputs: Any = None
+    outputs: Any = None
+    action: str | None = None
+    solver_status: str | None = None
+    solver_objective: float | None = None
+    decide_time_ms: float | None = None
+    adopted: bool | None = None
+    outcome: Any = None
+    outcome_time: datetime | None = None
+    source: str | None = None
+
+
+class DecisionList(BaseModel):
+    decisions: list[DecisionRow]
+    limit: int
+    offset: int
+
+
+class OutcomeRequest(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"adopted": True, "outcome": {"energy_kwh": 412.5, "coverage_pct": 97.8}}]},
+    )
+    adopted: bool | None = Field(None, description="Whether the controller applied the decision")
+    outcome: dict[str, JSONScalar] | None = Field(None, max_length=1000, description="Measured effect (KPIs)")
+    dry_run: bool = False
+
+
+class OutcomeResponse(BaseModel):
+    decision: DecisionRow
+    dry_run: bool
+
+
+# -- solve ------------------------------------------------------------------------------------------------------
+class SolveRequest(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "problem": {"kind": "rru_sleep", "...": "fields of solvers.rru_sleep.RruSleepProblem"},
+                    "time_limit_s": 5,
+                }
+            ]
+        },
+    )
+    problem: dict[str, Any] = Field(description="A solver problem; its 'kind' selects the solver")
+    time_limit_s: float = Field(10.0, gt=0, le=3600, allow_inf_nan=False)
+    backend: str | None = Field(None, max_length=64)
+    dry_run: bool = Field(False, description="Solve without logging the result")
+
+
+class SolveResponse(BaseModel):
+    decision_id: str | None
+    kind: str
+    status: str
+    objective: float | None
+    solution: dict[str, Any]
+    dry_run: bool
+
+
+# -- jobs -------------------------------------------------------------------------------------------------------
+class JobRequest(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"kind": "echo", "params": {"message": "hi"}}, {"kind": "sleep",
+                                                                                         "params": {"seconds": 2}}]},
+    )
+    kind: str = Field(max_length=64, description="Registered job kind (whatif, sleep, echo, ...)")
+    params: dict[str, Any] = Field(default_factory=dict)
+    dry_run: bool = Field(False, description="Validate and answer without queueing")
+
+
+class Job(BaseModel):
+    job_id: str | None
+    kind: str
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled", "dry_run"]
+    params: dict[str, Any]
+    created: datetime | None = None
+    started: datetime | None = None
+    finished: datetime | None = None
+    error: str | None = None
+
+
+class JobList(BaseModel):
+    jobs: list[Job]
+
+
+class JobResult(BaseModel):
+    job_id: str
+    result: Any
+    files: list[str]
+
+
+# -- twins ------------------------------------------------------------------------------------------------------
+class TwinCreate(_In):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "city-live", "cell_ids": ["0", "1", "2"]}]}
+    )
+    name: Name
+    cell_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=100_000
+    )
+    dry_run: bool = False
+
+
+class TwinSummary(BaseModel):
+    name: str
+    cells: int
+    cells_reporting: int
+    records: int
+    created: datetime
+    last_time: datetime | None
+
+
+class TwinList(BaseModel):
+    twins: list[TwinSummary]
+
+
+class CellSample(BaseModel):
+    time: datetime
+    kpis: dict[str, float]
+
+
+class TwinState(TwinSummary):
+    latest: dict[str, CellSample]
+
+
+class TelemetryRecord(_In):
+    cell_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    time: datetime | None = Field(None, description="Measurement time (default: arrival)")
+    kpis: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], FiniteFloat] = Field(
+        min_length=1, max_length=200
+    )
+
+
+class TelemetryBatch(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"records": [{"cell_id": "0", "kpis": {"prb_util_pct": 42.0, "throughput_mbps": 310.5}}]}]
+        },
+    )
+    records: list[TelemetryRecord] = Field(min_length=1)
+    dry_run: bool = False
+
+
+class TelemetryAck(BaseModel):
+    twin: str
+    accepted: int
+    dry_run: bool
+
+
+# -- thresholds, policies, keys -------------------------------------------------------------------------------
+class ThresholdOut(BaseModel):
+    name: str
+    value: float
+    version: int
+    min: float | None
+    max: float | None
+    reason: str
+    changed_at: datetime
+    changed_by: str
+
+
+class ThresholdList(BaseModel):
+    thresholds: list[ThresholdOut]
+
+
+class ThresholdHistory(BaseModel):
+    name: str
+    history: list[ThresholdOut]
+
+
+class ThresholdUpdate(_In):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"value": 25.0, "reason": "night load is lower"}]}
+    )
+    value: FiniteFloat
+    reason: str = Field(min_length=1, max_length=500)
+    dry_run: bool = False
+
+
+class ThresholdChange(BaseModel):
+    threshold: ThresholdOut
+    dry_run: bool
+
+
+class PolicyIn(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"format": "dmn", "text": "<definitions xmlns=...>...</definitions>"}]},
+    )
+    text: str = Field(min_length=1, description="The policy (a DMN XML document or the engine's YAML form)")
+    format: Literal["dmn", "yaml"] = "dmn"
+    dry_run: bool = False
+
+
+class PolicyOut(BaseModel):
+    name: str
+    version: int
+    format: str
+    changed_at: datetime
+    changed_by: str
+    text: str | None = None
+
+
+class PolicyList(BaseModel):
+    policies: list[PolicyOut]
+
+
+class PolicyChange(BaseModel):
+    policy: PolicyOut
+    dry_run: bool
+
+
+class KeyCreate(_In):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"name": "son-controller", "scopes": ["read", "decide"]}]}
+    )
+    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    scopes: list[Scope] = Field(min_length=1, max_length=4)
+    dry_run: bool = False
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    name: str
+    scopes: list[str]
+    created: datetime | None = None
+    revoked: bool = False
+    revoked_at: datetime | None = None
+
+
+class KeyCreated(KeyOut):
+    key: str | None = Field(description="The key itself, shown only in this response (None for a dry run)")
+    dry_run: bool
+
+
+class KeyList(BaseModel):
+    keys: list[KeyOut]
+
+
+class KeyRevoked(BaseModel):
+    key: KeyOut
+    dry_run: bool
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str

@@ -1,0 +1,37 @@
+"""API server settings (pydantic; every field documented, defaults marked as assumptions where they are)."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    store_path: str | None = Field(
+        None, description="Store root; None → env DIENTINE_STORE, else ./dientine_store"
+    )
+    admin_key: str | None = Field(
+        default_factory=lambda: os.environ.get("DIENTINE_ADMIN_KEY"),
+        description="Bootstrap admin key (env DIENTINE_ADMIN_KEY); None → print a one-time key at first start",
+    )
+    max_body_bytes: int = Field(
+        1_048_576, gt=0, description="Request body limit in bytes (assumption: 1 MiB; 413 above)"
+    )
+    max_telemetry_records: int = Field(10_000, gt=0, description="Records per telemetry request (assumption)")
+    solve_time_limit_max_s: float = Field(
+        60.0, gt=0, description="Upper bound on a synchronous solve's time limit (assumption)"
+    )
+    run_jobs: bool = Field(True, description="Start the background job runner in this process")
+    job_workers: int = Field(1, ge=1, le=64, description="Concurrent job worker processes")
+    job_timeout_s: float = Field(3600.0, gt=0, description="A job running longer is killed and failed")
+    job_poll_interval_s: float = Field(0.2, gt=0, description="Job runner poll interval")
+    log_flush_interval_s: float = Field(0.05, gt=0, description="Decision log batching interval")
+    key_cache_ttl_s: float = Field(30.0, ge=0, description="How long a verified key is trusted without re-hashing")
+    tables_dir: str | None = Field(None, description="Bundled decision tables; None → decisions/tables")
+    thresholds_spec: str | None = Field(
+        None, description="Threshold bounds YAML; None → decisions/tables/thresholds.yaml"
+    )
+    announce_admin_key: bool = Field(True, description="Print a generated bootstrap admin key to stderr")

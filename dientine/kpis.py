@@ -1,0 +1,261 @@
+"""KPIs of a simulation run: per cell and per tick, and for the whole network per tick, as Arrow tables.
+
+Definitions (the same words are used in ``summary.json``, see :func:`summarise`):
+
+* **active user**: a user (UE, including crowd and service-launch users while their event is in force) that
+  offers traffic in the tick. Drones are counted separately and are not part of the user KPIs.
+* **coverage %** (per tick): share of active users whose downlink SINR is at least the link model's
+  ``SINR_MIN`` = -10 dB (3GPP TR 36.942 Annex A.1, REFERENCES.md §4.1: below it the attenuated-Shannon
+  throughput is 0). Users of a failed/sleeping network with no serving cell count as not covered.
+* **unserved user**: an active user without a serving cell or with SINR below ``SINR_MIN``.
+* **user rate**: the rate the scheduler gives an active user in the tick (Mbps). ``rate_p5_mbps`` and
+  ``rate_median_mbps`` are the 5th percentile and median over active users (unserved users count with 0).
+* **demand / throughput / unsatisfied**: offered, carried and ``offered - carried`` traffic (Mbps).
+* **load**: share of the cell's resources in use in the tick (0..1).
+* **energy**: input power x tick length; ``energy_kwh`` per tick and cumulated over the run.
+* **detections**: intruder drones confirmed by sensing in the tick (a drone counts once, at its first
+  confirmation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+#: Per-cell KPI columns: name -> (Arrow type, unit, meaning).
+CELL_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
+    "tick": (pa.int32(), "", "tick index from 0"),
+    "time_s": (pa.float64(), "s", "simulated time at the tick start"),
+    "hour": (pa.float32(), "h", "wall-clock hour of day at the tick start, 0..24"),
+    "cell": (pa.int32(), "", "cell index"),
+    "site": (pa.int32(), "", "site index"),
+    "state": (pa.dictionary(pa.int8(), pa.string()), "", "cell state (active, light_sleep, deep_sleep, off, failed)"),
+    "load": (pa.float32(), "", "share of the cell's resources in use"),
+    "users": (pa.int32(), "", "active users served by the cell"),
+    "throughput_mbps": (pa.float32(), "Mbps", "traffic carried"),
+    "demand_mbps": (pa.float32(), "Mbps", "traffic offered by the cell's users"),
+    "unsatisfied_mbps": (pa.float32(), "Mbps", "offered minus carried"),
+    "power_w": (pa.float32(), "W", "input power of the cell"),
+    "energy_kwh": (pa.float32(), "kWh", "input energy during the tick"),
+    "tx_power_dbm": (pa.float32(), "dBm", "configured transmit power"),
+    "tilt_deg": (pa.float32(), "deg", "electrical downtilt"),
+    "health": (pa.float32(), "", "1 - degradation of the worst component (wear model)"),
+}
+
+#: Network KPI columns: name -> (Arrow type, unit, meaning).
+NETWORK_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
+    "tick": (pa.int32(), "", "tick index from 0"),
+    "time_s": (pa.float64(), "s", "simulated time at the tick start"),
+    "hour": (pa.float32(), "h", "wall-clock hour of day at the tick start"),
+    "users_active": (pa.int32(), "", "active users"),
+    "users_covered": (pa.int32(), "", "active users with SINR >= SINR_MIN"),
+    "users_unserved": (pa.int32(), "", "active users without a serving cell or below SINR_MIN"),
+    "coverage_pct": (pa.float32(), "%", "100 * users_covered / users_active"),
+    "rate_p5_mbps": (pa.float32(), "Mbps", "5th-percentile user rate over active users"),
+    "rate_median_mbps": (pa.float32(), "Mbps", "median user rate over active users"),
+    "demand_mbps": (pa.float32(), "Mbps", "traffic offered by all active users"),
+    "throughput_mbps": (pa.float32(), "Mbps", "traffic carried"),
+    "unsatisfied_mbps": (pa.float32(), "Mbps", "offered minus carried"),
+    "power_w": (pa.float32(), "W", "input power of all cells"),
+    "energy_kwh": (pa.float32(), "kWh", "input energy during the tick"),
+    "energy_kwh_cum": (pa.float64(), "kWh", "input energy since the start"),
+    "cells_active": (pa.int32(), "", "cells in the active state"),
+    "cells_sleeping": (pa.int32(), "", "cells in a sleep state or off"),
+    "cells_failed": (pa.int32(), "", "cells in the failed state"),
+    "drones": (pa.int32(), "", "drones airborne"),
+    "detections": (pa.int32(), "", "intruder drones first confirmed in this tick"),
+    "intruders_detected_cum": (pa.int32(), "", "distinct intruders confirmed since the start"),
+    "handovers": (pa.int32(), "", "serving-cell changes of users in this tick"),
+}
+
+
+def _schema(columns: dict[str, tuple[pa.DataType, str, str]]) -> pa.Schema:
+    fields = [pa.field(name, typ, metadata={"unit": unit, "description": text})
+              for name, (typ, unit, text) in columns.items()]
+    return pa.schema(fields)
+
+
+CELL_SCHEMA = _schema(CELL_COLUMNS)
+NETWORK_SCHEMA = _schema(NETWORK_COLUMNS)
+
+
+def coverage_pct(sinr_db: np.ndarray, serving_cell: np.ndarray, active: np.ndarray, sinr_min_db: float) -> float:
+    """Share (%) of active users with a serving cell and SINR >= ``sinr_min_db`` (100 when nobody is active)."""
+    n = int(np.count_nonzero(active))
+    if n == 0:
+        return 100.0
+    covered = active & (serving_cell >= 0) & (sinr_db >= sinr_min_db)
+    return 100.0 * int(np.count_nonzero(covered)) / n
+
+
+def rate_percentiles_mbps(rate_mbps: np.ndarray, active: np.ndarray) -> tuple[float, float]:
+    """(5th percentile, median) of the rates of active users (linear interpolation; 0, 0 when nobody is
+    active)."""
+    r = rate_mbps[active]
+    if r.size == 0:
+        return 0.0, 0.0
+    p5, p50 = np.percentile(r, [5.0, 50.0])
+    return float(p5), float(p50)
+
+
+class KpiRecorder:
+    """Collects one row per cell and one network row per tick; builds Arrow tables on demand."""
+
+    def __init__(self, n_cells: int, state_names: tuple[str, ...]):
+        self.n_cells = int(n_cells)
+        self.state_names = tuple(state_names)
+        self._cell: list[dict[str, np.ndarray]] = []
+        self._net: list[dict[str, float]] = []
+        self._cell_table: pa.Table | None = None
+        self._net_table: pa.Table | None = None
+
+    def __len__(self) -> int:
+        return len(self._net)
+
+    def record(self, cell: dict[str, np.ndarray | float], network: dict[str, float]) -> None:
+        """Append one tick. ``cell`` maps every :data:`CELL_COLUMNS` name to an array of ``n_cells`` values (or a
+        scalar broadcast to all cells; ``state`` as integer codes into ``state_names``); ``network`` maps every
+        :data:`NETWORK_COLUMNS` name to a scalar."""
+        missing = [c for c in CELL_COLUMNS if c not in cell]
+        extra = [c for c in cell if c not in CELL_COLUMNS]
+        if missing or extra:
+            raise ValueError(f"KpiRecorder.record cell KPIs: missing {missing}, unknown {extra}")
+        missing = [c for c in NETWORK_COLUMNS if c not in network]
+        extra = [c for c in network if c not in NETWORK_COLUMNS]
+        if missing or extra:
+            raise ValueError(f"KpiRecorder.record network KPIs: missing {missing}, unknown {extra}")
+        row = {}
+        for name, value in cell.items():
+            a = np.asarray(value)
+            if a.ndim == 0:
+                a = np.full(self.n_cells, a)
+            elif a.shape != (self.n_cells,):
+                raise ValueError(f"KpiRecorder.record cell KPI {name!r}: expected shape ({self.n_cells},), "
+                                 f"found {a.shape}")
+            row[name] = a.copy()
+        self._cell.append(row)
+        self._net.append({k: float(v) for k, v in network.items()})
+        self._cell_table = None
+        self._net_table = None
+
+    def latest_cell(self) -> dict[str, np.ndarray] | None:
+        return self._cell[-1] if self._cell else None
+
+    def latest_network(self) -> dict[str, float] | None:
+        return self._net[-1] if self._net else None
+
+    def cell_table(self) -> pa.Table:
+        if self._cell_table is None:
+            arrays = []
+            for name, (typ, _, _) in CELL_COLUMNS.items():
+                values = (np.concatenate([row[name] for row in self._cell]) if self._cell
+                          else np.zeros(0))
+                if name == "state":
+                    codes = values.astype(np.int8)
+                    arrays.append(pa.DictionaryArray.from_arrays(
+                        pa.array(codes, type=pa.int8()), pa.array(list(self.state_names), type=pa.string())))
+                else:
+                    arrays.append(pa.array(values.astype(typ.to_pandas_dtype()), type=typ))
+            self._cell_table = pa.Table.from_arrays(arrays, schema=CELL_SCHEMA)
+        return self._cell_table
+
+    def network_table(self) -> pa.Table:
+        if self._net_table is None:
+            arrays = []
+            for name, (typ, _, _) in NETWORK_COLUMNS.items():
+                values = np.array([row[name] for row in self._net], dtype=np.float64)
+                arrays.append(pa.array(values.astype(typ.to_pandas_dtype()), type=typ))
+            self._net_table = pa.Table.from_arrays(arrays, schema=NETWORK_SCHEMA)
+        return self._net_table
+
+
+@dataclass(frozen=True)
+class SummaryKey:
+    unit: str
+    meaning: str
+
+
+#: Stable keys of ``summary.json`` (the regression ``expect:`` bounds refer to them). Do not rename.
+SUMMARY_KEYS: dict[str, SummaryKey] = {
+    "n_ticks": SummaryKey("", "ticks simulated"),
+    "tick_s": SummaryKey("s", "tick length"),
+    "n_cells": SummaryKey("", "cells in the network"),
+    "n_users": SummaryKey("", "users in the base population (without event users)"),
+    "n_drones": SummaryKey("", "drones"),
+    "energy_kwh": SummaryKey("kWh", "input energy of all cells over the run"),
+    "mean_power_kw": SummaryKey("kW", "mean input power of all cells"),
+    "peak_power_kw": SummaryKey("kW", "largest per-tick input power of all cells"),
+    "coverage_pct": SummaryKey("%", "covered user-ticks / active user-ticks over the run (SINR >= -10 dB)"),
+    "coverage_pct_min": SummaryKey("%", "worst per-tick coverage"),
+    "rate_p5_mbps": SummaryKey("Mbps", "mean over ticks of the per-tick 5th-percentile user rate"),
+    "rate_p5_mbps_min": SummaryKey("Mbps", "worst per-tick 5th-percentile user rate"),
+    "rate_median_mbps": SummaryKey("Mbps", "mean over ticks of the per-tick median user rate"),
+    "demand_gb": SummaryKey("GB", "traffic offered over the run (gigabytes)"),
+    "throughput_gb": SummaryKey("GB", "traffic carried over the run (gigabytes)"),
+    "unsatisfied_demand_pct": SummaryKey("%", "100 * (offered - carried) / offered over the run"),
+    "unserved_user_ticks": SummaryKey("", "sum over ticks of unserved active users"),
+    "mean_load": SummaryKey("", "mean load over active cells and ticks"),
+    "peak_load": SummaryKey("", "largest per-cell per-tick load"),
+    "detections": SummaryKey("", "distinct intruder drones confirmed by sensing"),
+    "intruders": SummaryKey("", "intruder drones in the scenario"),
+    "failures": SummaryKey("", "cell failures (scenario events and wear) that started during the run"),
+    "cell_ticks_failed": SummaryKey("", "sum over ticks of cells in the failed state"),
+    "cell_ticks_sleeping": SummaryKey("", "sum over ticks of cells asleep or off"),
+    "handovers": SummaryKey("", "serving-cell changes of users over the run"),
+}
+
+
+def summarise(network: pa.Table, cell: pa.Table, *, tick_s: float, n_cells: int, n_users: int, n_drones: int,
+              intruders: int, failures: int) -> dict[str, float | int]:
+    """The run summary (keys :data:`SUMMARY_KEYS`) from the KPI tables."""
+    def col(table: pa.Table, name: str) -> np.ndarray:
+        return table.column(name).to_numpy().astype(np.float64)
+
+    n_ticks = network.num_rows
+    active = col(network, "users_active")
+    covered = col(network, "users_covered")
+    power = col(network, "power_w")
+    demand = col(network, "demand_mbps")
+    carried = col(network, "throughput_mbps")
+    load = col(cell, "load")
+    state = cell.column("state").combine_chunks()
+    if len(state):
+        names = state.dictionary.to_pylist()
+        code = names.index("active") if "active" in names else -1
+        is_active = state.indices.to_numpy() == code
+    else:
+        is_active = np.zeros(0, dtype=bool)
+    mb_to_gb = tick_s / 8.0 / 1000.0  # Mbps x s -> Mbit -> MB -> GB
+    out: dict[str, float | int] = {
+        "n_ticks": n_ticks,
+        "tick_s": float(tick_s),
+        "n_cells": int(n_cells),
+        "n_users": int(n_users),
+        "n_drones": int(n_drones),
+        "energy_kwh": float(col(network, "energy_kwh").sum()) if n_ticks else 0.0,
+        "mean_power_kw": float(power.mean() / 1e3) if n_ticks else 0.0,
+        "peak_power_kw": float(power.max() / 1e3) if n_ticks else 0.0,
+        "coverage_pct": float(100.0 * covered.sum() / active.sum()) if active.sum() > 0 else 100.0,
+        "coverage_pct_min": float(col(network, "coverage_pct").min()) if n_ticks else 100.0,
+        "rate_p5_mbps": float(col(network, "rate_p5_mbps").mean()) if n_ticks else 0.0,
+        "rate_p5_mbps_min": float(col(network, "rate_p5_mbps").min()) if n_ticks else 0.0,
+        "rate_median_mbps": float(col(network, "rate_median_mbps").mean()) if n_ticks else 0.0,
+        "demand_gb": float(demand.sum() * mb_to_gb),
+        "throughput_gb": float(carried.sum() * mb_to_gb),
+        "unsatisfied_demand_pct": float(100.0 * max(demand.sum() - carried.sum(), 0.0) / demand.sum())
+        if demand.sum() > 0 else 0.0,
+        "unserved_user_ticks": int(col(network, "users_unserved").sum()),
+        "mean_load": float(load[is_active].mean()) if is_active.any() else 0.0,
+        "peak_load": float(load.max()) if load.size else 0.0,
+        "detections": int(network.column("intruders_detected_cum").to_numpy()[-1]) if n_ticks else 0,
+        "intruders": int(intruders),
+        "failures": int(failures),
+        "cell_ticks_failed": int(col(network, "cells_failed").sum()),
+        "cell_ticks_sleeping": int(col(network, "cells_sleeping").sum()),
+        "handovers": int(col(network, "handovers").sum()),
+    }
+    if set(out) != set(SUMMARY_KEYS):  # keep the documented key list and the computation in step
+        raise RuntimeError(f"summary keys drifted: {sorted(set(out) ^ set(SUMMARY_KEYS))}")
+    return out

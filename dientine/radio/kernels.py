@@ -1,0 +1,401 @@
+"""Numba kernels: static path gains per point per cell (dense and top-K), best server / SINR / rate, and the
+inverted top-K index for cached re-evaluation ("the grid is the cache", DESIGN.md).
+
+Inputs are plain arrays; the validated entry points are in :mod:`dientine.radio.maps`. Parallel kernels use
+``parallel=True, cache=True``; their serial twins carry a ``_serial`` suffix (the on-disk cache does not key on
+``parallel=``, DESIGN.md "Numba traps").
+
+Per link (point p, cell c) the **path gain** (dB) is
+
+    gain = G_ant(θ', φ') − PL(d2D, d3D, h_BS, h_UT, fc, LOS) − σ_SF · z_state[pixel, site] − O2I_p
+
+* geometry: the nearest of the wrap-around images of the cell (``wrap_offsets``; one zero row = no wrap);
+  d2D := max(d2D, 10 m) in PL (package rule), real geometry in the antenna angles.
+* LOS: u[pixel, site] < P_LOS (TR 38.901 Table 7.4.2-1; TR 36.777 Table B-1 above the 38.901 UE heights).
+* PL: TR 38.901 Table 7.4.1-1 (UMa h_E: exact 1 m below h_UT 13 m, expectation over the h_E distribution for
+  13-22.5 m, as :func:`dientine.radio.path_loss_db` without rng), TR 36.777 Table B-2 for aerial points.
+* SF: σ from the same tables (O2I σ for indoor points), z from the per-site correlated fields.
+* antenna: GCS → LCS rotation (TR 38.901 eqs 7.1-7/7.1-8) with the cell's bearing and mechanical tilt, then the
+  pattern code 0 = TR 36.814 sector, 1 = TR 38.901 element, 2 = TR 38.901 element + vertical column array.
+Transmit power is not included, so power changes stay cheap.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import prange
+
+C_M_S = 3.0e8  # TR 38.901 Table 7.4.1-1 notes (REFERENCES.md §0)
+LN10_10 = math.log(10.0) / 10.0
+_JIT = {"cache": True, "error_model": "numpy"}
+# validity (constants.py): 38.901 h_UT maxima, d2D maxima (LOS, NLOS) and aerial d2D maxima per family
+_H_UT_MAX_38901 = np.array([22.5, 22.5, 10.0])
+_D2D_MAX_LOS = np.array([5000.0, 5000.0, 10000.0])
+_D2D_MAX_NLOS = np.array([5000.0, 5000.0, 5000.0])
+_D2D_MAX_AV = np.array([4000.0, 4000.0, 10000.0])
+_SIGMA_O2I = np.array([7.0, 7.0, 8.0])
+
+
+# ----------------------------------------------------------------------------------------------- path loss
+@numba.njit(inline="always", **_JIT)
+def _uma_pl(d2d, ld3, h_bs, h_ut, fc, lf20, los, h_e):
+    dbp = 4.0 * (h_bs - h_e) * (h_ut - h_e) * fc * 1e9 / C_M_S
+    if d2d <= dbp:
+        pl_los = 28.0 + 22.0 * ld3 + lf20
+    else:
+        pl_los = 28.0 + 40.0 * ld3 + lf20 - 9.0 * math.log10(dbp * dbp + (h_bs - h_ut) ** 2)
+    if los:
+        return pl_los
+    return max(pl_los, 13.54 + 39.08 * ld3 + lf20 - 0.6 * (h_ut - 1.5))
+
+
+@numba.njit(inline="always", **_JIT)
+def _rma_pl1(d, fc, h):
+    return (20.0 * math.log10(40.0 * math.pi * d * fc / 3.0) + min(0.03 * h**1.72, 10.0) * math.log10(d)
+            - min(0.044 * h**1.72, 14.77) + 0.002 * math.log10(h) * d)
+
+
+@numba.njit(inline="always", **_JIT)
+def path_loss_sigma_db(fam, d2d, d3, h_bs, h_ut, fc, los, h_bld, w_st):
+    """(PL dB, σ_SF dB) of one link; d2d already floored at 10 m. fam 0 UMa, 1 UMi, 2 RMa."""
+    ld3 = math.log10(d3)
+    lf20 = 20.0 * math.log10(fc)
+    if h_ut > _H_UT_MAX_38901[fam]:  # TR 36.777 Table B-2 (aerial UE)
+        lh = math.log10(h_ut)
+        fs = 20.0 * math.log10(40.0 * math.pi * fc / 3.0)
+        if fam == 0:
+            if los:
+                return 28.0 + 22.0 * ld3 + lf20, 4.64 * math.exp(-0.0066 * h_ut)
+            return -17.5 + (46.0 - 7.0 * lh) * ld3 + fs, 6.0
+        if fam == 1:
+            pl_los = max(fs + 20.0 * ld3, 30.9 + (22.25 - 0.5 * lh) * ld3 + lf20)
+            if los:
+                return pl_los, max(5.0 * math.exp(-0.01 * h_ut), 2.0)
+            return max(pl_los, 32.4 + (43.2 - 7.6 * lh) * ld3 + lf20), 8.0
+        pl_los = max(23.9 - 1.8 * lh, 20.0) * ld3 + fs
+        if los:
+            return pl_los, 4.2 * math.exp(-0.0046 * h_ut)
+        return max(pl_los, -12.0 + (35.0 - 5.3 * lh) * ld3 + fs), 6.0
+    if fam == 0:  # TR 38.901 Table 7.4.1-1 UMa
+        sig = 4.0 if los else 6.0
+        if h_ut < 13.0:
+            return _uma_pl(d2d, ld3, h_bs, h_ut, fc, lf20, los, 1.0), sig
+        g = 0.0 if d2d <= 18.0 else 1.25 * (d2d / 100.0) ** 3 * math.exp(-d2d / 150.0)
+        c = ((h_ut - 13.0) / 10.0) ** 1.5 * g
+        n = 0
+        for k in range(4):
+            if 12.0 + 3.0 * k <= h_ut - 1.5:
+                n += 1
+        if n == 0:
+            return _uma_pl(d2d, ld3, h_bs, h_ut, fc, lf20, los, 1.0), sig
+        p1 = 1.0 / (1.0 + c)
+        acc = p1 * _uma_pl(d2d, ld3, h_bs, h_ut, fc, lf20, los, 1.0)
+        for k in range(n):
+            acc += (1.0 - p1) / n * _uma_pl(d2d, ld3, h_bs, h_ut, fc, lf20, los, 12.0 + 3.0 * k)
+        return acc, sig
+    if fam == 1:  # UMi-Street Canyon
+        dbp = 4.0 * (h_bs - 1.0) * (h_ut - 1.0) * fc * 1e9 / C_M_S
+        if d2d <= dbp:
+            pl_los = 32.4 + 21.0 * ld3 + lf20
+        else:
+            pl_los = 32.4 + 40.0 * ld3 + lf20 - 9.5 * math.log10(dbp * dbp + (h_bs - h_ut) ** 2)
+        if los:
+            return pl_los, 4.0
+        return max(pl_los, 35.3 * ld3 + 22.4 + 21.3 * math.log10(fc) - 0.3 * (h_ut - 1.5)), 7.82
+    # RMa
+    dbp = 2.0 * math.pi * h_bs * h_ut * fc * 1e9 / C_M_S
+    if d2d <= dbp:
+        pl_los = _rma_pl1(d3, fc, h_bld)
+        sig = 4.0
+    else:
+        pl_los = _rma_pl1(dbp, fc, h_bld) + 40.0 * math.log10(d3 / dbp)
+        sig = 6.0
+    if los:
+        return pl_los, sig
+    lhb = math.log10(h_bs)
+    prime = (161.04 - 7.1 * math.log10(w_st) + 7.5 * math.log10(h_bld)
+             - (24.37 - 3.7 * (h_bld / h_bs) ** 2) * lhb + (43.42 - 3.1 * lhb) * (ld3 - 3.0)
+             + lf20 - (3.2 * math.log10(11.75 * h_ut) ** 2 - 4.97))
+    return max(pl_los, prime), 8.0
+
+
+@numba.njit(inline="always", **_JIT)
+def los_probability_scalar(fam, d, h_ut):
+    """TR 38.901 Table 7.4.2-1 (boundaries inclusive) / TR 36.777 Table B-1 above the 38.901 heights."""
+    if h_ut > _H_UT_MAX_38901[fam]:
+        lh = math.log10(h_ut)
+        if fam == 0:
+            if h_ut > 100.0:
+                return 1.0
+            p1 = 4300.0 * lh - 3800.0
+            d1 = max(460.0 * lh - 700.0, 18.0)
+        elif fam == 1:
+            p1 = 233.98 * lh - 0.95
+            d1 = max(294.05 * lh - 432.94, 18.0)
+        else:
+            if h_ut > 40.0:
+                return 1.0
+            p1 = max(15021.0 * lh - 16053.0, 1000.0)
+            d1 = max(1350.8 * lh - 1602.0, 18.0)
+        if d <= d1:
+            return 1.0
+        return d1 / d + math.exp(-d / p1) * (1.0 - d1 / d)
+    if fam == 2:
+        return 1.0 if d <= 10.0 else math.exp(-(d - 10.0) / 1000.0)
+    if d <= 18.0:
+        return 1.0
+    if fam == 1:
+        return 18.0 / d + math.exp(-d / 36.0) * (1.0 - 18.0 / d)
+    c = 0.0 if h_ut <= 13.0 else ((h_ut - 13.0) / 10.0) ** 1.5
+    return ((18.0 / d + math.exp(-d / 63.0) * (1.0 - 18.0 / d))
+            * (1.0 + c * 1.25 * (d / 100.0) ** 3 * math.exp(-d / 150.0)))
+
+
+# ------------------------------------------------------------------------------------------------- antenna
+@numba.njit(inline="always", **_JIT)
+def antenna_gain_lcs_dbi(code, rz, rx, ry, etilt_deg, cos_te, n_rows, dv):
+    """Gain (dBi) for LCS unit direction (rx, ry, rz); code 0 36.814 sector, 1 38.901 element, 2 array."""
+    rz = min(1.0, max(-1.0, rz))
+    below = -math.degrees(math.asin(rz))  # θ' − 90°
+    phi = math.degrees(math.atan2(ry, rx))
+    if code == 0:
+        a_h = -min(12.0 * (phi / 70.0) ** 2, 25.0)
+        a_v = -min(12.0 * ((below - etilt_deg) / 10.0) ** 2, 20.0)
+        return 14.0 - min(-(a_h + a_v), 25.0)
+    a_v = -min(12.0 * (below / 65.0) ** 2, 30.0)
+    a_h = -min(12.0 * (phi / 65.0) ** 2, 30.0)
+    g = 8.0 - min(-(a_v + a_h), 30.0)
+    if code == 2:
+        half = math.pi * dv * (rz - cos_te)  # ψ/2
+        s = math.sin(half)
+        if abs(s) < 1e-12:
+            af = float(n_rows)
+        else:
+            af = math.sin(n_rows * half) ** 2 / (n_rows * s * s)
+        g += 10.0 * math.log10(max(af, 1e-30))
+    return g
+
+
+# ------------------------------------------------------------------------------------------- link gain
+@numba.njit(inline="always", **_JIT)
+def _link_gain(p, c, px, py, ph, pin, po2i, ppix, cx, cy, ch, crot, cetilt, ccoste, csite, fam, fc, h_bld, w_st,
+               ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap):
+    """(gain dB, validity flag) of link (p, c); flag 1 if d2D exceeds the model's maximum."""
+    best = 1e300
+    dx = 0.0
+    dy = 0.0
+    for w in range(wrap.shape[0]):
+        ex = px[p] - (cx[c] + wrap[w, 0])
+        ey = py[p] - (cy[c] + wrap[w, 1])
+        dd = ex * ex + ey * ey
+        if dd < best:
+            best = dd
+            dx = ex
+            dy = ey
+    d2 = math.sqrt(best)
+    h_ut = ph[p]
+    h_bs = ch[c]
+    dz = h_ut - h_bs
+    pix = ppix[p]
+    site = csite[c]
+    plos = los_probability_scalar(fam, d2, h_ut)
+    los = los_u[pix, site] < plos
+    d2c = max(d2, 10.0)
+    d3 = math.sqrt(d2c * d2c + dz * dz)
+    pl, sig = path_loss_sigma_db(fam, d2c, d3, h_bs, h_ut, fc, los, h_bld, w_st)
+    flag = 0
+    if h_ut > _H_UT_MAX_38901[fam]:
+        if d2c > _D2D_MAX_AV[fam]:
+            flag = 1
+    elif d2c > (_D2D_MAX_LOS[fam] if los else _D2D_MAX_NLOS[fam]):
+        flag = 1
+    if pin[p]:
+        pl += _SIGMA_O2I[fam] * sf_o2i[pix, site] + po2i[p]
+    elif los:
+        pl += sig * sf_los[pix, site]
+    else:
+        pl += sig * sf_nlos[pix, site]
+    r = math.sqrt(dx * dx + dy * dy + dz * dz)
+    if r < 1e-9:
+        r = 1e-9
+    ux = dx / r
+    uy = dy / r
+    uz = dz / r
+    lx = crot[c, 0] * ux + crot[c, 1] * uy + crot[c, 2] * uz
+    ly = crot[c, 3] * ux + crot[c, 4] * uy + crot[c, 5] * uz
+    lz = crot[c, 6] * ux + crot[c, 7] * uy + crot[c, 8] * uz
+    g = antenna_gain_lcs_dbi(ant_code, lz, lx, ly, cetilt[c], ccoste[c], n_rows, dv)
+    return g - pl, flag
+
+
+def _make_gain_dense(parallel):
+    rng_ = prange if parallel else range
+
+    def gain_dense(px, py, ph, pin, po2i, ppix, cx, cy, ch, crot, cetilt, ccoste, csite, fam, fc, h_bld, w_st,
+                   ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, out):
+        """Dense path gains ``out[p, c]`` (float32 [P, C]); returns the number of out-of-range links."""
+        n_bad = 0
+        for p in rng_(px.shape[0]):
+            for c in range(cx.shape[0]):
+                g, f = _link_gain(p, c, px, py, ph, pin, po2i, ppix, cx, cy, ch, crot, cetilt, ccoste, csite,
+                                  fam, fc, h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i,
+                                  wrap)
+                out[p, c] = g
+                n_bad += f
+        return n_bad
+
+    return gain_dense
+
+
+def _make_gain_topk(parallel):
+    rng_ = prange if parallel else range
+
+    def gain_topk(px, py, ph, pin, po2i, ppix, cx, cy, ch, crot, cetilt, ccoste, csite, fam, fc, h_bld, w_st,
+                  ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, rank_off, out_idx, out_gain):
+        """Top-K cells per point by gain + rank_off[c] (descending): ``out_idx[p, k]`` int32, ``out_gain[p, k]``
+        float32 (gain without rank_off). Returns the number of out-of-range links."""
+        n_bad = 0
+        k_top = out_idx.shape[1]
+        for p in rng_(px.shape[0]):
+            for k in range(k_top):
+                out_idx[p, k] = -1
+                out_gain[p, k] = -3.0e38
+            last_key = -3.0e38
+            for c in range(cx.shape[0]):
+                g, f = _link_gain(p, c, px, py, ph, pin, po2i, ppix, cx, cy, ch, crot, cetilt, ccoste, csite,
+                                  fam, fc, h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i,
+                                  wrap)
+                n_bad += f
+                g32 = np.float32(g)
+                key = g32 + rank_off[c]
+                if out_idx[p, k_top - 1] >= 0 and key <= last_key:
+                    continue
+                j = k_top - 1
+                while j > 0:
+                    q = out_idx[p, j - 1]
+                    if q >= 0 and key <= out_gain[p, j - 1] + rank_off[q]:
+                        break
+                    out_idx[p, j] = out_idx[p, j - 1]
+                    out_gain[p, j] = out_gain[p, j - 1]
+                    j -= 1
+                out_idx[p, j] = c
+                out_gain[p, j] = g32
+                q = out_idx[p, k_top - 1]
+                if q >= 0:
+                    last_key = out_gain[p, k_top - 1] + rank_off[q]
+        return n_bad
+
+    return gain_topk
+
+
+gain_dense = numba.njit(parallel=True, **_JIT)(_make_gain_dense(True))
+gain_dense_serial = numba.njit(**_JIT)(_make_gain_dense(False))
+gain_topk = numba.njit(parallel=True, **_JIT)(_make_gain_topk(True))
+gain_topk_serial = numba.njit(**_JIT)(_make_gain_topk(False))
+
+
+# ------------------------------------------------------------------------------------------------- serving
+@numba.njit(**_JIT)
+def spectral_efficiency_scalar(sinr_db, kind, alpha, smin, tmax, thr, eff):
+    """kind 0: TR 36.942 A.1 attenuated Shannon; kind 1: CQI table lookup (highest CQI with SINR ≥ thr)."""
+    if kind == 0:
+        if sinr_db < smin:
+            return 0.0
+        return min(alpha * math.log2(1.0 + 10.0 ** (min(sinr_db, 300.0) / 10.0)), tmax)
+    se = 0.0
+    for k in range(thr.shape[0]):
+        if sinr_db >= thr[k]:
+            se = eff[k]
+    return se
+
+
+@numba.njit(**_JIT)
+def _serve_point(p, row, cell_index, gain, tx, active, load, off, noise_mw, rsrp_off, kind, alpha, smin, tmax,
+                 thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate):
+    best_metric = -np.inf
+    best_c = -1
+    best_rx = 0.0
+    wsum = 0.0
+    for k in range(gain.shape[1]):
+        c = cell_index[row, k]
+        if c < 0 or not active[c]:
+            continue
+        rx = tx[c] + gain[p, k]
+        m = rx + off[c]
+        if m > best_metric:
+            best_metric = m
+            best_c = c
+            best_rx = rx
+        wsum += load[c] * math.exp(rx * LN10_10)
+    if best_c < 0:
+        out_serv[p] = -1
+        out_rsrp[p] = -np.inf
+        out_sinr[p] = -np.inf
+        out_rate[p] = 0.0
+        return
+    s = math.exp(best_rx * LN10_10)
+    interf = max(wsum - load[best_c] * s, 0.0)
+    sinr = 10.0 * math.log10(s / (interf + noise_mw))
+    out_serv[p] = best_c
+    out_rsrp[p] = best_rx + rsrp_off
+    out_sinr[p] = sinr
+    out_rate[p] = spectral_efficiency_scalar(sinr, kind, alpha, smin, tmax, thr, eff) * bw_hz * 1e-6
+
+
+def _make_serve(parallel):
+    rng_ = prange if parallel else range
+
+    def serve(cell_index, gain, tx, active, load, off, noise_mw, rsrp_off, kind, alpha, smin, tmax, thr, eff,
+              bw_hz, out_serv, out_rsrp, out_sinr, out_rate):
+        """Best server (max tx + gain + offset among active cells of the row), RSRP, SINR (interference of the
+        other active cells weighted by load), rate (Mbps). ``cell_index`` is [P, K] (top-K) or [1, C] (dense:
+        the same cells for every point)."""
+        step = 1 if (cell_index.shape[0] > 1 or gain.shape[0] == 1) else 0
+        for p in rng_(gain.shape[0]):
+            _serve_point(p, p * step, cell_index, gain, tx, active, load, off, noise_mw, rsrp_off,
+                         kind, alpha, smin, tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate)
+
+    def serve_subset(points, cell_index, gain, tx, active, load, off, noise_mw, rsrp_off, kind, alpha, smin,
+                     tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate):
+        """As ``serve`` but only for the point ids in ``points`` (top-K maps); other outputs untouched."""
+        for i in rng_(points.shape[0]):
+            p = points[i]
+            _serve_point(p, p, cell_index, gain, tx, active, load, off, noise_mw, rsrp_off, kind, alpha, smin,
+                         tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate)
+
+    return serve, serve_subset
+
+
+_s, _ss = _make_serve(True)
+serve_points = numba.njit(parallel=True, **_JIT)(_s)
+serve_subset = numba.njit(parallel=True, **_JIT)(_ss)
+_s, _ss = _make_serve(False)
+serve_points_serial = numba.njit(**_JIT)(_s)
+serve_subset_serial = numba.njit(**_JIT)(_ss)
+
+
+@numba.njit(**_JIT)
+def inverted_topk_index(cell_index, n_cells):
+    """CSR inverse of a top-K map: points (int32, ascending) whose top-K contains cell c are
+    ``points[ptr[c]:ptr[c + 1]]``."""
+    n_p, k_top = cell_index.shape
+    ptr = np.zeros(n_cells + 1, np.int64)
+    for p in range(n_p):
+        for k in range(k_top):
+            c = cell_index[p, k]
+            if c >= 0:
+                ptr[c + 1] += 1
+    for c in range(n_cells):
+        ptr[c + 1] += ptr[c]
+    fill = ptr[:-1].copy()
+    points = np.empty(ptr[n_cells], np.int32)
+    for p in range(n_p):
+        for k in range(k_top):
+            c = cell_index[p, k]
+            if c >= 0:
+                points[fill[c]] = p
+                fill[c] += 1
+    return ptr, points

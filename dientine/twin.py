@@ -1,0 +1,471 @@
+"""The twin: network arrays (cells, base stations) + population arrays (users, drones) + grid + gain cache.
+
+"The grid is the cache" (DESIGN.md): the static path gain of every pixel centre to every cell (transmit power
+excluded, :func:`dientine.radio.maps.gain_map_dense`) is computed once per network configuration and kept as a
+dense ``[pixels, cells]`` float32 matrix when it fits in :data:`DENSE_CACHE_MAX_BYTES` (the 57-cell city at
+10 m: 18 MB), from which the top-K candidate cells per pixel (ranked by gain + transmit power) are derived.
+Changing a cell's tilt recomputes only that cell's column and re-derives the top-K; changing a transmit power
+re-ranks the top-K; changing a cell's state or load costs nothing (they enter the per-tick serving kernel).
+Without the dense matrix (very large areas) the top-K map is recomputed in full on a tilt change.
+
+Per tick, ground users look up the top-K of their pixel (:func:`user_candidates`, :func:`user_links`); the
+pixel gains are those of an outdoor point at 1.5 m (TR 38.901 outdoor h_UT). Indoor users add their own O2I
+loss (:func:`dientine.radio.o2i.o2i_loss_db`, low-loss model with σ_P) to every link, which lowers signal and
+interference alike, so only the noise term changes their SINR. Drones (aerial, few) are evaluated directly at
+their 3-D position every tick (dense gains over all cells, TR 36.777 Annex B above 22.5 m).
+
+The per-user kernels here are Numba, over the top-K map of :mod:`dientine.radio`:
+
+* :func:`user_candidates`: best serving-capable cell, best cell other than the current server and their RSRP,
+  and the RSRP of the current server (what the A3 handover of :mod:`agents.handover` needs);
+* :func:`user_links`: SINR and spectral efficiency of each user towards its serving cell, interference from
+  every radiating cell in its top-K weighted by that cell's load (the interference of cells outside the top-K
+  is ignored, as in :mod:`dientine.radio.maps`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numba import prange
+
+from agents.basestations import BaseStations
+from agents.catalog import Catalog, load_catalog
+from agents.drones import DroneArrays, build_drones
+from agents.equipment import EquipmentSpec
+from agents.handover import HandoverParams
+from agents.traffic import DiurnalProfile, load_diurnal_profile
+from agents.users import CrowdEvent, Population
+from dientine.events import ScheduledEvent, event_time_s, schedule_events
+from dientine.grid import Grid
+from dientine.layout import CellTable, hex_layout, load_sites_csv
+from dientine.radio import kernels as rk
+from dientine.radio.antenna import ANTENNA_MODELS
+from dientine.radio.link import se_parameters, thermal_noise_dbm
+from dientine.radio.maps import gain_map_dense, gain_map_topk
+from dientine.radio.network_arrays import CellArrays, PointArrays
+from dientine.radio.o2i import o2i_loss_db
+from dientine.radio.shadowing import SiteFields, build_site_fields
+from dientine.scenario import Scenario
+
+#: Largest dense gain cache kept in memory (bytes); a configuration choice of the twin, not a model constant.
+DENSE_CACHE_MAX_BYTES = 512 * 1024**2
+
+#: Height (m) of the pixel evaluation points: TR 38.901 Table 7.4.1-1 / §7.8 outdoor h_UT 1.5 m.
+PIXEL_HEIGHT_M = 1.5
+
+LN10_10 = math.log(10.0) / 10.0
+
+
+class TwinError(ValueError):
+    """The scenario cannot be turned into a twin; the message names the scenario field."""
+
+
+# ----------------------------------------------------------------------------------------------- kernels
+@numba.njit(cache=True)
+def _pixel_of(x, y, x0, y0, res, n_cols, n_rows):
+    col = int(math.floor((x - x0) / res))
+    row = int(math.floor((y - y0) / res))
+    col = min(max(col, 0), n_cols - 1)
+    row = min(max(row, 0), n_rows - 1)
+    return row * n_cols + col
+
+
+def _make_candidates(parallel):
+    rng_ = prange if parallel else range
+
+    def candidates(x, y, active, x0, y0, res, n_cols, n_rows, cell_index, gain, tx, can_serve, off, serving,
+                   rsrp_off, o2i_db, out_row, out_best, out_rsrp_best, out_other, out_rsrp_other,
+                   out_rsrp_serving):
+        """Per active user: its pixel row, the best serving-capable cell (max RSRP + offset), the best such cell
+        other than ``serving[u]`` and the RSRP (dBm) of each and of the current server (-inf if the server is not
+        in the pixel's top-K or cannot serve)."""
+        for u in rng_(x.shape[0]):
+            if not active[u]:
+                out_row[u] = -1
+                out_best[u] = -1
+                out_other[u] = -1
+                continue
+            p = _pixel_of(x[u], y[u], x0, y0, res, n_cols, n_rows)
+            out_row[u] = p
+            s = serving[u]
+            b = -1
+            bm = -np.inf
+            brx = -np.inf
+            o = -1
+            om = -np.inf
+            orx = -np.inf
+            srx = -np.inf
+            for k in range(cell_index.shape[1]):
+                c = cell_index[p, k]
+                if c < 0 or not can_serve[c]:
+                    continue
+                rx = tx[c] + gain[p, k] - o2i_db[u] + rsrp_off
+                m = rx + off[c]
+                if c == s:
+                    srx = rx
+                if m > bm:
+                    bm = m
+                    brx = rx
+                    b = c
+                if c != s and m > om:
+                    om = m
+                    orx = rx
+                    o = c
+            out_best[u] = b
+            out_rsrp_best[u] = brx
+            out_other[u] = o
+            out_rsrp_other[u] = orx
+            out_rsrp_serving[u] = srx
+
+    return candidates
+
+
+def _make_links(parallel):
+    rng_ = prange if parallel else range
+
+    def links(row, active, serving, cell_index, gain, tx, radiates, load, o2i_db, noise_mw, kind, alpha, smin,
+              tmax, thr, eff, out_sinr, out_se):
+        """SINR (dB) and spectral efficiency (bps/Hz) of each active user towards ``serving[u]``: signal = tx +
+        gain - O2I; interference = sum over the other radiating top-K cells of load x received power. A user
+        without a server, or whose server is not in its pixel's top-K, gets -inf and 0."""
+        for u in rng_(row.shape[0]):
+            s = serving[u]
+            if not active[u] or s < 0:
+                out_sinr[u] = -np.inf
+                out_se[u] = 0.0
+                continue
+            p = row[u]
+            sig = 0.0
+            found = False
+            interf = 0.0
+            for k in range(cell_index.shape[1]):
+                c = cell_index[p, k]
+                if c < 0:
+                    continue
+                lin = math.exp((tx[c] + gain[p, k] - o2i_db[u]) * LN10_10)
+                if c == s:
+                    sig = lin
+                    found = True
+                elif radiates[c]:
+                    interf += load[c] * lin
+            if not found or not radiates[s]:
+                out_sinr[u] = -np.inf
+                out_se[u] = 0.0
+                continue
+            sinr = 10.0 * math.log10(sig / (interf + noise_mw))
+            out_sinr[u] = sinr
+            out_se[u] = rk.spectral_efficiency_scalar(sinr, kind, alpha, smin, tmax, thr, eff)
+
+    return links
+
+
+user_candidates = numba.njit(parallel=True, cache=True)(_make_candidates(True))
+user_candidates_serial = numba.njit(cache=True)(_make_candidates(False))
+user_links = numba.njit(parallel=True, cache=True)(_make_links(True))
+user_links_serial = numba.njit(cache=True)(_make_links(False))
+
+#: Below this many users the serial kernels are used (thread start-up dominates); a performance setting.
+PARALLEL_MIN_USERS = 20_000
+
+
+# ----------------------------------------------------------------------------------------------- builders
+def radio_antenna_model(name: str) -> str:
+    """Scenario antenna names -> :mod:`dientine.radio` names (older scenario spellings without ``tr``)."""
+    if name in ANTENNA_MODELS:
+        return name
+    legacy = {"36814-sector": "tr36814-sector", "38901-array": "tr38901-array", "38901-element": "tr38901-element"}
+    if name not in legacy:
+        raise TwinError(f"network.antenna.model: unknown antenna model {name!r}; expected one of {ANTENNA_MODELS}")
+    return legacy[name]
+
+
+def build_layout(scenario: Scenario) -> CellTable:
+    net = scenario.network
+    tilt = net.antenna.elec_tilt_or_default_deg
+    if net.layout.hex is not None:
+        h = net.layout.hex
+        return hex_layout(h.rings, h.isd_m, sectors=h.sectors, height_m=net.bs_height_m,
+                          tx_power_dbm=net.tx_power_dbm, mech_tilt_deg=net.antenna.mech_tilt_deg,
+                          elec_tilt_deg=tilt, wrap_around=h.wrap_around)
+    return load_sites_csv(net.layout.sites, default_height_m=net.bs_height_m, default_tx_power_dbm=net.tx_power_dbm,
+                          default_mech_tilt_deg=net.antenna.mech_tilt_deg, default_elec_tilt_deg=tilt)
+
+
+def build_grid(scenario: Scenario, layout: CellTable) -> Grid:
+    """The area centred on the hexagonal layout's centre site, or on the middle of the CSV sites' bounding box."""
+    a = scenario.area
+    if scenario.network.layout.hex is not None:
+        return Grid.centred(a.width_m, a.height_m, a.resolution_m)
+    cx = 0.5 * (float(layout.x_m.min()) + float(layout.x_m.max()))
+    cy = 0.5 * (float(layout.y_m.min()) + float(layout.y_m.max()))
+    return Grid(cx - a.width_m / 2.0, cy - a.height_m / 2.0, a.width_m, a.height_m, a.resolution_m)
+
+
+def build_cell_arrays(scenario: Scenario, layout: CellTable) -> CellArrays:
+    net = scenario.network
+    n = layout.n_cells
+    return CellArrays(
+        x_m=layout.x_m, y_m=layout.y_m, height_m=layout.height_m, azimuth_deg=layout.azimuth_deg,
+        mech_tilt_deg=layout.mech_tilt_deg, elec_tilt_deg=layout.elec_tilt_deg, tx_power_dbm=layout.tx_power_dbm,
+        active=np.ones(n, bool), load=np.zeros(n), offset_db=np.zeros(n), site_index=layout.site_id,
+        fc_ghz=net.carrier.fc_ghz, bandwidth_hz=net.carrier.bandwidth_mhz * 1e6, scenario=net.carrier.scenario,
+        antenna_model=radio_antenna_model(net.antenna.model),
+        subcarrier_spacing_khz=float(net.carrier.scs_khz),
+    )
+
+
+def diurnal_profile(scenario: Scenario) -> DiurnalProfile:
+    tp = scenario.simulation.traffic_profile
+    if tp.values is not None:
+        return DiurnalProfile.from_values(tp.values, tp.source or "", name=f"{scenario.name}:traffic_profile")
+    try:
+        return load_diurnal_profile(tp.name)
+    except KeyError as exc:
+        raise TwinError(f"simulation.traffic_profile.name: {exc.args[0]}") from None
+
+
+def handover_params(scenario: Scenario) -> HandoverParams:
+    ho = scenario.simulation.handover
+    kw = {k: v for k, v in (("hysteresis_db", ho.hysteresis_db), ("time_to_trigger_s", ho.time_to_trigger_s))
+          if v is not None}
+    try:
+        return HandoverParams(**kw)
+    except ValueError as exc:
+        raise TwinError(f"simulation.handover: {exc}") from None
+
+
+@dataclass
+class ServiceGroup:
+    """Users of a ``service_launch`` event: indices into the user arrays and their constant demand."""
+
+    event: ScheduledEvent
+    index: np.ndarray
+    demand_mbps: float
+
+
+# ----------------------------------------------------------------------------------------------- twin
+class Twin:
+    """Network + population + grid + clock state of one run (see module docstring).
+
+    ``rng`` is the run's generator; the twin spawns its own sub-streams from it (fields, population, drones,
+    O2I) in a fixed order, so the same seed gives the same twin.
+    """
+
+    def __init__(self, scenario: Scenario, rng: np.random.Generator, *, parallel: bool | None = None):
+        if scenario.clock is None:
+            raise TwinError("clock: a simulation needs a 'clock' section")
+        self.scenario = scenario
+        self.clock = scenario.clock
+        self.tick_s = float(scenario.clock.tick)
+        self.start_s = float(scenario.clock.start_s)
+        sim = scenario.simulation
+        r_fields, r_pop, r_drones, r_o2i = rng.spawn(4)
+
+        # ------------------------------------------------------------------ catalog and equipment
+        try:
+            self.catalog: Catalog = load_catalog(overrides=dict(sim.catalog_overrides) or None)
+        except (ValueError, KeyError) as exc:
+            raise TwinError(f"simulation.catalog_overrides: {exc}") from None
+        eq_name = scenario.network.equipment
+        if eq_name not in self.catalog.equipment:
+            raise TwinError(f"network.equipment: unknown equipment {eq_name!r}; "
+                            f"known: {sorted(self.catalog.equipment)}")
+        spec = self.catalog.equipment[eq_name]
+        if not isinstance(spec, EquipmentSpec):
+            raise TwinError(f"network.equipment: catalog entry {eq_name!r} did not validate as EquipmentSpec")
+        try:
+            self.equipment: EquipmentSpec = (spec.with_overrides(dict(sim.equipment_overrides))
+                                             if sim.equipment_overrides else spec)
+        except ValueError as exc:
+            raise TwinError(f"simulation.equipment_overrides: {exc}") from None
+
+        # ------------------------------------------------------------------ network
+        self.layout = build_layout(scenario)
+        self.grid = build_grid(scenario, self.layout)
+        self.cells = build_cell_arrays(scenario, self.layout)
+        self.n_cells = self.cells.n_cells
+        self.site_id = self.layout.site_id
+        self.n_sites = self.layout.n_sites
+        self.wrap_offsets_m = self.layout.wrap_offsets_m
+        self.bs = BaseStations(self.site_id, self.equipment, power_model=sim.power_model, start_s=0.0)
+        self.noise_dbm = float(thermal_noise_dbm(self.cells.bandwidth_hz, scenario.network.ue_noise_figure_db))
+        self.noise_mw = 10.0 ** (self.noise_dbm / 10.0)
+        self.se_params = se_parameters(sim.se_model, None)
+        self.bandwidth_hz = float(self.cells.occupied_bandwidth_hz)
+        self.top_k = min(int(sim.top_k), self.n_cells)
+        self.parallel = parallel
+        self.fields: SiteFields = build_site_fields(self.grid, self.n_sites, scenario.network.carrier.scenario,
+                                                    r_fields)
+        self._pixels = PointArrays.from_grid(self.grid, PIXEL_HEIGHT_M)
+        self.dense_gain_db: np.ndarray | None = None
+        self.topk_cell: np.ndarray
+        self.topk_gain_db: np.ndarray
+        self.gain_builds = 0
+        self._build_gain_cache()
+
+        # ------------------------------------------------------------------ events and population
+        self.events = schedule_events(scenario)
+        self._check_event_targets()
+        users_groups, drone_groups = [], []
+        for i, entry in enumerate(scenario.population):
+            try:
+                kind = self.catalog.kind_of(entry.archetype)
+            except KeyError as exc:
+                raise TwinError(f"population[{i}].archetype: {exc.args[0]}") from None
+            if kind == "drone":
+                drone_groups.append((entry.archetype, entry.count))
+            elif kind == "user":
+                users_groups.append((entry.archetype, entry.count))
+            else:
+                raise TwinError(f"population[{i}].archetype: {entry.archetype!r} is equipment, not a user or drone")
+            if entry.traffic is not None and kind == "user":
+                expected = self.catalog.user_class(entry.archetype).traffic
+                if entry.traffic != expected:
+                    raise TwinError(f"population[{i}].traffic: archetype {entry.archetype!r} uses traffic "
+                                    f"{expected!r}; per-group traffic overrides are not supported, found "
+                                    f"{entry.traffic!r}")
+        self.n_users_base = sum(c for _, c in users_groups)
+        default_arch = users_groups[0][0] if users_groups else "pedestrian"
+        crowds = []
+        services: list[tuple[ScheduledEvent, int, str]] = []
+        for ev in self.events:
+            e = ev.event
+            if e.kind == "crowd":
+                end = ev.end_tick * self.tick_s if ev.end_tick is not None else self.clock.duration
+                at = self.start_s + ev.start_tick * self.tick_s
+                crowds.append(CrowdEvent(at_s=at, duration_s=max(self.start_s + end - at, self.tick_s),
+                                         where=e.where.model_dump(), users=int(e.users),
+                                         archetype=e.archetype or default_arch))
+            elif e.kind == "service_launch":
+                services.append((ev, int(e.users), e.archetype or default_arch))
+        groups = list(users_groups) + [(arch, n) for _, n, arch in services]
+        try:
+            self.population = Population.build(self.catalog, groups, self.grid, r_pop, crowds=crowds,
+                                               profile=diurnal_profile(scenario), handover=handover_params(scenario))
+        except (ValueError, KeyError) as exc:
+            raise TwinError(f"population/events: {exc}") from None
+        self.users = self.population.users
+        self.services: list[ServiceGroup] = []
+        start = self.n_users_base
+        for ev, n, _ in services:
+            idx = np.arange(start, start + n)
+            start += n
+            self.users.active[idx] = False
+            where = ev.event.where
+            if where is not None:
+                self._place_in_disc(idx, where.x_m, where.y_m, where.radius_m, r_pop)
+            self.services.append(ServiceGroup(ev, idx, float(ev.event.demand_mbps)))
+        self.is_service = np.zeros(self.users.n, bool)
+        for g in self.services:
+            self.is_service[g.index] = True
+        self.o2i_db = o2i_loss_db(self.cells.fc_ghz, self.users.indoor, 0.0, loss_model="low", rng=r_o2i)
+        self.o2i_db = np.ascontiguousarray(np.maximum(self.o2i_db, 0.0))
+        self.drones: DroneArrays = build_drones(self.catalog, drone_groups, self.grid, r_drones)
+
+    # ------------------------------------------------------------------ gain cache
+    def _build_gain_cache(self) -> None:
+        n_p, n_c = self.grid.n_pixels, self.n_cells
+        par = True if self.parallel is None else self.parallel
+        if n_p * n_c * 4 <= DENSE_CACHE_MAX_BYTES:
+            self.dense_gain_db = gain_map_dense(self.cells, self._pixels, self.fields,
+                                                wrap_offsets_m=self.wrap_offsets_m, parallel=par)
+            self._derive_topk()
+        else:
+            self.dense_gain_db = None
+            self.topk_cell, self.topk_gain_db = gain_map_topk(
+                self.cells, self._pixels, self.fields, self.top_k, wrap_offsets_m=self.wrap_offsets_m,
+                rank_offset_db=self.cells.tx_power_dbm, parallel=par)
+        self.gain_builds += 1
+
+    def _derive_topk(self) -> None:
+        """Top-K cells per pixel from the dense cache, ranked by gain + transmit power (strongest first)."""
+        g = self.dense_gain_db
+        key = g + self.cells.tx_power_dbm.astype(np.float32)[None, :]
+        k = self.top_k
+        if k < self.n_cells:
+            idx = np.argpartition(-key, k - 1, axis=1)[:, :k]
+        else:
+            idx = np.broadcast_to(np.arange(self.n_cells), key.shape).copy()
+        order = np.argsort(-np.take_along_axis(key, idx, axis=1), axis=1, kind="stable")
+        idx = np.take_along_axis(idx, order, axis=1)
+        self.topk_cell = np.ascontiguousarray(idx, dtype=np.int32)
+        self.topk_gain_db = np.ascontiguousarray(np.take_along_axis(g, idx, axis=1), dtype=np.float32)
+
+    def set_tilt(self, cell: int, elec_tilt_deg: float) -> None:
+        """Electrical downtilt of one cell; recomputes that cell's gain column (or the whole top-K map)."""
+        self._check_cell(cell)
+        tilt = self.cells.elec_tilt_deg.copy()
+        tilt[cell] = float(elec_tilt_deg)
+        self.cells = dataclasses.replace(self.cells, elec_tilt_deg=tilt)
+        if self.dense_gain_db is not None:
+            one = dataclasses.replace(
+                self.cells, **{f: getattr(self.cells, f)[cell:cell + 1] for f in (
+                    "x_m", "y_m", "height_m", "azimuth_deg", "mech_tilt_deg", "elec_tilt_deg", "tx_power_dbm",
+                    "active", "load", "offset_db", "site_index")})
+            col = gain_map_dense(one, self._pixels, self.fields, wrap_offsets_m=self.wrap_offsets_m,
+                                 parallel=True if self.parallel is None else self.parallel)
+            self.dense_gain_db[:, cell] = col[:, 0]
+            self._derive_topk()
+            self.gain_builds += 1
+        else:
+            self._build_gain_cache()
+
+    def set_tx_power(self, cell: int, tx_power_dbm: float) -> None:
+        """Transmit power of one cell; re-ranks the top-K candidates (gains exclude power)."""
+        self._check_cell(cell)
+        if not (math.isfinite(tx_power_dbm) and -30.0 <= tx_power_dbm <= 80.0):
+            raise ValueError(f"set_tx_power: tx_power_dbm for cell {cell}: expected a number in [-30, 80], "
+                             f"found {tx_power_dbm!r}")
+        tx = self.cells.tx_power_dbm.copy()
+        tx[cell] = float(tx_power_dbm)
+        self.cells = dataclasses.replace(self.cells, tx_power_dbm=tx)
+        if self.dense_gain_db is not None:
+            self._derive_topk()
+        else:
+            self._build_gain_cache()
+
+    def _check_cell(self, cell: int) -> None:
+        if not (isinstance(cell, int | np.integer) and 0 <= int(cell) < self.n_cells):
+            raise ValueError(f"cell: expected an index in [0, {self.n_cells - 1}], found {cell!r}")
+
+    def _check_event_targets(self) -> None:
+        for ev in self.events:
+            e = ev.event
+            if e.kind == "site_failure" and e.site >= self.n_sites:
+                raise TwinError(f"events[{ev.index}].site: expected a site index in [0, {self.n_sites - 1}], "
+                                f"found {e.site}")
+            if e.kind in ("cell_sleep", "cell_wake") and e.cell >= self.n_cells:
+                raise TwinError(f"events[{ev.index}].cell: expected a cell index in [0, {self.n_cells - 1}], "
+                                f"found {e.cell}")
+            if e.kind == "crowd" and e.archetype is not None and self.catalog.kind_of(e.archetype) != "user":
+                raise TwinError(f"events[{ev.index}].archetype: {e.archetype!r} is not a user archetype")
+
+    def _place_in_disc(self, idx: np.ndarray, x_m: float, y_m: float, r_m: float, rng: np.random.Generator):
+        """Uniform in a disc (r = R sqrt(u)), clipped to the area."""
+        x0, y0, w, h = self.users.area
+        r = r_m * np.sqrt(rng.random(idx.size))
+        phi = 2.0 * np.pi * rng.random(idx.size)
+        self.users.x_m[idx] = np.clip(x_m + r * np.cos(phi), x0, np.nextafter(x0 + w, x0))
+        self.users.y_m[idx] = np.clip(y_m + r * np.sin(phi), y0, np.nextafter(y0 + h, y0))
+
+    # ------------------------------------------------------------------ per-tick radio helpers
+    def use_parallel(self, n: int) -> bool:
+        return n >= PARALLEL_MIN_USERS if self.parallel is None else self.parallel
+
+    def drone_gains(self) -> np.ndarray:
+        """Dense path gains [drones, cells] at the drones' current 3-D positions (direct evaluation)."""
+        d = self.drones
+        pts = PointArrays(d.x_m, d.y_m, d.z_m)
+        return gain_map_dense(self.cells, pts, self.fields, wrap_offsets_m=self.wrap_offsets_m, parallel=False)
+
+    def event_hour(self, ev: ScheduledEvent) -> float:
+        return ev.start_tick * self.tick_s / 3600.0
+
+    @staticmethod
+    def event_time_s(ev: ScheduledEvent, start_s: float) -> float:
+        return event_time_s(ev.event, start_s)

@@ -1,0 +1,183 @@
+"""Store: atomic run files + catalog registration, decision log, thresholds with history, job rows."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from dientine.store import (
+    CATALOG_NAME,
+    DecisionLogWriter,
+    DecisionRecord,
+    NotFound,
+    Store,
+    StoreError,
+    VersionConflict,
+    resolve_root,
+    utcnow,
+    write_run,
+)
+from dientine.thresholds import ThresholdError, ThresholdStore, load_specs
+
+SPEC = """\
+thresholds:
+  low_load_pct: {default: 20, min: 5, max: 50, description: "sleep below this load"}
+  high_load_pct: {default: 80, min: 50, max: 95}
+"""
+
+
+@pytest.fixture()
+def store(tmp_path: Path):
+    s = Store(tmp_path / "st")
+    yield s
+    s.close()
+
+
+def _kpis(n: int = 5) -> pa.Table:
+    return pa.table({"tick": list(range(n)), "load_pct": [10.0 * i for i in range(n)]})
+
+
+def test_resolve_root_argument_env_default(tmp_path, monkeypatch):
+    monkeypatch.delenv("DIENTINE_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert resolve_root(None) == tmp_path / "dientine_store"
+    monkeypatch.setenv("DIENTINE_STORE", str(tmp_path / "envstore"))
+    assert resolve_root(None) == tmp_path / "envstore"
+    assert resolve_root(tmp_path / "x" / CATALOG_NAME) == tmp_path / "x"
+    assert resolve_root(tmp_path / "arg") == tmp_path / "arg"
+
+
+def test_run_written_atomically_and_registered(store: Store):
+    path = write_run(store.root, "r1", {"kpis": _kpis()}, scenario="city", variant="base", seed=7,
+                     summary={"energy_kwh": 12.5})
+    assert path == store.runs_dir / "r1"
+    assert not list(store.runs_dir.glob(".tmp-*"))
+    assert store.list_runs() == []  # files alone do not count: registration does
+    row = store.register_run("r1")
+    assert (row["scenario"], row["variant"], row["seed"], row["status"]) == ("city", "base", 7, "complete")
+    assert row["summary"] == {"energy_kwh": 12.5}
+    assert store.register_run("r1")["run_id"] == "r1"  # idempotent
+    assert len(store.list_runs()) == 1
+    t = store.read_run_table("r1", "kpis")
+    assert t.column("load_pct").to_pylist() == [0.0, 10.0, 20.0, 30.0, 40.0]
+    with pytest.raises(NotFound, match="no table 'maps'"):
+        store.read_run_table("r1", "maps")
+    with pytest.raises(StoreError, match="already exists"):
+        write_run(store.root, "r1", {"kpis": _kpis()})
+
+
+def test_failed_write_leaves_nothing(store: Store):
+    with pytest.raises(StoreError, match="expected a pyarrow.Table"):
+        write_run(store.root, "bad", {"kpis": _kpis(), "oops": [1, 2, 3]})  # type: ignore[dict-item]
+    assert list(store.runs_dir.iterdir()) == []
+    with pytest.raises(StoreError, match="invalid name"):
+        write_run(store.root, "../escape", {"kpis": _kpis()})
+
+
+def test_crashed_run_swept_and_lost_registration_recovered(tmp_path: Path):
+    s = Store(tmp_path / "st")
+    crashed = s.runs_dir / ".tmp-r2-deadbeef"
+    crashed.mkdir()
+    (crashed / "kpis.parquet").write_bytes(b"partial")
+    write_run(s.root, "r3", {"kpis": _kpis(3)}, scenario="s")  # complete on disk, never registered
+    incomplete = s.runs_dir / "r4"
+    incomplete.mkdir()  # no manifest: not a run
+    s.close()
+    s = Store(tmp_path / "st")
+    assert not crashed.exists()
+    assert s.recover_runs() == ["r3"]
+    assert [r["run_id"] for r in s.list_runs()] == ["r3"]
+    with pytest.raises(StoreError, match="incomplete"):
+        s.register_run("r4")
+    s.close()
+
+
+def test_decision_log_and_outcome(store: Store):
+    rec = DecisionRecord(decision_id="d1", time=utcnow(), table="energy_saving", inputs={"load_pct": 3.0},
+                         outputs={"action": "sleep"}, rule_ids=["r1"], action="sleep", decide_time_ms=0.1)
+    store.log_decisions([rec])
+    row = store.get_decision("d1")
+    assert row["inputs"] == {"load_pct": 3.0} and row["rule_ids"] == ["r1"] and row["adopted"] is None
+    row = store.record_outcome("d1", adopted=True, outcome={"energy_kwh": 4.0})
+    assert row["adopted"] is True and row["outcome"] == {"energy_kwh": 4.0} and row["outcome_time"] is not None
+    with pytest.raises(NotFound):
+        store.record_outcome("nope", adopted=True, outcome=None)
+
+
+def test_log_writer_loses_nothing_on_clean_close(store: Store):
+    w = DecisionLogWriter(store, interval_s=0.01, max_batch=64)
+    for i in range(1000):
+        w.submit(DecisionRecord(decision_id=f"d{i}", time=utcnow(), table="t", inputs={"i": i}, outputs=i % 2))
+    w.flush()
+    assert store.count_decisions() == 1000
+    for i in range(1000, 1500):
+        w.submit(DecisionRecord(decision_id=f"d{i}", time=utcnow(), table="t", inputs={}, outputs=None))
+    w.close()
+    assert store.count_decisions() == 1500
+    assert len({r["decision_id"] for r in store.query("SELECT decision_id FROM decisions")}) == 1500
+    with pytest.raises(RuntimeError, match="closed"):
+        w.submit(DecisionRecord(decision_id="x", time=utcnow(), table="t", inputs={}, outputs=None))
+
+
+def test_thresholds_versioned_bounded_with_history(store: Store, tmp_path: Path):
+    spec = tmp_path / "thresholds.yaml"
+    spec.write_text(SPEC)
+    th = ThresholdStore(store, spec)
+    assert th.values() == {"high_load_pct": 80.0, "low_load_pct": 20.0}
+    t = th.get("low_load_pct")
+    assert (t.version, t.minimum, t.maximum, t.changed_by) == (1, 5.0, 50.0, "system")
+    t2 = th.set("low_load_pct", 25.0, expected_version=1, reason="nights are quiet", changed_by="ops")
+    assert (t2.value, t2.version, t2.etag) == (25.0, 2, '"2"')
+    with pytest.raises(VersionConflict) as err:  # a second controller still holding version 1
+        th.set("low_load_pct", 30.0, expected_version=1, reason="x", changed_by="other")
+    assert err.value.current_version == 2
+    with pytest.raises(ThresholdError, match=r"low_load_pct.value: 60.0 outside the bounds \[5.0, 50.0\]"):
+        th.set("low_load_pct", 60.0, expected_version=2, reason="x", changed_by="ops")
+    dry = th.set("low_load_pct", 40.0, expected_version=2, reason="try", changed_by="ops", dry_run=True)
+    assert dry.version == 3 and th.get("low_load_pct").value == 25.0
+    assert [(h.version, h.value) for h in th.history("low_load_pct")] == [(1, 20.0), (2, 25.0)]
+    # a reopened store keeps the current value (no re-seeding over it)
+    th2 = ThresholdStore(store, spec)
+    assert th2.get("low_load_pct").value == 25.0
+    with pytest.raises(NotFound, match="unknown"):
+        th.get("nope")
+
+
+def test_threshold_spec_errors(tmp_path: Path):
+    bad = tmp_path / "t.yaml"
+    bad.write_text("thresholds:\n  x: {default: 100, min: 0, max: 10}\n")
+    with pytest.raises(ThresholdError, match=r"thresholds.x: default 100.0 outside \[0.0, 10.0\]"):
+        load_specs(bad)
+    bad.write_text("- {name: y, default: 'high'}\n")
+    with pytest.raises(ThresholdError, match="thresholds.y.default: expected a number"):
+        load_specs(bad)
+    bad.write_text("- {name: z, default: 3, min: 1, max: 5}\n")
+    assert load_specs(bad)["z"].maximum == 5.0
+
+
+def test_job_rows_and_recovery(store: Store):
+    a = store.create_job("echo", {"message": "a"})
+    b = store.create_job("echo", {"message": "b"})
+    assert a["status"] == "queued" and a["payload"] == {"message": "a"}
+    claimed = store.claim_next_job()
+    assert claimed["job_id"] == a["job_id"] and claimed["status"] == "running"
+    tmp = store.job_tmp_dir(a["job_id"])
+    tmp.mkdir()
+    (tmp / "part-0000.txt").write_text("partial")
+    assert store.recover_jobs() == [a["job_id"]]
+    assert not tmp.exists()
+    got = store.get_job(a["job_id"])
+    assert got["status"] == "failed" and "interrupted" in got["error"]
+    assert store.get_job(b["job_id"])["status"] == "queued"
+    assert store.cancel_queued_job(b["job_id"]) is True
+    assert store.cancel_queued_job(b["job_id"]) is False
+
+
+def test_keys_rows(store: Store):
+    store.insert_key("k1", "ctl", ["read", "decide"], b"salt", b"hash")
+    assert store.get_key("k1")["scopes"] == ["read", "decide"]
+    assert store.revoke_key("k1")["revoked"] is True
+    assert os.path.exists(store.catalog_path)
