@@ -69,7 +69,7 @@ def _advance_kernel(dt_s, t0_s, state, pending, remaining_s, time_in_state_s, de
             kind = 0  # 0 none, 1 transition end, 2 failure, 3 repair
             if s == 4:
                 tr = failed_until_s[c] - t0_s
-                if tr < t_next:
+                if tr <= t_next:
                     t_next = max(tr, t)
                     kind = 3
             else:

@@ -31,7 +31,7 @@ CELL_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
     "hour": (pa.float32(), "h", "wall-clock hour of day at the tick start, 0..24"),
     "cell": (pa.int32(), "", "cell index"),
     "site": (pa.int32(), "", "site index"),
-    "state": (pa.dictionary(pa.int8(), pa.string()), "", "cell state (active, light_sleep, deep_sleep, off, failed)"),
+    "state": (pa.dictionary(pa.int8(), pa.string()), "", "cell state (on, light_sleep, deep_sleep, off, failed)"),
     "load": (pa.float32(), "", "share of the cell's resources in use"),
     "users": (pa.int32(), "", "active users served by the cell"),
     "throughput_mbps": (pa.float32(), "Mbps", "traffic carried"),
@@ -61,7 +61,7 @@ NETWORK_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
     "power_w": (pa.float32(), "W", "input power of all cells"),
     "energy_kwh": (pa.float32(), "kWh", "input energy during the tick"),
     "energy_kwh_cum": (pa.float64(), "kWh", "input energy since the start"),
-    "cells_active": (pa.int32(), "", "cells in the active state"),
+    "cells_active": (pa.int32(), "", "cells in the on state"),
     "cells_sleeping": (pa.int32(), "", "cells in a sleep state or off"),
     "cells_failed": (pa.int32(), "", "cells in the failed state"),
     "drones": (pa.int32(), "", "drones airborne"),
@@ -223,7 +223,7 @@ def summarise(network: pa.Table, cell: pa.Table, *, tick_s: float, n_cells: int,
     state = cell.column("state").combine_chunks()
     if len(state):
         names = state.dictionary.to_pylist()
-        code = names.index("active") if "active" in names else -1
+        code = names.index("on") if "on" in names else -1
         is_active = state.indices.to_numpy() == code
     else:
         is_active = np.zeros(0, dtype=bool)

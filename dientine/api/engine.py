@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -35,50 +36,26 @@ class Evaluation:
 
 
 def _jsonable(value: Any) -> Any:
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
+    """FEEL values (Decimal numbers, dates, durations, contexts) → JSON-able Python values."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return None
+        return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else float(value)
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(asdict(value))
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
     if hasattr(value, "tolist"):  # numpy scalars and arrays
         return value.tolist()
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    return value
-
-
-def _rule_ids(raw: Any) -> list[str]:
-    if raw is None:
-        return []
-    if isinstance(raw, str):
-        return [raw]
-    if isinstance(raw, Mapping):  # {decision: [rule ids]}
-        out: list[str] = []
-        for v in raw.values():
-            out.extend(_rule_ids(v))
-        return out
-    out = []
-    for r in raw:
-        out.extend(_rule_ids(r) if isinstance(r, list | tuple | Mapping) else [str(getattr(r, "id", r))])
-    return out
-
-
-def normalise(raw: Any) -> tuple[Any, list[str]]:
-    """Split an engine result into (outputs, matched rule ids), whatever result object the engine returns."""
-    for attr in ("matched_rules", "rule_ids", "matched"):
-        if hasattr(raw, attr):
-            rules = _rule_ids(getattr(raw, attr))
-            for out_attr in ("outputs", "result", "value", "values"):
-                if hasattr(raw, out_attr):
-                    return _jsonable(getattr(raw, out_attr)), rules
-            return _jsonable(raw), rules
-    if isinstance(raw, Mapping) and ("matched_rules" in raw or "rule_ids" in raw):
-        rules = _rule_ids(raw.get("matched_rules", raw.get("rule_ids")))
-        out = raw.get("outputs", raw.get("result", {k: v for k, v in raw.items() if k not in ("matched_rules",
-                                                                                              "rule_ids")}))
-        return _jsonable(out), rules
-    return _jsonable(raw), []
+    return str(value)
 
 
 class DecisionService:
@@ -88,6 +65,7 @@ class DecisionService:
         self.store = store
         self.tables_dir = Path(tables_dir) if tables_dir is not None else BUNDLED_TABLES
         self._cache: dict[str, tuple[int | None, Any]] = {}
+        self._inputs: dict[tuple[str, str | None], frozenset[str]] = {}
         self._lock = threading.Lock()
 
     # -- discovery ------------------------------------------------------------------------------------------
@@ -118,6 +96,8 @@ class DecisionService:
     def invalidate(self, name: str) -> None:
         with self._lock:
             self._cache.pop(name, None)
+            for key in [k for k in self._inputs if k[0] == name]:
+                del self._inputs[key]
 
     def model(self, name: str) -> tuple[Any, int | None]:
         """The loaded model for ``name`` and its policy version (None for bundled tables)."""
@@ -144,6 +124,15 @@ class DecisionService:
         return model, version
 
     # -- evaluation -----------------------------------------------------------------------------------------
+    def input_names(self, name: str, decision: str | None) -> frozenset[str]:
+        key = (name, decision)
+        names = self._inputs.get(key)
+        if names is None:
+            model, _ = self.model(name)
+            names = frozenset(model.input_names(decision))
+            self._inputs[key] = names
+        return names
+
     def evaluate(
         self,
         name: str,
@@ -153,14 +142,21 @@ class DecisionService:
         explain: bool = False,
         defaults: Mapping[str, Any] | None = None,
     ) -> Evaluation:
+        """Evaluate with rule tracing (the log needs the rule ids); ``defaults`` fill inputs the table reads."""
         model, version = self.model(name)
-        full = {**defaults, **inputs} if defaults else dict(inputs)
-        raw = model.evaluate(full, decision=decision)
-        result, rules = normalise(raw)
+        full = dict(inputs)
+        if defaults:
+            for n in self.input_names(name, decision):
+                if n not in full and n in defaults:
+                    full[n] = defaults[n]
+        exp = model.explain(full, decision=decision)
+        rules = [hit.id for trace in exp.traces.values() for hit in trace.selected]
         explanation = None
         if explain:
-            explanation = _jsonable(model.explain(full, decision=decision))
-            if not rules:
-                _, rules = normalise(explanation)
-        return Evaluation(result=result, matched_rules=rules, table_version=version, explanation=explanation,
-                          inputs_used=full)
+            explanation = {
+                dn: {"result": _jsonable(tr.result), "matched": _jsonable(tr.matched),
+                     "selected": _jsonable(tr.selected), "errors": list(tr.errors)}
+                for dn, tr in exp.traces.items()
+            }
+        return Evaluation(result=_jsonable(exp.results), matched_rules=rules, table_version=version,
+                          explanation=explanation, inputs_used=full)

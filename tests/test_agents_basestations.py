@@ -1,0 +1,207 @@
+"""Equipment catalog, cell state machine, masks, transitions, failures and energy accounting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from agents.basestations import BaseStationError, BaseStations
+from agents.equipment import (
+    CellState,
+    EquipmentError,
+    EquipmentSpec,
+    SleepLevel,
+    get_equipment,
+    load_equipment,
+    parse_equipment,
+)
+from agents.scheduler import schedule
+
+MACRO = get_equipment("macro_rru")
+IDLE_W = 780.0 / 3   # EARTH macro, per cell, load 0+
+LIGHT_W = 450.0 / 3  # EARTH macro sleep, per cell
+
+
+def network(n_sites: int = 3) -> BaseStations:
+    return BaseStations(np.repeat(np.arange(n_sites), 3), MACRO)
+
+
+# ------------------------------------------------------------------------------------------- catalog
+def test_catalog_has_the_equipment_kinds():
+    specs = load_equipment()
+    assert {"macro_rru", "rrh", "micro", "pico", "femto"} <= set(specs)
+    assert specs["macro_rru"].trx_per_cell == 2
+    assert specs["micro"].reliability.fan is None
+    assert set(specs["macro_rru"].reliability.components()) == {"fan", "psu", "pa_rf"}
+
+
+def test_every_number_is_sourced_or_an_assumption():
+    for spec in load_equipment().values():
+        for part in spec._sourced_parts().values():
+            if not part.source.strip():
+                assert set(part._numeric_fields()) <= set(part.assumed)
+    keys = MACRO.assumption_keys()
+    assert keys["reliability.pa_rf.mtbf_h"] == 100000.0  # unsourced RRU MTBF is an assumption
+    assert keys["repair.mttr_h"] == 4.0
+    assert "earth.p0_w" not in keys
+
+
+def test_unsourced_number_without_assumption_is_refused():
+    with pytest.raises(ValidationError, match="neither a `source` nor an entry in `assumed`"):
+        SleepLevel(power_w_per_trx=3.0, entry_time_s=0.0, wake_time_s=0.0)
+    with pytest.raises(ValidationError, match="not fields"):
+        SleepLevel(power_w_per_trx=3.0, entry_time_s=0.0, wake_time_s=0.0, source="x", assumed=("nope",))
+
+
+def test_overrides_only_on_assumption_keys():
+    spec = MACRO.with_overrides({"reliability.pa_rf.mtbf_h": 50000.0, "repair.mttr_h": 8.0})
+    assert spec.reliability.pa_rf.mtbf_h == 50000.0 and spec.repair.mttr_h == 8.0
+    assert MACRO.reliability.pa_rf.mtbf_h == 100000.0
+    with pytest.raises(EquipmentError, match="'earth.p0_w' is not an assumption key"):
+        MACRO.with_overrides({"earth.p0_w": 1.0})
+    with pytest.raises(EquipmentError, match="mttr_h"):
+        MACRO.with_overrides({"repair.mttr_h": -1.0})
+
+
+def test_parse_errors_name_the_field():
+    data = MACRO.model_dump()
+    data.pop("name")
+    data["earth"]["p_sleep_w"] = 500.0
+    with pytest.raises(EquipmentError, match=r"cat\.yaml: equipment\.bad\.earth"):
+        parse_equipment({"bad": data}, file="cat.yaml")
+    with pytest.raises(EquipmentError, match="not in the catalog"):
+        get_equipment("nope")
+    assert isinstance(parse_equipment({"ok": {k: v for k, v in MACRO.model_dump().items() if k != "name"}})["ok"],
+                      EquipmentSpec)
+
+
+# ------------------------------------------------------------------------------------------- topology, masks
+def test_topology_sectors_and_rrus():
+    bs = network(2)
+    assert bs.n_cells == 6 and bs.n_sites == 2 and bs.n_rrus == 6
+    np.testing.assert_array_equal(bs.sector, [0, 1, 2, 0, 1, 2])
+    np.testing.assert_array_equal(bs.cells_of_site(1), [3, 4, 5])
+    assert bs.serving_mask().all() and bs.interfering_mask().all()
+    with pytest.raises(BaseStationError, match="several sites"):
+        BaseStations(np.array([0, 1]), MACRO, rru_id=np.array([0, 0]))
+
+
+def test_sleeping_cells_draw_sleep_power_and_carry_no_users():
+    bs = network(1)
+    bs.request_state([1], CellState.LIGHT_SLEEP)
+    bs.request_state([2], CellState.DEEP_SLEEP)
+    assert bs.serving_mask().tolist() == [True, False, False]
+    bs.advance(900.0)
+    assert bs.state.tolist() == [CellState.ON, CellState.LIGHT_SLEEP, CellState.DEEP_SLEEP]
+    assert bs.serving_mask().tolist() == [True, False, False]
+    assert bs.interfering_mask().tolist() == [True, False, False]
+    with pytest.raises(BaseStationError, match=r"cells \[1\] do not serve"):
+        bs.set_traffic(np.array([0.2, 0.1, 0.0]))
+    with pytest.raises(BaseStationError, match=r"cells \[2\] do not serve"):
+        bs.set_traffic(np.array([0.2, 0.0, 0.0]), np.array([3, 0, 1]))
+    bs.set_traffic(np.array([0.5, 0.0, 0.0]), np.array([4, 0, 0]))
+    bs.advance(900.0)
+    np.testing.assert_allclose(bs.power_w, [1062.0 / 3, LIGHT_W, 7.5])
+    # users attached to the sleeping cells get nothing and are counted as blocked
+    avail = bs.available_fraction()
+    res = schedule(np.array([0, 1, 2, 2]), np.full(4, 2.0), np.full(4, 1.0), 20e6, avail)
+    np.testing.assert_array_equal(res.rate_mbps, [1.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(res.n_blocked, [0, 1, 2])
+    assert res.prb_utilisation[1] == 0.0 and res.prb_utilisation[2] == 0.0
+
+
+def test_light_sleep_entry_energy_and_ramp():
+    bs = network(1)
+    bs.request_state([0], CellState.LIGHT_SLEEP)
+    assert bs.remaining_s[0] == pytest.approx(0.003)
+    e = bs.advance(900.0)
+    entry = bs.power_table.entry_energy_j[0, CellState.LIGHT_SLEEP]
+    assert e[0] == pytest.approx(0.003 * IDLE_W + (900.0 - 0.003) * LIGHT_W + entry, rel=1e-12)
+    assert bs.entries[0, CellState.LIGHT_SLEEP] == 1
+    assert bs.time_in_state_total_s[0, CellState.LIGHT_SLEEP] == pytest.approx(900.0 - 0.003)
+
+
+def test_boot_from_off_takes_boot_time():
+    bs = network(1)
+    bs.request_state([0], CellState.OFF)
+    bs.advance(100.0)  # 60 s shutdown at idle power, then 0 W
+    assert bs.state[0] == CellState.OFF
+    assert bs.tick_energy_j[0] == pytest.approx(60.0 * IDLE_W)
+    bs.request_state([0], CellState.ON)
+    for _ in range(2):
+        bs.advance(100.0)
+        assert not bs.serving_mask()[0] and bs.tick_energy_j[0] == 0.0
+    bs.advance(100.0)  # boot (300 s) completes exactly at the end of this tick
+    assert bs.serving_mask()[0]
+    bs.advance(100.0)
+    assert bs.tick_energy_j[0] == pytest.approx(100.0 * IDLE_W)
+
+
+def test_request_back_to_current_state_cancels_transition():
+    bs = network(1)
+    bs.request_state([0], CellState.OFF)
+    bs.request_state([0], CellState.ON)
+    assert bs.serving_mask()[0] and bs.pending[0] == -1
+    with pytest.raises(BaseStationError, match="use fail"):
+        bs.request_state([0], CellState.FAILED)
+    with pytest.raises(BaseStationError, match="outside"):
+        bs.request_state([7], CellState.OFF)
+
+
+def test_failure_takes_cell_down_until_repair_then_restores_desired_state():
+    bs = network(1)
+    bs.fail([1], until_s=4 * 3600.0)
+    assert bs.state[1] == CellState.FAILED and not bs.serving_mask()[1] and not bs.interfering_mask()[1]
+    bs.request_state([1], CellState.DEEP_SLEEP)  # remembered for after the repair
+    for _ in range(3):
+        bs.advance(3600.0)
+        assert bs.state[1] == CellState.FAILED and bs.tick_energy_j[1] == 0.0
+    bs.advance(3600.0)  # repair at 4 h = end of this tick
+    assert bs.state[1] == CellState.ON and bs.pending[1] == CellState.DEEP_SLEEP
+    bs.advance(3600.0)
+    assert bs.state[1] == CellState.DEEP_SLEEP
+
+
+def test_failure_inside_a_tick_is_integrated_exactly():
+    bs = network(1)
+    bs.set_traffic(np.full(3, 0.5))
+    bs.fail([0], until_s=10 * 3600.0, at_s=450.0)
+    assert bs.serving_mask()[0]  # still serving until the failure instant
+    bs.advance(900.0)
+    assert bs.state[0] == CellState.FAILED
+    assert bs.power_w[0] == pytest.approx(1062.0 / 3 / 2)
+    # a failed cell's users: counted as unserved when the sim leaves them on it
+    res = schedule(np.array([0, 0, 1]), np.full(3, 2.0), np.full(3, 3.0), 20e6, bs.available_fraction())
+    assert res.n_blocked[0] == 2 and res.unsatisfied_mbps[0] == 6.0 and res.rate_mbps[2] == 3.0
+
+
+def test_rru_state_and_input_checks():
+    bs = BaseStations(np.array([0, 0, 0]), MACRO, rru_id=np.array([0, 0, 1]))
+    bs.request_state([0], CellState.DEEP_SLEEP)
+    bs.request_state([2], CellState.OFF)
+    bs.advance(600.0)
+    assert bs.rru_state().tolist() == [CellState.ON, CellState.OFF]
+    with pytest.raises(BaseStationError, match="dt_s"):
+        bs.advance(0.0)
+    with pytest.raises(BaseStationError, match=r"load: expected values in \[0, 1\]"):
+        bs.set_traffic(np.array([np.nan, 0.0, 0.0]))
+
+
+def test_same_inputs_same_results():
+    def run():
+        bs = network(2)
+        rng = np.random.default_rng(11)
+        for t in range(50):
+            cells = rng.integers(0, 6, 2)
+            bs.request_state(cells, rng.integers(0, 4, 2))
+            if t == 20:
+                bs.fail([3], until_s=bs.time_s + 5000.0, at_s=bs.time_s + 100.0)
+            load = np.where(bs.serving_mask(), rng.uniform(0, 1, 6), 0.0)
+            bs.set_traffic(load)
+            bs.advance(900.0)
+        return bs.energy_j.copy(), bs.state.copy(), bs.entries.copy()
+
+    a, b = run(), run()
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)

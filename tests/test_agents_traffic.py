@@ -1,0 +1,129 @@
+"""Traffic: shipped diurnal profiles (derivation reproducible), demand per class, totals follow the profile."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from agents.catalog import load_catalog
+from agents.traffic import (
+    DATA_DIR,
+    DEFAULT_PROFILE,
+    DiurnalProfile,
+    available_profiles,
+    load_diurnal_profile,
+    offered_mean_mbps,
+    traffic_table,
+)
+from agents.users import Population
+
+CAT = load_catalog()
+
+
+def _derive_module():
+    spec = importlib.util.spec_from_file_location("derive_diurnal", DATA_DIR / "derive_diurnal.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_shipped_hourly_profiles_match_their_derivation():
+    derived = _derive_module().derive()
+    assert set(available_profiles()) == set(derived) == {"earth_d23_active_users", "orange_fr_mobile_dl"}
+    for name, values in derived.items():
+        prof = load_diurnal_profile(name)
+        assert np.allclose(prof.array, values, atol=5e-5), name
+        assert prof.array.max() == 1.0 and prof.source
+    # shape facts of both sources: night minimum 04-05 h around 0.13-0.18 of the peak, peak 21-22 h
+    for name in derived:
+        a = load_diurnal_profile(name).array
+        assert int(np.argmin(a)) == 5 and 0.12 < a.min() < 0.16
+        assert int(np.argmax(a)) in (21, 22)
+
+
+def test_hour_lookup_and_validation():
+    p = load_diurnal_profile(DEFAULT_PROFILE)
+    v = p.values
+    assert p.at(0) == v[0] and p.at(3599.9) == v[0] and p.at(3600) == v[1]
+    assert p.at(86400 + 7200) == v[2] and p.at(23.5 * 3600) == v[23]
+    q = DiurnalProfile.from_values(np.arange(1, 25), source="test ramp")
+    assert q.values[-1] == 1.0 and q.values[0] == pytest.approx(1 / 24)
+    with pytest.raises(ValueError, match="expected 24 hourly values"):
+        DiurnalProfile.from_values([1.0] * 23, source="x")
+    with pytest.raises(ValueError, match="hour 3: expected a finite value >= 0"):
+        DiurnalProfile("bad", tuple([1.0] * 3 + [-1.0] + [1.0] * 20), "x")
+    with pytest.raises(ValueError, match="a source is required"):
+        DiurnalProfile("nosrc", tuple([1.0] * 24), " ")
+    with pytest.raises(KeyError, match="unknown diurnal profile"):
+        load_diurnal_profile("made_up")
+
+
+def test_ftp3_daily_totals_follow_the_profile():
+    """20 000 FTP-3 users over a day of 15-min ticks: hourly offered traffic = N lambda S p(h) within 2 %."""
+    n = 20000
+    pop = Population.build(CAT, [("pedestrian", n)], (0, 0, 1000, 1000), np.random.default_rng(1))
+    rng = np.random.default_rng(2)
+    dt = 900.0
+    hourly = np.zeros(24)
+    for k in range(96):
+        t = k * dt
+        pop.update_demand(t, dt, rng)
+        hourly[int(t // 3600)] += pop.users.demand_mbps.sum() * dt / 1e6 * 1e6 / 8  # bytes per tick
+    tc = CAT.traffic_class("mbb_ftp3")
+    prof = pop.profile.array
+    expected = n * float(tc.arrival_rate_per_s) * float(tc.file_size_bytes) * 3600.0 * prof
+    assert np.all(np.abs(hourly / expected - 1) < 0.02)
+    assert np.corrcoef(hourly, prof)[0, 1] > 0.9995
+
+
+def test_expected_mode_and_classes():
+    groups = [("pedestrian", 10), ("iot_meter", 10), ("xr_user", 10)]
+    pop = Population.build(CAT, groups, (0, 0, 1000, 1000), np.random.default_rng(1))
+    u = pop.users
+    t = 21 * 3600.0  # busiest hour of the default profile: p = 1
+    pop.update_demand(t, 900.0, np.random.default_rng(0), expected=True)
+    assert np.allclose(u.demand_mbps[:10], 0.05 * 500000 * 8 / 1e6)        # lambda S = 0.2 Mbit/s
+    assert np.allclose(u.demand_mbps[10:20], 200 * 8 / 7200 / 1e6)          # 200 B every 2 h
+    assert np.allclose(u.demand_mbps[20:], 0.25 * 30.0)                     # share x rate
+    p5 = pop.profile.values[5]
+    pop.update_demand(5 * 3600.0, 900.0, np.random.default_rng(0), expected=True)
+    assert np.allclose(u.demand_mbps[:10], 0.2 * p5)
+    assert np.allclose(u.demand_mbps[10:20], 200 * 8 / 7200 / 1e6)         # IoT is not diurnal
+    assert np.allclose(u.demand_mbps[20:], 7.5 * p5)
+
+
+def test_xr_session_share_and_full_buffer_and_inactive():
+    n = 20000
+    pop = Population.build(CAT, [("xr_user", n)], (0, 0, 1000, 1000), np.random.default_rng(1))
+    pop.update_demand(21 * 3600.0, 60.0, np.random.default_rng(3))
+    d = pop.users.demand_mbps
+    assert set(np.unique(d)) <= {0.0, 30.0}
+    assert abs(np.mean(d > 0) - 0.25) < 0.015
+    pop.users.active[:100] = False
+    pop.update_demand(21 * 3600.0, 60.0, np.random.default_rng(3))
+    assert np.all(pop.users.demand_mbps[:100] == 0)
+    table = traffic_table(CAT)
+    fb = table.index("full_buffer")
+    assert offered_mean_mbps(table, np.array([fb]), 0.3)[0] == np.inf
+    pop.users.traffic[:] = fb
+    pop.update_demand(0.0, 60.0, np.random.default_rng(3))
+    assert np.all(np.isinf(pop.users.demand_mbps[100:])) and pop.users.full_buffer[100:].all()
+    assert not pop.users.full_buffer[:100].any()
+    with pytest.raises(ValueError, match="dt_s must be > 0"):
+        pop.update_demand(0.0, 0.0, np.random.default_rng(3))
+
+
+def test_same_seed_same_demand():
+    out = []
+    for _ in range(2):
+        pop = Population.build(CAT, [("pedestrian", 3000), ("xr_user", 300)], (0, 0, 1000, 1000),
+                               np.random.default_rng(5))
+        rng = np.random.default_rng(6)
+        acc = []
+        for k in range(8):
+            pop.update_demand(k * 900.0, 900.0, rng)
+            acc.append(pop.users.demand_mbps.copy())
+        out.append(np.concatenate(acc))
+    assert np.array_equal(out[0], out[1])

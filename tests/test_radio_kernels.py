@@ -1,0 +1,201 @@
+"""Numba kernels against the plain NumPy reference built from the tested model functions."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dientine.grid import Grid
+from dientine.radio import (
+    CachedServing,
+    CellArrays,
+    PointArrays,
+    RadioValidityError,
+    build_site_fields,
+    evaluate_network,
+    gain_map_dense,
+    gain_map_topk,
+    hex_wraparound_offsets_m,
+    serve,
+)
+from dientine.radio.reference_numpy import gain_map_dense_numpy, serve_numpy
+
+H_BS = {"UMa": (25.0, 25.0), "UMi": (10.0, 25.0), "RMa": (10.0, 60.0)}
+H_UT_GROUND = {"UMa": (1.5, 22.5), "UMi": (1.5, 22.5), "RMa": (1.0, 10.0)}
+
+
+def random_case(seed, scenario="UMa", antenna="tr36814-sector", n_sites=3, n_points=60, indoor_frac=0.2,
+                aerial_frac=0.2, side_m=800.0, res_m=20.0):
+    rng = np.random.default_rng(seed)
+    grid = Grid.centred(side_m, side_m, res_m)
+    half = side_m / 2
+    sites = rng.uniform(-half, half, (n_sites, 2))
+    per_site = rng.integers(1, 4, n_sites)
+    site_index = np.repeat(np.arange(n_sites), per_site)
+    c = site_index.size
+    fam = scenario.split("-")[0]
+    elec = np.zeros(c) if antenna == "tr38901-element" else rng.uniform(0, 15, c)
+    cells = CellArrays(
+        x_m=sites[site_index, 0], y_m=sites[site_index, 1], height_m=np.repeat(rng.uniform(*H_BS[fam], n_sites),
+                                                                               per_site),
+        azimuth_deg=rng.uniform(-180, 180, c), mech_tilt_deg=rng.uniform(-2, 10, c), elec_tilt_deg=elec,
+        tx_power_dbm=rng.uniform(30, 46, c), active=rng.random(c) < 0.8, load=rng.uniform(0, 1, c),
+        offset_db=rng.uniform(-3, 3, c), site_index=site_index, scenario=scenario, antenna_model=antenna,
+        n_prb=273, fc_ghz=3.5)
+    lo, hi = H_UT_GROUND[fam]
+    h = rng.uniform(lo, hi, n_points)
+    aerial = rng.random(n_points) < aerial_frac
+    h[aerial] = rng.uniform(hi + 0.5, 300.0, aerial.sum())
+    indoor = (rng.random(n_points) < indoor_frac) & ~aerial
+    points = PointArrays(rng.uniform(-half, half, n_points), rng.uniform(-half, half, n_points), h, indoor,
+                         np.where(indoor, rng.uniform(10, 30, n_points), 0.0))
+    fields = build_site_fields(grid, n_sites, scenario, np.random.default_rng(seed + 1), include_o2i=True)
+    return cells, points, fields
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), scenario=st.sampled_from(["UMa", "UMi", "RMa"]),
+       antenna=st.sampled_from(["tr36814-sector", "tr38901-element", "tr38901-array"]), wrap=st.booleans(),
+       model=st.sampled_from(["shannon-36942", "cqi-table1", "cqi-table2"]))
+def test_kernels_match_numpy_reference(seed, scenario, antenna, wrap, model):
+    cells, points, fields = random_case(seed, scenario, antenna)
+    offsets = hex_wraparound_offsets_m(300.0, 1) if wrap else None
+    ref = gain_map_dense_numpy(cells, points, fields, wrap_offsets_m=offsets)
+    got = gain_map_dense(cells, points, fields, wrap_offsets_m=offsets)
+    np.testing.assert_allclose(got, ref, atol=2e-3, rtol=0)
+    assert np.isfinite(got).all()
+    r_ref = serve_numpy(ref, None, cells, se_model=model)
+    r_got = serve(ref, None, cells, se_model=model)
+    np.testing.assert_array_equal(r_got.serving_cell, r_ref.serving_cell)
+    np.testing.assert_allclose(r_got.sinr_db, r_ref.sinr_db, atol=1e-3)
+    np.testing.assert_allclose(r_got.rsrp_dbm, r_ref.rsrp_dbm, atol=1e-3)
+    np.testing.assert_allclose(r_got.rate_mbps, r_ref.rate_mbps, rtol=1e-4, atol=1e-3)
+    # serial twins agree exactly
+    assert np.array_equal(gain_map_dense(cells, points, fields, wrap_offsets_m=offsets, parallel=False), got)
+
+
+def test_same_seed_identical_maps_different_seed_differs():
+    a = gain_map_dense(*random_case(7))
+    b = gain_map_dense(*random_case(7))
+    c = gain_map_dense(*random_case(7)[:2], random_case(8, n_sites=3)[2])
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_inactive_cells_never_serve_or_interfere():
+    cells, points, fields = random_case(3, n_sites=4, aerial_frac=0.0)
+    g = gain_map_dense(cells, points, fields)
+    active = np.ones(cells.n_cells, bool)
+    active[::2] = False
+    on = dataclasses.replace(cells, active=active)
+    r = serve(g, None, on)
+    assert not np.isin(r.serving_cell, np.flatnonzero(~active)).any()
+    # removing the inactive cells entirely gives the same SINR (they add no interference)
+    keep = np.flatnonzero(active)
+    sub = dataclasses.replace(on, **{f: getattr(on, f)[keep] for f in (
+        "x_m", "y_m", "height_m", "azimuth_deg", "mech_tilt_deg", "elec_tilt_deg", "tx_power_dbm", "active",
+        "load", "offset_db", "site_index")})
+    r_sub = serve(g[:, keep], None, sub)
+    np.testing.assert_array_equal(keep[r_sub.serving_cell], r.serving_cell)
+    np.testing.assert_allclose(r_sub.sinr_db, r.sinr_db, atol=1e-5)
+    # an inactive cell's power/load changes nothing
+    louder = dataclasses.replace(on, tx_power_dbm=np.where(active, on.tx_power_dbm, 80.0),
+                                 load=np.where(active, on.load, 1.0))
+    np.testing.assert_array_equal(serve(g, None, louder).sinr_db, r.sinr_db)
+
+
+def test_no_active_cell_sentinel():
+    cells, points, fields = random_case(4)
+    off = dataclasses.replace(cells, active=np.zeros(cells.n_cells, bool))
+    r = evaluate_network(off, points, fields)
+    assert (r.serving_cell == -1).all()
+    assert np.isneginf(r.sinr_db).all() and np.isneginf(r.rsrp_dbm).all()
+    assert (r.rate_mbps == 0).all()
+    assert not np.isnan(r.sinr_db).any()
+
+
+def test_topk_with_k_equal_c_equals_dense_and_is_sorted():
+    cells, points, fields = random_case(5, n_sites=4)
+    dense = gain_map_dense(cells, points, fields)
+    idx, gk = gain_map_topk(cells, points, fields, cells.n_cells)
+    assert idx.dtype == np.int32 and gk.dtype == np.float32
+    np.testing.assert_array_equal(np.take_along_axis(dense, idx.astype(np.int64), 1), gk)
+    np.testing.assert_array_equal(np.sort(idx, axis=1), np.broadcast_to(np.arange(cells.n_cells), idx.shape))
+    assert (np.diff(gk, axis=1) <= 0).all()
+    r_d, r_k = serve(dense, None, cells), serve(gk, idx, cells)
+    np.testing.assert_array_equal(r_d.serving_cell, r_k.serving_cell)
+    np.testing.assert_allclose(r_d.sinr_db, r_k.sinr_db, atol=1e-4)
+    # smaller K keeps the K strongest by gain + rank offset
+    rank = cells.tx_power_dbm
+    idx3, g3 = gain_map_topk(cells, points, fields, 3, rank_offset_db=rank)
+    keyed = dense + rank[None, :].astype(np.float64)
+    expect = np.sort(keyed, axis=1)[:, ::-1][:, :3]
+    np.testing.assert_allclose(np.take_along_axis(keyed, idx3.astype(np.int64), 1), expect, atol=1e-9)
+
+
+def test_cached_update_equals_full_recompute():
+    cells, points, fields = random_case(6, n_sites=4, n_points=300)
+    idx, gk = gain_map_topk(cells, points, fields, 4)
+    cache = CachedServing(idx, gk, cells)
+    rng = np.random.default_rng(0)
+    cur = cells
+    for step in range(12):
+        c = int(rng.integers(cells.n_cells))
+        kind = step % 4
+        if kind == 0:
+            cur = dataclasses.replace(cur, tx_power_dbm=cur.tx_power_dbm + np.eye(cells.n_cells)[c] * -6.0)
+        elif kind == 1:
+            cur = dataclasses.replace(cur, active=np.where(np.arange(cells.n_cells) == c, ~cur.active, cur.active))
+        elif kind == 2:
+            cur = dataclasses.replace(cur, load=np.where(np.arange(cells.n_cells) == c, rng.random(), cur.load))
+        else:
+            cur = dataclasses.replace(cur, offset_db=cur.offset_db + np.eye(cells.n_cells)[c] * 4.0)
+        n = cache.update(cur, [c])
+        assert n == cache.points_of(c).size
+        full = serve(gk, idx, cur)
+        for f in ("serving_cell", "rsrp_dbm", "sinr_db", "rate_mbps"):
+            np.testing.assert_array_equal(getattr(cache.result, f), getattr(full, f))
+    with pytest.raises(ValueError, match="not listed"):
+        cache.update(dataclasses.replace(cur, load=cur.load * 0.5), [0])
+    with pytest.raises(ValueError, match="rebuild"):
+        cache.update(dataclasses.replace(cur, mech_tilt_deg=cur.mech_tilt_deg + 1), [0])
+
+
+def test_wraparound_uses_nearest_image():
+    grid = Grid.centred(2000.0, 400.0, 10.0)
+    fields = build_site_fields(grid, 1, "UMa", np.random.default_rng(0))
+
+    def one_cell(x):
+        return CellArrays([x], [0.0], [25.0], [0.0], [0.0], [10.0], [46.0], [True], [1.0], [0.0], [0])
+
+    pts = PointArrays([900.0], [0.0], [1.5])
+    wrapped = gain_map_dense(one_cell(-1000.0), pts, fields, wrap_offsets_m=[[0.0, 0.0], [2000.0, 0.0]])
+    direct = gain_map_dense(one_cell(1000.0), pts, fields)
+    assert wrapped[0, 0] == direct[0, 0]
+    assert gain_map_dense(one_cell(-1000.0), pts, fields)[0, 0] < direct[0, 0] - 20
+
+
+def test_hex_wraparound_offsets():
+    off = hex_wraparound_offsets_m(500.0, 2)
+    assert off.shape == (7, 2)
+    np.testing.assert_allclose(np.hypot(*off[1:].T), np.sqrt(19) * 500.0)
+    np.testing.assert_allclose(off[0], 0.0)
+
+
+def test_kernel_validity_errors():
+    cells, points, fields = random_case(9)
+    with pytest.raises(RadioValidityError, match="PointArrays.height_m"):
+        gain_map_dense(cells, PointArrays([0.0], [0.0], [400.0]), fields)
+    far = dataclasses.replace(cells, x_m=cells.x_m + 6000.0)
+    with pytest.raises(RadioValidityError, match="d2d_m"):
+        gain_map_dense(far, points, fields)
+    with pytest.raises(ValueError, match="o2i_loss_db"):
+        PointArrays([0.0], [0.0], [1.5], [True])
+    with pytest.raises(ValueError, match="k: expected"):
+        gain_map_topk(cells, points, fields, cells.n_cells + 1)
+    with pytest.raises(RadioValidityError, match="CellArrays.load"):
+        dataclasses.replace(cells, load=cells.load + 2.0)
+    with pytest.raises(ValueError, match="valid names"):
+        dataclasses.replace(cells, antenna_model="omni")
