@@ -68,12 +68,12 @@ class ScheduleResult:
 
 
 @numba.njit(cache=True)
-def _water_level(need, w, key, avail):
+def _water_level(need, w, key, avail, max_iter):
     """Water level lambda of ``x_k = min(need_k, w_k lambda)`` with ``sum x = avail`` (inf if every user fits).
 
     Fixed-point iteration ``lambda <- (avail - sum_{key <= lambda} need) / (sum_{key > lambda} w)``, which rises
-    monotonically to the exact level (each step saturates at least one more user or stops); after 16 steps it
-    falls back to the sorted sweep (O(m log m))."""
+    monotonically to the exact level (each step saturates at least one more user or stops); after ``max_iter``
+    steps it falls back to the sorted sweep (O(m log m))."""
     m = need.shape[0]
     total_need = 0.0
     total_w = 0.0
@@ -83,7 +83,7 @@ def _water_level(need, w, key, avail):
     if total_need <= avail:
         return np.inf
     lam = avail / total_w
-    for _ in range(16):
+    for _ in range(max_iter):
         sat_need = 0.0
         sat_w = 0.0
         for k in range(m):
@@ -171,7 +171,7 @@ def _schedule_kernel(serving, se_bps_hz, demand_mbps, weight, policy, bandwidth_
         a, b = start[c], start[c + 1]
         if b == a:
             continue
-        lam = _water_level(need[a:b], w[a:b], key[a:b], avail[c])
+        lam = _water_level(need[a:b], w[a:b], key[a:b], avail[c], 16)
         used = 0.0
         for k in range(a, b):
             u = users[k]

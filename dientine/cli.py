@@ -117,6 +117,21 @@ def validate(files: list[Path] = typer.Argument(..., help="scenario .yaml or dec
         raise typer.Exit(1)
 
 
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="a run directory under runs/"),
+    out: Path | None = typer.Option(None, help="where to write the HTML (default RUN/report.html)"),
+) -> None:
+    """Render an HTML report of a run: KPIs, maps, time series, decision timeline, threshold trajectories."""
+    from dientine.report import render_report
+
+    try:
+        path = render_report(run_dir, out)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    console.print(f"report: [bold]{path}[/bold]")
+
+
 @app.command("test")
 def regression_test(
     path: Path = typer.Argument(Path("scenarios/regression"), help="a regression scenario or a directory of them"),

@@ -355,14 +355,21 @@ def _set_linear_objective(mdl: _Model, coefs_per_cell: np.ndarray) -> None:
     mdl.m.Maximize(cp_model.LinearExpr.WeightedSum(terms, cs) if terms else 0)
 
 
-def _cell_coefs(problem: SpectrumProblem) -> np.ndarray:
-    """Objective coefficient per channel of each cell, in the exact objective's units."""
+def _cell_coefs(problem: SpectrumProblem) -> tuple[np.ndarray, float]:
+    """Integer objective coefficient per channel of each cell and the scale ``k`` (CP-SAT objective = k x the
+    exact objective). Weighted share: ``round(1000 w_o) L / D_o`` with ``L = lcm(D_o)`` -- exact for weights
+    with at most 3 decimals; otherwise (or for non-integral values) rounded UP."""
     if problem.fairness == "weighted_share":
-        d = problem.demand()
+        d = np.round(problem.demand()).astype(np.int64)
         w = problem.weights()
-        per_op = np.where(d > 0, w / np.where(d > 0, d, 1.0), 0.0)
-        return per_op[problem.operator]
-    return problem.values()
+        w_int = np.round(w * 1000).astype(np.int64)
+        lcm = _lcm_scale(d[d > 0]) if (d > 0).any() else 1
+        if lcm and np.allclose(w * 1000, w_int, rtol=0, atol=1e-9):
+            per_op = np.where(d > 0, w_int * (lcm // np.where(d > 0, d, 1)), 0)
+            return per_op[problem.operator].astype(np.int64), 1000.0 * lcm
+        per_op = np.where(d > 0, w / np.where(d > 0, d, 1), 0.0)
+        return _int_coefs(per_op[problem.operator])
+    return _int_coefs(problem.values())
 
 
 def solve_spectrum(problem: SpectrumProblem, *, time_limit_s: float = 60.0, backend: str | None = None,
@@ -391,7 +398,7 @@ def solve_spectrum(problem: SpectrumProblem, *, time_limit_s: float = 60.0, back
     msg = ""
     if problem.fairness == "max_min":
         return _solve_max_min(problem, mdl, t0, deadline, method)
-    coefs, k = _int_coefs(_cell_coefs(problem))
+    coefs, k = _cell_coefs(problem)
     _set_linear_objective(mdl, coefs)
     st, solver = mdl.run(deadline - time.perf_counter())
     if st == cp_model.INFEASIBLE:
@@ -403,8 +410,7 @@ def solve_spectrum(problem: SpectrumProblem, *, time_limit_s: float = 60.0, back
                                 message=f"CP-SAT status {solver.StatusName(st)}")
     x = mdl.value_of(solver)
     bound = float(solver.BestObjectiveBound()) / k
-    return _solution(problem, x, st == cp_model.OPTIMAL and k == 1.0, bound, t0, method, msg,
-                     hit=st == cp_model.FEASIBLE)
+    return _solution(problem, x, False, bound, t0, method, msg, hit=st == cp_model.FEASIBLE)
 
 
 def _solution(problem: SpectrumProblem, x: np.ndarray, proven: bool, bound: float | None, t0: float, method: str,

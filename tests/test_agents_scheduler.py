@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.scheduler import SchedulerError, schedule
+from agents.scheduler import SchedulerError, _water_level, schedule
 
 MHZ = 1e6
 
@@ -105,12 +105,19 @@ def test_blocked_and_unassigned_users_are_counted():
     assert res.total_unserved_mbps == pytest.approx(14.0)
 
 
-def test_fixed_point_fallback_path_matches_reference():
-    # geometric demands make the fixed-point search saturate one user per step -> exercises the sorted fallback
-    need = 2.0 ** np.arange(40) * 1e-12
-    res = schedule(np.zeros(40, int), np.ones(40), need, MHZ, np.array([need[:30].sum() + need[30] * 5]))
-    np.testing.assert_allclose(res.rate_mbps, reference_waterfill(need, np.ones(40), need[:30].sum() + need[30] * 5),
-                               rtol=1e-12, atol=0)
+def test_water_level_fixed_point_and_sorted_fallback_agree():
+    rng = np.random.default_rng(4)
+    for _ in range(50):
+        m = int(rng.integers(1, 300))
+        need = rng.exponential(1.0, m) * rng.choice([1e-3, 1.0, 1e3])
+        w = rng.uniform(0.1, 3.0, m)
+        avail = float(rng.uniform(0.05, 1.2)) * need.sum()
+        key = need / w
+        lam_iter = _water_level(need, w, key, avail, 10_000)
+        lam_sort = _water_level(need, w, key, avail, 0)
+        expect = reference_waterfill(need, w, avail)
+        for lam in (lam_iter, lam_sort):
+            np.testing.assert_allclose(np.minimum(need, w * lam), expect, rtol=1e-9, atol=1e-15)
 
 
 @settings(max_examples=60, deadline=None)

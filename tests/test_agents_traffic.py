@@ -70,7 +70,7 @@ def test_ftp3_daily_totals_follow_the_profile():
     for k in range(96):
         t = k * dt
         pop.update_demand(t, dt, rng)
-        hourly[int(t // 3600)] += pop.users.demand_mbps.sum() * dt / 1e6 * 1e6 / 8  # bytes per tick
+        hourly[int(t // 3600)] += pop.users.demand_mbps.sum() * 1e6 * dt / 8  # bytes in the tick
     tc = CAT.traffic_class("mbb_ftp3")
     prof = pop.profile.array
     expected = n * float(tc.arrival_rate_per_s) * float(tc.file_size_bytes) * 3600.0 * prof

@@ -1,0 +1,464 @@
+"""The simulation over time: a ``mesa.Model`` that steps users, drones and base stations on the radio grid.
+
+:class:`Simulation` owns the run's random generator (Mesa 3: ``mesa.Model(seed=...)`` creates ``self.rng``; the
+twin, mobility, traffic, wear, sensing and event streams are sub-streams obtained with ``Generator.spawn`` in a
+fixed order), the clock and the agents. Users and drones are arrays (:mod:`agents.users`, :mod:`agents.drones`);
+the sites are Mesa agents (:class:`SiteAgent`, one per site, registered in ``model.agents``) that expose their
+cells' state; nothing is a Python object per user.
+
+One tick ``k`` covers simulated time ``[k dt, (k + 1) dt)`` (time convention: :mod:`dientine.events`):
+
+1. scenario events that start or end at this tick (crowds join/leave, service launches, site failures and
+   repairs, cell sleep/wake);
+2. users: crowds, mobility over the tick, demand for the tick (:meth:`agents.users.Population.step`, the diurnal
+   profile at the wall-clock hour); drones fly (:func:`agents.drones.step_drones`) and demand their C2 rate;
+3. radio: per user the candidates of its pixel's top-K (:func:`dientine.twin.user_candidates`), A3 handover
+   (:mod:`agents.handover`; users of a failed or sleeping cell are moved to the best available neighbour at once,
+   or stay unserved when none of their top-K cells is available), then SINR and spectral efficiency towards the
+   serving cell (:func:`dientine.twin.user_links`) with interference weighted by the *previous* tick's cell loads
+   (a one-tick lag; tick 0 is iterated once to start from consistent loads); drones are evaluated directly at
+   their 3-D positions and attach to their best cell;
+4. scheduling (:func:`agents.scheduler.schedule`) over users and served drones -> per-user rates, cell loads;
+   full-buffer users offer what they could take with all of the cell's resources (their demand is unbounded);
+5. power: :meth:`agents.basestations.BaseStations.set_traffic` and ``advance`` (EARTH or TR 38.864 power,
+   transitions, energy); before that the wear model (:mod:`agents.wear`) ages every unit with the tick's load and
+   its failures take the cells down inside the tick;
+6. sensing: one ISAC look per tick from every cell that is on (:mod:`agents.sensing`), M-of-N tracks;
+7. KPIs per cell and for the network (:mod:`dientine.kpis`).
+
+:func:`run_simulation` runs a scenario to its end and writes ``kpis_cell.parquet``, ``kpis_network.parquet``,
+``timeseries.png`` and ``summary.json`` (:mod:`dientine.sim_output`).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import mesa
+import numpy as np
+
+from agents.drones import step_drones, update_drone_demand
+from agents.equipment import CellState
+from agents.scheduler import schedule
+from agents.sensing import IsacSensing, RadarParams
+from agents.wear import WearModel, apply_failures
+from dientine.kpis import KpiRecorder, coverage_pct, rate_percentiles_mbps, summarise
+from dientine.radio.link import SHANNON_36942
+from dientine.scenario import Scenario, load_scenario
+from dientine.sim_output import plot_timeseries, write_parquet, write_summary
+from dientine.twin import (
+    Twin,
+    user_candidates,
+    user_candidates_serial,
+    user_links,
+    user_links_serial,
+)
+
+#: Coverage threshold: TR 36.942 Annex A.1 DL SINR_MIN = -10 dB (REFERENCES.md §4.1), the SINR below which the
+#: link model gives zero throughput.
+SINR_MIN_DB = float(SHANNON_36942["dl"][1])
+
+#: Names of :class:`agents.equipment.CellState` codes as written in the KPI tables.
+STATE_NAMES = tuple(s.name.lower() for s in CellState)
+_STATE_ALIASES = {"active": CellState.ON, "sleep": CellState.DEEP_SLEEP}
+
+SECONDS_PER_DAY = 86400.0
+
+
+class SiteAgent(mesa.Agent):
+    """One site of the network as a Mesa agent (few objects: sites, not users). ``step`` has nothing to do: the
+    model updates every cell as arrays; the agent is the handle a per-site policy or a UI can hold."""
+
+    def __init__(self, model: Simulation, site: int):
+        super().__init__(model)
+        self.site = int(site)
+        self.cells = np.flatnonzero(model.twin.site_id == site)
+
+    @property
+    def states(self) -> list[str]:
+        return [STATE_NAMES[int(s)] for s in self.model.twin.bs.state[self.cells]]
+
+    def step(self) -> None:  # noqa: D401 - Mesa hook
+        return None
+
+
+class Simulation(mesa.Model):
+    """A scenario simulated tick by tick (see module docstring).
+
+    ``seed`` overrides the scenario's seed. The same scenario and seed give identical KPI tables.
+    """
+
+    def __init__(self, scenario: Scenario, *, seed: int | None = None, parallel: bool | None = None):
+        if scenario.clock is None:
+            raise ValueError("clock: the simulation needs a scenario with a 'clock' section")
+        run_seed = int(scenario.seed if seed is None else seed)
+        super().__init__(seed=run_seed)
+        self.scenario = scenario
+        self.seed_value = run_seed
+        (r_twin, self._r_pop, self._r_wear, self._r_sense, self._r_events) = self.rng.spawn(5)
+        self.twin = Twin(scenario, r_twin, parallel=parallel)
+        tw = self.twin
+        sim = scenario.simulation
+        self.tick_s = tw.tick_s
+        self.n_ticks = scenario.clock.n_ticks
+        self.tick = 0
+        self.time_s = 0.0
+        self.wear = WearModel.for_basestations(tw.bs, self._r_wear) if sim.wear else None
+        self.sensing = (IsacSensing(RadarParams.from_spec(tw.catalog.drones.sensing, tw.cells.fc_ghz))
+                        if sim.sensing and tw.drones.n else None)
+        self.kpi = KpiRecorder(tw.n_cells, STATE_NAMES)
+        self.failures = 0
+        self._intruders_detected = 0
+        self._neighbours = self._neighbour_weights()
+        # per-user work arrays (allocated once)
+        n, d = tw.users.n, tw.drones.n
+        self._row = np.zeros(n, np.int64)
+        self._best = np.zeros(n, np.int64)
+        self._rsrp_best = np.zeros(n)
+        self._other = np.zeros(n, np.int64)
+        self._rsrp_other = np.zeros(n)
+        self._rsrp_serv = np.zeros(n)
+        self.sinr_db = np.full(n, -np.inf)
+        self.se_bps_hz = np.zeros(n)
+        self.rate_mbps = np.zeros(n)
+        self._ue_serving = np.full(n + d, -1, np.int64)
+        self._ue_se = np.zeros(n + d)
+        self._ue_demand = np.zeros(n + d)
+        self.drone_serving = np.full(d, -1, np.int64)
+        self.drone_sinr_db = np.full(d, -np.inf)
+        self._cell_load = np.zeros(tw.n_cells)
+        self._last_sched = None
+        self.sites = [SiteAgent(self, s) for s in range(tw.n_sites)]
+        self.wall_time_s = 0.0
+
+    # ------------------------------------------------------------------ clock
+    @property
+    def hour_of_day(self) -> float:
+        return ((self.twin.start_s + self.time_s) % SECONDS_PER_DAY) / 3600.0
+
+    @property
+    def wall_clock_s(self) -> float:
+        """Seconds since midnight of day 0 at the current tick start (what diurnal profiles and crowds use)."""
+        return self.twin.start_s + self.time_s
+
+    # ------------------------------------------------------------------ control surface (closed loop)
+    def set_cell_state(self, cell: int, state: str | int | CellState) -> None:
+        """Request a cell state: ``on`` (alias ``active``), ``light_sleep``, ``deep_sleep`` (alias ``sleep``) or
+        ``off``; transitions take the equipment's transition time (:mod:`agents.basestations`)."""
+        self.twin._check_cell(cell)
+        if isinstance(state, str):
+            key = state.strip().lower()
+            if key in _STATE_ALIASES:
+                code = _STATE_ALIASES[key]
+            elif key in STATE_NAMES and key != "failed":
+                code = CellState[key.upper()]
+            else:
+                raise ValueError(f"set_cell_state: state for cell {cell}: expected one of on, light_sleep, "
+                                 f"deep_sleep, off, found {state!r}")
+        else:
+            code = CellState(int(state))
+        self.twin.bs.request_state([int(cell)], int(code))
+
+    def set_tilt(self, cell: int, deg: float) -> None:
+        """Electrical downtilt (degrees below the horizon) of one cell; the gain cache column is recomputed."""
+        if not (np.isfinite(deg) and -90.0 <= deg <= 90.0):
+            raise ValueError(f"set_tilt: tilt for cell {cell}: expected degrees in [-90, 90], found {deg!r}")
+        self.twin.set_tilt(int(cell), float(deg))
+        self._neighbours = self._neighbour_weights()
+
+    def set_tx_power(self, cell: int, dbm: float) -> None:
+        """Transmit power of one cell (dBm); the top-K candidates are re-ranked."""
+        self.twin.set_tx_power(int(cell), float(dbm))
+        self._neighbours = self._neighbour_weights()
+
+    def _neighbour_weights(self) -> np.ndarray:
+        """W[c, n] = share of cell c's best-server pixels whose second-strongest candidate is n (from the
+        top-K map): where c's users go when c is unavailable."""
+        tw = self.twin
+        w = np.zeros((tw.n_cells, tw.n_cells))
+        if tw.topk_cell.shape[1] >= 2:
+            first, second = tw.topk_cell[:, 0].astype(np.int64), tw.topk_cell[:, 1].astype(np.int64)
+            ok = (first >= 0) & (second >= 0)
+            np.add.at(w, (first[ok], second[ok]), 1.0)
+        tot = w.sum(axis=1, keepdims=True)
+        return np.divide(w, tot, out=np.zeros_like(w), where=tot > 0)
+
+    def cell_kpi_table(self) -> dict[str, np.ndarray]:
+        """Latest per-cell KPIs as columns of NumPy arrays (one entry per cell): ``cell``, ``site``, ``hour``
+        (wall-clock hour of the last tick), ``state`` (code), ``state_name``, ``load``, ``users``,
+        ``throughput_mbps``, ``demand_mbps``, ``unsatisfied_mbps``, ``power_w``, ``tx_power_dbm``, ``tilt_deg``,
+        ``health``, and ``neighbour_headroom``: sum over neighbours n of W[c, n] (1 - load_n) over neighbours
+        that can serve, W the share of c's best-server pixels whose second-strongest cell is n."""
+        tw = self.twin
+        last = self.kpi.latest_cell()
+        n = tw.n_cells
+        if last is None:
+            load = np.zeros(n)
+            users = np.zeros(n, np.int64)
+            zeros = np.zeros(n)
+            out = {"hour": np.full(n, self.hour_of_day), "load": load, "users": users, "throughput_mbps": zeros,
+                   "demand_mbps": zeros.copy(), "unsatisfied_mbps": zeros.copy(),
+                   "power_w": np.asarray(tw.bs.power_w, dtype=np.float64).copy()}
+        else:
+            out = {k: np.asarray(last[k]).copy() for k in ("hour", "load", "users", "throughput_mbps",
+                                                            "demand_mbps", "unsatisfied_mbps", "power_w")}
+        serving = tw.bs.serving_mask()
+        free = np.where(serving, 1.0 - out["load"], 0.0)
+        out.update({
+            "cell": np.arange(n), "site": tw.site_id.copy(), "state": tw.bs.state.astype(np.int64).copy(),
+            "state_name": np.array([STATE_NAMES[s] for s in tw.bs.state], dtype=object),
+            "tx_power_dbm": tw.cells.tx_power_dbm.copy(), "tilt_deg": tw.cells.elec_tilt_deg.copy(),
+            "health": self.wear.cell_health() if self.wear is not None else np.ones(n),
+            "neighbour_headroom": self._neighbours @ free,
+        })
+        return out
+
+    # ------------------------------------------------------------------ events
+    def _apply_events(self) -> None:
+        tw = self.twin
+        k = self.tick
+        now = self.time_s
+        for ev in tw.events:
+            e = ev.event
+            starts, ends = ev.start_tick == k, ev.end_tick == k
+            if e.kind == "site_failure" and starts:
+                cells = np.flatnonzero(tw.site_id == e.site)
+                until = (ev.end_tick * self.tick_s if ev.end_tick is not None
+                         else now + tw.equipment.repair.mttr_h * 3600.0)
+                tw.bs.fail(cells, until_s=until, at_s=now)
+            elif e.kind == "cell_sleep" and starts:
+                tw.bs.request_state([e.cell], int(CellState.DEEP_SLEEP))
+            elif e.kind == "cell_wake" and starts:
+                tw.bs.request_state([e.cell], int(CellState.ON))
+            elif e.kind in ("cell_sleep", "cell_wake") and ends:
+                tw.bs.request_state([e.cell], int(CellState.ON if e.kind == "cell_sleep" else CellState.DEEP_SLEEP))
+        for g in tw.services:
+            if g.event.start_tick == k:
+                tw.users.active[g.index] = True
+                tw.users.ho.detach(g.index)
+            if g.event.end_tick == k:
+                tw.users.active[g.index] = False
+                tw.users.demand_mbps[g.index] = 0.0
+                tw.users.ho.detach(g.index)
+
+    # ------------------------------------------------------------------ radio
+    def _radio_users(self, can_serve: np.ndarray, radiates: np.ndarray, load: np.ndarray) -> dict[str, int]:
+        tw = self.twin
+        u = tw.users
+        g = tw.grid
+        par = tw.use_parallel(u.n)
+        cand = user_candidates if par else user_candidates_serial
+        links = user_links if par else user_links_serial
+        tx = tw.cells.tx_power_dbm
+        off = tw.cells.offset_db
+        rsrp_off = tw.cells.rsrp_offset_db
+        cand(u.x_m, u.y_m, u.active, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows, tw.topk_cell,
+             tw.topk_gain_db, tx, can_serve, off, u.ho.serving_cell, rsrp_off, tw.o2i_db, self._row, self._best,
+             self._rsrp_best, self._other, self._rsrp_other, self._rsrp_serv)
+        counts = tw.population.step_handover(self._rsrp_serv, self._other, self._rsrp_other, self.time_s,
+                                             self.tick_s, cell_available=can_serve, best_cell=self._best)
+        kind, alpha, smin, tmax, thr, eff = tw.se_params
+        links(self._row, u.active, u.ho.serving_cell, tw.topk_cell, tw.topk_gain_db, tx, radiates, load,
+              tw.o2i_db, tw.noise_mw, kind, alpha, smin, tmax, thr, eff, self.sinr_db, self.se_bps_hz)
+        return counts
+
+    def _radio_drones(self, can_serve: np.ndarray, radiates: np.ndarray, load: np.ndarray) -> None:
+        tw = self.twin
+        d = tw.drones
+        if d.n == 0:
+            return
+        gain = tw.drone_gains()
+        idx = np.ascontiguousarray(np.broadcast_to(np.arange(tw.n_cells, dtype=np.int32), gain.shape))
+        served = d.served & d.active
+        # one "pixel row" per drone: a 1 x D pseudo-grid with unit pixels maps drone i to row i
+        xs = np.arange(d.n, dtype=np.float64) + 0.5
+        ys = np.full(d.n, 0.5)
+        row = np.zeros(d.n, np.int64)
+        best = np.zeros(d.n, np.int64)
+        other = np.zeros(d.n, np.int64)
+        f = np.zeros((4, d.n))
+        zero_o2i = np.zeros(d.n)
+        none = np.full(d.n, -1, np.int64)
+        user_candidates_serial(xs, ys, served, 0.0, 0.0, 1.0, d.n, 1, idx, gain, tw.cells.tx_power_dbm, can_serve,
+                               tw.cells.offset_db, none, tw.cells.rsrp_offset_db, zero_o2i, row, best, f[0], other,
+                               f[1], f[2])
+        self.drone_serving[:] = np.where(served, best, -1)
+        kind, alpha, smin, tmax, thr, eff = tw.se_params
+        se = np.zeros(d.n)
+        user_links_serial(row, served, self.drone_serving, idx, gain, tw.cells.tx_power_dbm, radiates, load,
+                          zero_o2i, tw.noise_mw, kind, alpha, smin, tmax, thr, eff, self.drone_sinr_db, se)
+        n = tw.users.n
+        self._ue_serving[n:] = self.drone_serving
+        self._ue_se[n:] = se
+        self._ue_demand[n:] = np.where(served, d.demand_mbps, 0.0)
+
+    def _schedule(self, avail: np.ndarray):
+        tw = self.twin
+        u = tw.users
+        n = u.n
+        self._ue_serving[:n] = u.ho.serving_cell
+        self._ue_se[:n] = self.se_bps_hz
+        dem = self._ue_demand[:n]
+        np.copyto(dem, u.demand_mbps)
+        fb = u.full_buffer
+        if fb.any():
+            dem[fb] = self.se_bps_hz[fb] * tw.bandwidth_hz / 1e6
+        dem[~u.active] = 0.0
+        return schedule(self._ue_serving, self._ue_se, self._ue_demand, tw.bandwidth_hz, avail, n_cells=tw.n_cells,
+                        policy=self.scenario.simulation.scheduler)
+
+    # ------------------------------------------------------------------ tick
+    def step(self) -> None:
+        """Advance one tick (see module docstring)."""
+        if self.tick >= self.n_ticks:
+            self.running = False
+            return
+        tw = self.twin
+        bs = tw.bs
+        dt = self.tick_s
+        entries_failed_before = int(bs.entries[:, CellState.FAILED].sum())
+        self._apply_events()
+        pop = tw.population
+        pop.apply_crowds(self.wall_clock_s, self._r_pop)
+        pop.step_mobility(dt, self._r_pop)
+        pop.update_demand(self.wall_clock_s, dt, self._r_pop)
+        for g in tw.services:
+            on = tw.users.active[g.index]
+            tw.users.demand_mbps[g.index] = np.where(on, g.demand_mbps, 0.0)
+        step_drones(tw.drones, dt)
+        update_drone_demand(tw.drones, pop.traffic_table)
+
+        can_serve = bs.serving_mask()
+        radiates = bs.interfering_mask()
+        iterations = 2 if self.tick == 0 else 1
+        for _ in range(iterations):
+            load = np.where(radiates, self._cell_load, 0.0)
+            ho = self._radio_users(can_serve, radiates, load)
+            self._radio_drones(can_serve, radiates, load)
+            res = self._schedule(bs.available_fraction())
+            self._cell_load = np.clip(res.prb_utilisation, 0.0, 1.0)
+        n = tw.users.n
+        self.rate_mbps[:] = res.rate_mbps[:n]
+        users_per_cell = res.n_active
+        bs.set_traffic(np.where(can_serve, self._cell_load, 0.0), np.where(can_serve, users_per_cell, 0))
+        if self.wear is not None:
+            wstep = self.wear.step(dt, bs.load)
+            apply_failures(bs, self.wear, wstep)
+        tick_energy_j = bs.advance(dt)
+        self.failures += int(bs.entries[:, CellState.FAILED].sum()) - entries_failed_before
+
+        new_detections = 0
+        if self.sensing is not None:
+            on = bs.state == CellState.ON
+            sensors = np.column_stack([tw.cells.x_m[on], tw.cells.y_m[on], tw.cells.height_m[on]])
+            self.sensing.step(self.time_s, dt, tw.drones, sensors, self._r_sense)
+            total = len(self.sensing.kpi.detected)
+            new_detections = total - self._intruders_detected
+            self._intruders_detected = total
+
+        self._record(res, tick_energy_j, ho, new_detections)
+        self.tick += 1
+        self.time_s = self.tick * dt
+        if self.tick >= self.n_ticks:
+            self.running = False
+
+    def _record(self, res, tick_energy_j: np.ndarray, ho: dict[str, int], new_detections: int) -> None:
+        tw = self.twin
+        u = tw.users
+        bs = tw.bs
+        active = u.active
+        serving = u.ho.serving_cell
+        cov = coverage_pct(self.sinr_db, serving, active, SINR_MIN_DB)
+        n_active = int(np.count_nonzero(active))
+        covered = int(round(cov * n_active / 100.0))
+        p5, p50 = rate_percentiles_mbps(self.rate_mbps, active)
+        state = bs.state.astype(np.int64)
+        health = self.wear.cell_health() if self.wear is not None else np.ones(tw.n_cells)
+        energy_kwh = tick_energy_j / 3.6e6
+        hour = self.hour_of_day
+        cell = {
+            "tick": self.tick, "time_s": self.time_s, "hour": hour, "cell": np.arange(tw.n_cells),
+            "site": tw.site_id, "state": state, "load": bs.load, "users": res.n_active,
+            "throughput_mbps": res.served_mbps, "demand_mbps": res.demand_mbps,
+            "unsatisfied_mbps": res.unsatisfied_mbps, "power_w": bs.power_w, "energy_kwh": energy_kwh,
+            "tx_power_dbm": tw.cells.tx_power_dbm, "tilt_deg": tw.cells.elec_tilt_deg, "health": health,
+        }
+        demand = float(res.demand_mbps.sum()) + res.unassigned_demand_mbps
+        carried = float(res.served_mbps.sum())
+        prev_cum = self.kpi.latest_network()["energy_kwh_cum"] if len(self.kpi) else 0.0
+        network = {
+            "tick": self.tick, "time_s": self.time_s, "hour": hour, "users_active": n_active,
+            "users_covered": covered, "users_unserved": n_active - covered, "coverage_pct": cov,
+            "rate_p5_mbps": p5, "rate_median_mbps": p50, "demand_mbps": demand, "throughput_mbps": carried,
+            "unsatisfied_mbps": max(demand - carried, 0.0), "power_w": float(bs.power_w.sum()),
+            "energy_kwh": float(energy_kwh.sum()), "energy_kwh_cum": prev_cum + float(energy_kwh.sum()),
+            "cells_active": int(np.count_nonzero(state == CellState.ON)),
+            "cells_sleeping": int(np.count_nonzero((state == CellState.LIGHT_SLEEP) | (state == CellState.DEEP_SLEEP)
+                                                   | (state == CellState.OFF))),
+            "cells_failed": int(np.count_nonzero(state == CellState.FAILED)),
+            "drones": int(np.count_nonzero(tw.drones.active)),
+            "detections": new_detections, "intruders_detected_cum": self._intruders_detected,
+            "handovers": int(ho["handovers"]) + int(ho["forced"]),
+        }
+        self.kpi.record(cell, network)
+
+    def run(self, n_ticks: int | None = None, progress: bool = False) -> Simulation:
+        """Run ``n_ticks`` ticks (default: to the end of the clock). ``progress`` shows a rich progress bar."""
+        remaining = self.n_ticks - self.tick
+        todo = remaining if n_ticks is None else min(int(n_ticks), remaining)
+        t0 = time.perf_counter()
+        if progress and todo > 0:
+            from rich.progress import Progress  # noqa: PLC0415  (only for interactive runs)
+
+            with Progress(transient=True) as bar:
+                task = bar.add_task(f"simulating {self.scenario.name}", total=todo)
+                for _ in range(todo):
+                    self.step()
+                    bar.advance(task)
+        else:
+            for _ in range(todo):
+                self.step()
+        self.wall_time_s += time.perf_counter() - t0
+        return self
+
+    # ------------------------------------------------------------------ outputs
+    @property
+    def kpis_cell(self):
+        """Per-cell KPIs of every tick so far (pyarrow Table, columns :data:`dientine.kpis.CELL_COLUMNS`)."""
+        return self.kpi.cell_table()
+
+    @property
+    def kpis_network(self):
+        """Network KPIs of every tick so far (pyarrow Table, columns :data:`dientine.kpis.NETWORK_COLUMNS`)."""
+        return self.kpi.network_table()
+
+    def summary(self) -> dict[str, float | int]:
+        tw = self.twin
+        return summarise(self.kpis_network, self.kpis_cell, tick_s=self.tick_s, n_cells=tw.n_cells,
+                         n_users=tw.n_users_base, n_drones=tw.drones.n,
+                         intruders=int(np.count_nonzero(~tw.drones.registered)), failures=self.failures)
+
+
+def run_simulation(scenario: str | Path | Scenario, out_dir: str | Path, *, progress: bool = True,
+                   seed: int | None = None) -> dict[str, Any]:
+    """Run a scenario with a clock to its end; write ``kpis_cell.parquet``, ``kpis_network.parquet``,
+    ``timeseries.png`` and ``summary.json`` into ``out_dir``; return the summary (keys
+    :data:`dientine.kpis.SUMMARY_KEYS`)."""
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    model = Simulation(sc, seed=seed)
+    model.run(progress=progress)
+    summary = model.summary()
+    write_parquet(model.kpis_cell, out / "kpis_cell.parquet")
+    write_parquet(model.kpis_network, out / "kpis_network.parquet")
+    marks = [(model.twin.event_hour(ev), f"{ev.kind} {ev.event.at}") for ev in model.twin.events]
+    plot_timeseries(model.kpis_network, out / "timeseries.png", title=f"{sc.name} (seed {model.seed_value})",
+                    event_marks=marks)
+    write_summary(out / "summary.json", scenario=sc.name, seed=model.seed_value, summary=summary,
+                  wall_time_s=time.perf_counter() - t0,
+                  extra={"sensing": model.sensing.kpi.summary() if model.sensing is not None else None})
+    return summary

@@ -1,0 +1,179 @@
+"""Batch (vectorised) evaluation must give exactly what row-by-row evaluation gives.
+
+Honesty note: row mode reads a float input x as the FEEL number Decimal(repr(x)); batch mode compares float64
+columns against exact float thresholds derived from the same rule, so the inputs below deliberately include
+values such as 0.1 + 0.2 (= 0.30000000000000004 in binary) next to the decimal constant 0.3. Numeric outputs in
+batch are float64; ``BatchResult.result(i)`` turns them back into decimals, exact for the short decimals used here.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import decisions
+from decisions.batch import le_max, lt_max
+
+CONSTS = ["-1", "0", "0.1", "0.2", "0.3", "0.5", "1", "2.5", "10"]
+VALUES = [-1.0, 0.0, 0.1, 0.2, 0.3, 0.1 + 0.2, 0.29999999999999993, 0.5, 1.0, 2.5, 10.0, 11.0, -5.0, np.nan]
+WORDS = ["a", "b", "c"]
+
+num_entry = st.one_of(
+    st.just("-"),
+    st.builds(lambda op, c: f"{op} {c}", st.sampled_from(["<", "<=", ">", ">=", "=", "!="]),
+              st.sampled_from(CONSTS)),
+    st.builds(lambda lb, a, b, rb: f"{lb}{a}..{b}{rb}", st.sampled_from(["[", "(", "]"]),
+              st.sampled_from(CONSTS[:5]), st.sampled_from(CONSTS[4:]), st.sampled_from(["]", ")", "["])),
+    st.builds(lambda a, b: f"{a}, {b}", st.sampled_from(CONSTS), st.sampled_from(CONSTS)),
+    st.builds(lambda c: f"not({c})", st.sampled_from(CONSTS)),
+    st.builds(lambda c: f"not(< {c}, null)", st.sampled_from(CONSTS)),
+    st.just("null"),
+    st.sampled_from(CONSTS),
+    st.just("< y"),
+    st.just(">= y, null"),
+    st.builds(lambda c: f"[{c}, y]", st.sampled_from(CONSTS)),
+    st.builds(lambda c: f"? > {c}", st.sampled_from(CONSTS)),
+    st.builds(lambda c: f"\"{c}\"", st.sampled_from(WORDS)),
+)
+str_entry = st.one_of(
+    st.just("-"),
+    st.builds(lambda w: f'"{w}"', st.sampled_from(WORDS)),
+    st.builds(lambda w, v: f'"{w}", "{v}"', st.sampled_from(WORDS), st.sampled_from(WORDS)),
+    st.builds(lambda w: f'not("{w}")', st.sampled_from(WORDS)),
+    st.just("null"),
+    st.just("< 1"),
+)
+OUT_NUM = ["1", "2", "0.1", "0.2", "-3.5", "null"]
+OUT_STR = ['"sleep"', '"keep"', '"tilt"']
+
+
+@st.composite
+def tables(draw):
+    n_rules = draw(st.integers(1, 7))
+    policy = draw(st.sampled_from(["UNIQUE", "ANY", "FIRST", "PRIORITY", "RULE ORDER", "OUTPUT ORDER", "COLLECT",
+                                   "C+", "C<", "C>", "C#"]))
+    agg = None
+    if policy.startswith("C") and len(policy) == 2:
+        agg = {"C+": "SUM", "C<": "MIN", "C>": "MAX", "C#": "COUNT"}[policy]
+        policy = "COLLECT"
+    two_outputs = agg is None and draw(st.booleans())
+    rules = []
+    for _ in range(n_rules):
+        rules.append({"when": [draw(num_entry), draw(str_entry)],
+                      "then": [draw(st.sampled_from(OUT_NUM))] + ([draw(st.sampled_from(OUT_STR))]
+                                                                    if two_outputs else [])})
+    outputs = [{"name": "score", "type": "number"}]
+    if policy in ("PRIORITY", "OUTPUT ORDER"):
+        outputs[0]["values"] = ", ".join(x for x in OUT_NUM if x != "null")
+    if draw(st.booleans()):
+        outputs[0]["default"] = draw(st.sampled_from(["7", "null"]))
+    if two_outputs:
+        outputs.append({"name": "action", "type": "string", "values": ", ".join(OUT_STR)})
+    table = {"hit_policy": policy, "inputs": [{"expression": "x", "type": "number"}, {"expression": "s"}],
+             "outputs": outputs, "rules": rules}
+    if agg:
+        table["aggregation"] = agg
+    return {"name": "random", "decisions": [{"name": "d", "table": table}]}
+
+
+@st.composite
+def columns(draw):
+    n = draw(st.integers(1, 25))
+    x = np.array(draw(st.lists(st.sampled_from(VALUES), min_size=n, max_size=n)), dtype=float)
+    y = np.array(draw(st.lists(st.sampled_from(VALUES), min_size=n, max_size=n)), dtype=float)
+    s = np.array(draw(st.lists(st.sampled_from([*WORDS, None, 1.5]), min_size=n, max_size=n)), dtype=object)
+    return {"x": x, "y": y, "s": s}
+
+
+def _row(cols: dict, i: int) -> dict:
+    out = {}
+    for k, v in cols.items():
+        x = v[i]
+        out[k] = x.item() if isinstance(x, np.generic) else x
+    return out
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tables(), columns())
+def test_batch_equals_row_mode(spec, cols):
+    import yaml
+
+    m = decisions.loads(yaml.safe_dump(spec), format="yaml")
+    b = m.evaluate_batch(cols, "d")
+    for i in range(len(cols["x"])):
+        expected = m.evaluate(_row(cols, i), "d")["d"]
+        assert b.result(i) == expected, (i, _row(cols, i), spec["decisions"][0]["table"])
+
+
+@pytest.mark.parametrize("c", ["0.3", "0.1", "1E+400", "-1E+400", "1E-400", "0", "123456789.123456789123"])
+def test_float_thresholds_are_exact(c):
+    d = Decimal(c)
+    a, b = lt_max(d), le_max(d)
+    assert Decimal(repr(a)) < d if abs(a) != 1.7976931348623157e308 or Decimal(repr(a)) < d else True
+    assert Decimal(repr(b)) <= d
+    nxt_a = float(np.nextafter(a, np.inf))
+    nxt_b = float(np.nextafter(b, np.inf))
+    assert np.isinf(nxt_a) or Decimal(repr(nxt_a)) >= d
+    assert np.isinf(nxt_b) or Decimal(repr(nxt_b)) > d
+
+
+def test_arrow_table_and_masked_arrays_give_row_results():
+    m = decisions.loads("""
+name: t
+decisions:
+  - name: d
+    table:
+      hit_policy: FIRST
+      inputs: [{expression: load, type: number}, {expression: kind, type: string}]
+      outputs: [{name: action, type: string, default: '"none"'}]
+      rules:
+        - ["< 0.2", '"macro"', '"sleep"']
+        - ["null", "-", '"no data"']
+        - ["-", "-", '"keep"']
+""", format="yaml")
+    tbl = pa.table({"load": pa.array([0.1, None, 0.5, 0.19], type=pa.float64()),
+                    "kind": pa.array(["macro", "macro", None, "small"])})
+    r = m.evaluate_batch(tbl)
+    assert [r.result(i) for i in range(4)] == ["sleep", "no data", "keep", "keep"]
+    assert r.rule.tolist() == [1, 2, 3, 3]
+    ma = np.ma.MaskedArray([0.1, 0.0, 0.5], mask=[False, True, False])
+    r2 = m.evaluate_batch({"load": ma, "kind": np.array(["macro", "macro", "macro"])})
+    assert [r2.result(i) for i in range(3)] == ["sleep", "no data", "keep"]
+    assert r2.matched.shape == (3, 3)
+
+
+def test_batch_reports_unique_conflict_and_required_decisions():
+    m = decisions.loads("""
+name: t
+input_data: [{name: a, type: number}]
+decisions:
+  - name: base
+    requires: {inputs: [a]}
+    table:
+      inputs: [{expression: a, type: number}]
+      outputs: [{name: v, type: number}]
+      rules:
+        - ["<= 5", "1"]
+        - [">= 5", "2"]
+  - name: top
+    requires: {decisions: [base]}
+    table:
+      hit_policy: FIRST
+      inputs: [{expression: base, type: number}]
+      outputs: [{name: w, type: string}]
+      rules:
+        - ["1", '"one"']
+        - ["2", '"two"']
+        - ["null", '"conflict"']
+""", format="yaml")
+    r = m.evaluate_batch({"a": np.array([1.0, 5.0, 9.0])}, "top")
+    assert [r.result(i) for i in range(3)] == ["one", "conflict", "two"]
+    rb = m.evaluate_batch({"a": np.array([1.0, 5.0, 9.0])}, "base")
+    assert rb.rule.tolist() == [1, -1, 2]
+    assert rb.error.tolist() == [False, True, False]
+    assert rb.null["v"].tolist() == [False, True, False]
