@@ -14,7 +14,7 @@ Each drone flies at a speed drawn once from its archetype's distribution, waypoi
 
 Drones are aerial UEs for the radio kernels (heights above 22.5 m use 3GPP TR 36.777 Annex B path loss,
 REFERENCES.md §2): :meth:`DroneArrays.ue_view` gives their positions, heights and which of them are served
-(registered and with a traffic class).
+(registered and with a traffic class); :func:`aerial_path_loss_db` evaluates the link loss to given sites.
 """
 
 from __future__ import annotations
@@ -198,6 +198,21 @@ def step_drones(drones: DroneArrays, dt_s: float) -> None:
          drones.next_wp, drones.active, float(dt_s))
 
 
+def aerial_path_loss_db(drones: DroneArrays, bs_x_m, bs_y_m, bs_h_m, fc_ghz: float, *, scenario: str = "UMa-AV",
+                        los=True) -> np.ndarray:
+    """Mean path loss (dB) from every drone (rows) to every base station (columns), treating drones as aerial
+    UEs: ``dientine.radio.path_loss_db`` with a ``-AV`` scenario, i.e. 3GPP TR 36.777 Table B-2 above the
+    TR 38.901 UE-height range and TR 38.901 below it (REFERENCES.md §2). ``los`` broadcasts to (n, m)."""
+    from dientine.radio import path_loss_db  # noqa: PLC0415  (radio is heavy; import on use)
+
+    bx = np.atleast_1d(np.asarray(bs_x_m, dtype=np.float64))
+    by = np.atleast_1d(np.asarray(bs_y_m, dtype=np.float64))
+    bh = np.broadcast_to(np.asarray(bs_h_m, dtype=np.float64), bx.shape)
+    d2d = np.hypot(drones.x_m[:, None] - bx[None, :], drones.y_m[:, None] - by[None, :])
+    los_b = np.broadcast_to(np.asarray(los, dtype=bool), d2d.shape)
+    return path_loss_db(scenario, d2d, bh[None, :], drones.z_m[:, None], fc_ghz, los_b)
+
+
 def update_drone_demand(drones: DroneArrays, table) -> None:
     """Served drones demand their traffic class's constant rate (``cbr``/``xr`` rate, Mbit/s); others 0."""
     d = np.zeros(drones.n)
@@ -206,4 +221,4 @@ def update_drone_demand(drones: DroneArrays, table) -> None:
     drones.demand_mbps[:] = d
 
 
-__all__ = ["DroneArrays", "PATTERNS", "build_drones", "step_drones", "update_drone_demand"]
+__all__ = ["DroneArrays", "PATTERNS", "aerial_path_loss_db", "build_drones", "step_drones", "update_drone_demand"]

@@ -61,6 +61,21 @@ def run(
     from dientine.runner import run_scenario
 
     run_dir = new_run_dir(out, sc.name)
+    if sc.variants:
+        from dientine.whatif import run_whatif
+
+        with console.status(f"running baseline and {len(sc.variants)} variant(s)"):
+            result = run_whatif(scenario, run_dir)
+        table = Table(title=f"{sc.name}: what-if (variant - baseline)", header_style="bold")
+        for column in ("variant", "KPI", "baseline", "variant value", "delta", "delta %"):
+            table.add_column(column, justify="right" if column not in ("variant", "KPI") else "left")
+        for row in result["rows"]:
+            pct = "" if row["delta_pct"] is None else f"{row['delta_pct']:+.1f}"
+            table.add_row(row["variant"], row["kpi"], f"{row['baseline']:.4g}", f"{row['value']:.4g}",
+                          f"{row['delta']:+.4g}", pct)
+        console.print(table)
+        console.print(f"results: [bold]{run_dir}[/bold]")
+        return
     summary = run_scenario(sc, run_dir, progress=True)
     if sc.clock is None:
         rows = [

@@ -557,6 +557,41 @@ def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     data, lines = _read_yaml(path)
     scenario = validate_data(data, file=str(path), lines=lines)
+    return _resolve_sites(scenario, path, lines)
+
+
+def load_variants(path: str | Path) -> dict[str, Scenario]:
+    """The baseline (key ``"baseline"``) and every named variant of a scenario file, each validated.
+
+    A variant is the baseline with its dotted-path overrides applied (:func:`apply_overrides`); it keeps the
+    baseline's seed unless it overrides ``seed``, so baseline and variants see the same random draws.
+    Problems of a variant are reported with the variant's name.
+    """
+    path = Path(path)
+    data, lines = _read_yaml(path)
+    baseline = _resolve_sites(validate_data(data, file=str(path), lines=lines), path, lines)
+    out = {"baseline": baseline}
+    base_data = {k: v for k, v in data.items() if k != "variants"}
+    for name, overrides in baseline.variants.items():
+        if name == "baseline":
+            raise ScenarioError([Problem(str(path), _lookup_line(lines, ("variants", name)), f"variants.{name}",
+                                         "the name 'baseline' is reserved")])
+        try:
+            variant_data = apply_overrides(base_data, overrides, where=f"variants.{name}")
+        except ValueError as exc:
+            raise ScenarioError([Problem(str(path), _lookup_line(lines, ("variants", name)), f"variants.{name}",
+                                         str(exc))]) from None
+        try:
+            variant = validate_data(variant_data, file=f"{path} (variant {name})")
+        except ScenarioError as exc:
+            for problem in exc.problems:
+                object.__setattr__(problem, "line", _lookup_line(lines, ("variants", name)))
+            raise
+        out[name] = _resolve_sites(variant, path, lines)
+    return out
+
+
+def _resolve_sites(scenario: Scenario, path: Path, lines: dict) -> Scenario:
     if scenario.network.layout.sites is not None:
         sites = (path.parent / scenario.network.layout.sites).resolve()
         object.__setattr__(scenario.network.layout, "sites", str(sites))

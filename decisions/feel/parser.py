@@ -156,6 +156,7 @@ class _Parser:
         self.toks = tokenize(text, names)
         self.i = 0
         self.depth = 0
+        self.range_end = 0
         self.functions = functions
 
     # --- helpers
@@ -313,7 +314,7 @@ class _Parser:
                     self.fail("expected a name after '.'")
                 self.next()
                 x = A.Path(x, t.value, pos=t.pos)
-            elif self.at_op("["):
+            elif self.at_op("[") and not self.range_end:
                 self.unsupported("filter expression 'list[...]'")
             elif self.at_op("("):
                 self.unsupported("calling a value that is not a built-in function name")
@@ -338,7 +339,11 @@ class _Parser:
 
     def range_rest(self, lo: A.Node, lo_closed: bool, t: Token) -> A.Node:
         self.expect_op("..")
-        hi = self.expression()
+        self.range_end += 1
+        try:
+            hi = self.expression()
+        finally:
+            self.range_end -= 1
         if self.at_op("]"):
             hi_closed = True
         elif self.at_op(")", "["):
