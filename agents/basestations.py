@@ -19,6 +19,16 @@ State machine
     refuses traffic on a cell that does not serve: sleeping, off and failed cells carry no users.
   * :meth:`advance` integrates power over a tick, event by event (transition ends, failures, repairs inside
     the tick), and accumulates energy in joules (``energy_j``; ``energy_kwh()``).
+
+One tick in the simulation, in this order::
+
+    bs.request_state(cells, target)                      # decisions (sleep / wake / off)
+    mask = bs.serving_mask()                              # associate users only to serving cells
+    res = agents.scheduler.schedule(serving, se, demand, bandwidth_hz, bs.available_fraction())
+    bs.set_traffic(res.prb_utilisation, res.n_users)
+    step = wear.step(dt_s, bs.load, ambient_c, cell_cycles=bs.tick_cycles)   # agents.wear.WearModel
+    agents.wear.apply_failures(bs, wear, step)            # failures inside this tick, repairs after MTTR
+    bs.advance(dt_s)                                      # power, energy, transitions, repairs
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
-from agents.equipment import N_STATES, CellState, EquipmentSpec
+from agents.equipment import N_STATES, CellState, EquipmentSpec, get_equipment
 from agents.power import PowerModelName, PowerTable, Tr38864Table, build_power_table
 
 __all__ = ["BaseStations", "CellState", "NO_PENDING"]
@@ -120,6 +130,12 @@ def _advance_kernel(dt_s, t0_s, state, pending, remaining_s, time_in_state_s, de
                 if d != 0:
                     pending[c] = d
                     remaining_s[c] = entry_time_s[c, d]
+        if t < dt_s:  # more than 64 events in one tick (not expected): rest of the tick in the current state
+            s = state[c]
+            p = p_idle_w[c] + p_slope_w[c] * load[c] if s == 0 else state_power_w[c, s]
+            e += p * (dt_s - t)
+            time_total_s[c, s] += dt_s - t
+            time_in_state_s[c] += dt_s - t
         tick_e[c] = e
         energy_j[c] += e
     return tick_e
@@ -157,10 +173,13 @@ class BaseStations:
         rru = np.arange(n, dtype=np.int64) if rru_id is None else np.asarray(rru_id, dtype=np.int64)
         if rru.shape != (n,) or rru.min() < 0:
             raise BaseStationError(f"rru_id: expected {n} indices >= 0, found shape {rru.shape}")
-        for r in np.unique(rru):
-            sites = np.unique(site_id[rru == r])
-            if sites.size != 1:
-                raise BaseStationError(f"rru_id: RRU {r} radiates cells of several sites {sites.tolist()}")
+        first_site = np.full(int(rru.max()) + 1, -1, dtype=np.int64)
+        first_site[rru[::-1]] = site_id[::-1]  # the site of each RRU's first cell
+        mixed = first_site[rru] != site_id
+        if mixed.any():
+            c = int(np.flatnonzero(mixed)[0])
+            raise BaseStationError(f"rru_id: RRU {rru[c]} radiates cells of several sites "
+                                   f"{sorted({int(first_site[rru[c]]), int(site_id[c])})}")
         self.site_id = site_id
         self.rru_id = rru
         self.equipment_index = eq
@@ -186,6 +205,16 @@ class BaseStations:
         self.tick_energy_j = np.zeros(n)
         self.time_in_state_total_s = np.zeros((n, N_STATES))
         self.entries = np.zeros((n, N_STATES), dtype=np.int64)
+        self.tick_cycles = np.zeros(n, dtype=np.int64)  # entries into sleep/off during the last tick
+        self.health = np.ones(n)  # lowest component health (1 - degradation) per cell, set by agents.wear
+
+    @classmethod
+    def from_catalog(cls, site_id: np.ndarray, equipment: str, overrides: dict | None = None,
+                     power_model: PowerModelName = "earth", start_s: float = 0.0,
+                     rru_id: np.ndarray | None = None) -> BaseStations:
+        """All cells with one catalog equipment entry (``agents/catalog.yaml``), with assumption overrides."""
+        return cls(site_id, get_equipment(equipment, overrides), rru_id=rru_id, power_model=power_model,
+                   start_s=start_s)
 
     # ------------------------------------------------------------------------------ topology
     @property
@@ -313,12 +342,14 @@ class BaseStations:
         if not np.isfinite(dt_s) or dt_s <= 0:
             raise BaseStationError(f"advance.dt_s: expected a positive finite number, found {dt_s!r}")
         pt = self.power_table
+        sleeps_before = self.entries[:, CellState.LIGHT_SLEEP:CellState.FAILED].sum(axis=1)
         self.tick_energy_j = _advance_kernel(
             float(dt_s), self.time_s, self.state, self.pending, self.remaining_s, self.time_in_state_s,
             self.desired, self.fail_at_s, self.failed_until_s, self.load, pt.p_idle_w, pt.p_slope_w,
             pt.state_power_w, pt.entry_energy_j, pt.entry_time_s, pt.wake_time_s, self.energy_j,
             self.time_in_state_total_s, self.entries)
         self.power_w = self.tick_energy_j / dt_s
+        self.tick_cycles = self.entries[:, CellState.LIGHT_SLEEP:CellState.FAILED].sum(axis=1) - sleeps_before
         self.n_users[~self.serving_mask()] = 0
         self.time_s += float(dt_s)
         return self.tick_energy_j
@@ -331,6 +362,15 @@ class BaseStations:
     def site_power_w(self) -> np.ndarray:
         """Mean power of each site over the last tick (sum of its cells)."""
         return np.bincount(self.site_id, weights=self.power_w, minlength=self.n_sites)
+
+    def summary(self) -> dict[str, float]:
+        """Network totals after the last tick: energy (kWh), mean power (W) and cells per state."""
+        counts = np.bincount(self.state.astype(np.int64), minlength=N_STATES)
+        out = {"energy_kwh": self.energy_kwh(), "power_w": float(self.power_w.sum()),
+               "n_serving": float(self.serving_mask().sum())}
+        for st in CellState:
+            out[f"n_{st.name.lower()}"] = float(counts[st])
+        return out
 
     def instantaneous_power_w(self) -> np.ndarray:
         """Power each cell draws at this instant in its current state and load (no tick averaging)."""

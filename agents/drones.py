@@ -5,7 +5,8 @@ Flight patterns (``drones.archetypes`` in ``agents/catalog.yaml``):
   way a route follows a street grid), split into ``legs`` segments, at one altitude drawn in the band; then
   back the same way. Registered.
 * ``survey`` (inspection): a lawn-mower pattern of ``legs`` passes over a square of side ``survey_side_m``
-  (default a fifth of the area's shorter side) at one altitude in the band, then back to the start.
+  (assumption: default a fifth of the area's shorter side; pass ``survey_side_m``) at one altitude in the
+  band, then back to the start.
 * ``zigzag`` (intruder): ``legs`` waypoints drawn uniformly over the whole area, each at its own altitude in
   the band: an unregistered path nobody filed. Not registered.
 
@@ -82,8 +83,10 @@ def _corridor(rng, area, legs: int, z: float) -> np.ndarray:
     pts = [a]
     for j in range(1, legs + 1):
         s = total * j / legs
-        p = a + (corner - a) * (s / la) if (s <= la and la > 0) else corner + (b - corner) * ((s - la) / lb if lb > 0 else 0)
-        pts.append(p)
+        if s <= la and la > 0:
+            pts.append(a + (corner - a) * (s / la))
+        else:
+            pts.append(corner + (b - corner) * ((s - la) / lb if lb > 0 else 0.0))
     out = pts + pts[-2:0:-1]  # forward, then back (loop closes at the depot)
     return np.column_stack([np.array(out), np.full(len(out), z)])
 

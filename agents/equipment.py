@@ -184,6 +184,22 @@ class Telemetry(_Sourced):
     noise_sd: float = Field(ge=0)
 
 
+class ThermalCycling(_Sourced):
+    """Coffin-Manson damage of on/sleep thermal cycles (REFERENCES §7.2: ``N_f ~ dT^(-m)``): each cycle of
+    amplitude ``delta_t_c`` adds ``(delta_t_c / delta_t_ref_c)^m / n_ref_cycles`` to the unit's cumulative
+    hazard (Miner's rule against the Exp(1) failure threshold). A cycle is one entry of a cell into a sleep or
+    off state."""
+
+    delta_t_c: float = Field(ge=0)
+    n_ref_cycles: float = Field(gt=0)
+    delta_t_ref_c: float = Field(gt=0)
+    exponent_m: float = Field(gt=0)
+
+    @property
+    def damage_per_cycle(self) -> float:
+        return (self.delta_t_c / self.delta_t_ref_c) ** self.exponent_m / self.n_ref_cycles
+
+
 class ComponentReliability(_Sourced):
     """Weibull life of one component with proportional-hazards acceleration (REFERENCES §7.2):
     ``h(t) = (beta/eta)(t/eta)^(beta-1) * exp(b_T (T - t_ref_c) + b_load * load)``.
@@ -208,6 +224,7 @@ class ComponentReliability(_Sourced):
     b_load: float
     self_heating_c: float = Field(ge=0, description="temperature rise at full load over ambient")
     telemetry: Telemetry
+    cycling: ThermalCycling | None = None
 
     @model_validator(mode="after")
     def _one_life(self) -> ComponentReliability:
@@ -271,10 +288,13 @@ class Repair(_Sourced):
 
 class Relative(_Sourced):
     """Anchor of TR 38.864 relative powers to watts per TRX. ``unit_w_per_trx`` None means: anchor the
-    38.864 'Active DL, 100 % PRB' relative power ``dl_full_relative`` to EARTH's full-load power per TRX."""
+    38.864 'Active DL, 100 % PRB' relative power ``dl_full_relative`` to EARTH's full-load power per TRX.
+    ``transition_entry_share`` is the share of the TR's total transition time spent entering a sleep state
+    (the rest is the wake-up), used by the ``tr38864`` power model."""
 
     unit_w_per_trx: float | None = Field(None, gt=0)
     dl_full_relative: float = Field(gt=0)
+    transition_entry_share: float = Field(0.5, ge=0, le=1)
 
 
 class EquipmentSpec(BaseModel):
@@ -320,6 +340,8 @@ class EquipmentSpec(BaseModel):
         for name, comp in self.reliability.components().items():
             parts[f"reliability.{name}"] = comp
             parts[f"reliability.{name}.telemetry"] = comp.telemetry
+            if comp.cycling is not None:
+                parts[f"reliability.{name}.cycling"] = comp.cycling
         parts["reliability.wear"] = self.reliability.wear
         return parts
 
@@ -331,19 +353,27 @@ class EquipmentSpec(BaseModel):
                 out[f"{prefix}.{field}"] = getattr(part, field)
         return out
 
-    def with_overrides(self, overrides: Mapping[str, Any]) -> EquipmentSpec:
-        """A copy with assumption values replaced. Only keys from :meth:`assumption_keys` are accepted."""
+    def with_overrides(self, overrides: Mapping[str, Any], *, allow_sourced: bool = False) -> EquipmentSpec:
+        """A copy with assumption values replaced. Only keys from :meth:`assumption_keys` are accepted, unless
+        ``allow_sourced`` (a what-if on a cited number): then any dotted path to a numeric field
+        (e.g. ``earth.p0_w``) is accepted and the field is added to its block's ``assumed`` list, so the copy
+        no longer claims the source for it."""
         allowed = self.assumption_keys()
+        sourced = self._sourced_parts()
         data = self.model_dump()
         for key, value in overrides.items():
-            if key not in allowed:
+            prefix, _, field = key.rpartition(".")
+            part = sourced.get(prefix)
+            numeric = part is not None and field in part._numeric_fields()
+            if key not in allowed and not (allow_sourced and numeric):
                 raise EquipmentError(f"equipment.{self.name}: '{key}' is not an assumption key that may be "
                                      f"overridden (valid: {sorted(allowed)})")
             node = data
-            *path, last = key.split(".")
-            for p in path:
+            for p in prefix.split("."):
                 node = node[p]
-            node[last] = value
+            node[field] = value
+            if key not in allowed:
+                node["assumed"] = (*node["assumed"], field)
         try:
             return EquipmentSpec.model_validate(data)
         except ValidationError as err:

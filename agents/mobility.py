@@ -51,11 +51,16 @@ def _mix64(z):
 
 
 @numba.njit(cache=True, inline="always")
-def hash_uniform(key, i, c):
-    """Uniform in [0, 1) from (key, stream i, counter c): SplitMix64 of a Weyl-sequence position."""
+def hash64(key, i, c):
+    """64 random bits from (key, stream i, counter c): SplitMix64 finaliser of a Weyl-sequence position."""
     z = key + np.uint64(i) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(c) * np.uint64(0xD1B54A32D192ED03)
-    z = _mix64(_mix64(z))
-    return np.float64(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+    return _mix64(z)
+
+
+@numba.njit(cache=True, inline="always")
+def hash_uniform(key, i, c):
+    """Uniform in [0, 1) (53 bits) from (key, stream i, counter c)."""
+    return np.float64(hash64(key, i, c) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
 @numba.njit(cache=True, inline="always")
@@ -73,7 +78,7 @@ def _draw_speed(key, i, c, kind, p1, p2):
     return max(p1, 0.0)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _rwp_one(i, x, y, tx, ty, speed, pause, arch, spd_kind, spd_p1, spd_p2, pause_max,
              x0, y0, w, h, dt, key):
     t = dt
@@ -120,16 +125,38 @@ def _grid_valid(dirn, kx, ky, kmax, lmax):
     return ky > 0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
+def _grid_turn(dirn, kx, ky, kmax, lmax, u):
+    """Direction taken at crossing (kx, ky) arriving with heading ``dirn``; ``u`` uniform in [0, 1)."""
+    straight = dirn
+    left = (dirn + 1) % 4
+    right = (dirn + 3) % 4
+    ps = _P_STRAIGHT if _grid_valid(straight, kx, ky, kmax, lmax) else 0.0
+    pl = _P_LEFT if _grid_valid(left, kx, ky, kmax, lmax) else 0.0
+    pr = (1.0 - _P_STRAIGHT - _P_LEFT) if _grid_valid(right, kx, ky, kmax, lmax) else 0.0
+    tot = ps + pl + pr
+    if tot <= 0.0:
+        return (dirn + 2) % 4
+    v = u * tot
+    if v < ps:
+        return straight
+    if v < ps + pl:
+        return left
+    return right
+
+
+@numba.njit(cache=True, inline="always")
 def _grid_one(i, x, y, heading, speed, x0, y0, block, kmax, lmax, dt, key):
-    """Move user i along the street grid for dt. heading: 0 +x, 1 +y, 2 -x, 3 -y."""
+    """Move user i along the street grid for dt. heading: 0 +x, 1 +y, 2 -x, 3 -y. Streets at x0 + k block
+    (k = 0..kmax) and y0 + l block (l = 0..lmax)."""
     rem = speed[i] * dt
-    c = np.uint64(0)
-    eps = 1e-9 * block
-    for _ in range(_MAX_LEGS_PER_TICK):
-        if rem <= 0.0:
-            break
-        dirn = heading[i]
+    if rem <= 0.0:
+        return
+    dirn = heading[i]
+    # phase 1: from anywhere on a street to the next crossing ahead
+    k = 0.0
+    d = 0.0
+    for _ in range(2):
         fx = (x[i] - x0) / block
         fy = (y[i] - y0) / block
         if dirn == 0:
@@ -144,62 +171,86 @@ def _grid_one(i, x, y, heading, speed, x0, y0, block, kmax, lmax, dt, key):
         else:
             k = np.ceil(fy - 1e-9) - 1.0
             d = y[i] - (y0 + k * block)
-        if k < 0.0 or ((dirn == 0 and k > kmax) or (dirn == 1 and k > lmax)):
-            heading[i] = (dirn + 2) % 4  # placed at the edge facing out: turn back
+        if k < 0.0 or (dirn == 0 and k > kmax) or (dirn == 1 and k > lmax):
+            dirn = (dirn + 2) % 4  # placed at the edge facing out: turn back
             continue
-        if d > rem + eps:
-            if dirn == 0:
-                x[i] += rem
-            elif dirn == 2:
-                x[i] -= rem
-            elif dirn == 1:
-                y[i] += rem
-            else:
-                y[i] -= rem
-            rem = 0.0
-            break
-        # reach the crossing exactly
-        if dirn == 0 or dirn == 2:
-            x[i] = x0 + k * block
+        break
+    if d > rem:
+        if dirn == 0:
+            x[i] += rem
+        elif dirn == 2:
+            x[i] -= rem
+        elif dirn == 1:
+            y[i] += rem
         else:
-            y[i] = y0 + k * block
-        rem -= d
-        kx = int(np.rint((x[i] - x0) / block))
+            y[i] -= rem
+        heading[i] = dirn
+        return
+    rem -= d
+    if dirn == 0 or dirn == 2:
+        kx = int(k)
         ky = int(np.rint((y[i] - y0) / block))
-        x[i] = x0 + kx * block
-        y[i] = y0 + ky * block
-        straight = dirn
-        left = (dirn + 1) % 4
-        right = (dirn + 3) % 4
-        ps = _P_STRAIGHT if _grid_valid(straight, kx, ky, kmax, lmax) else 0.0
-        pl = _P_LEFT if _grid_valid(left, kx, ky, kmax, lmax) else 0.0
-        pr = (1.0 - _P_STRAIGHT - _P_LEFT) if _grid_valid(right, kx, ky, kmax, lmax) else 0.0
-        tot = ps + pl + pr
-        if tot <= 0.0:
-            heading[i] = (dirn + 2) % 4
+    else:
+        kx = int(np.rint((x[i] - x0) / block))
+        ky = int(k)
+    # phase 2: crossing to crossing on the integer lattice. Two random bits per crossing pick straight (00, 01),
+    # left (10) or right (11): exactly 0.5 / 0.25 / 0.25. If that street does not exist (area edge) a fresh
+    # uniform picks among the streets that do, with the probabilities renormalised.
+    word = np.uint64(0)
+    bits = hash64(key, i, word)
+    used = 0
+    fallback = np.uint64(1) << np.uint64(40)
+    while True:
+        if used == 32:
+            word += np.uint64(1)
+            bits = hash64(key, i, word)
+            used = 0
+        b = (bits >> np.uint64(2 * used)) & np.uint64(3)
+        used += 1
+        cand = dirn if b < np.uint64(2) else ((dirn + 1) % 4 if b == np.uint64(2) else (dirn + 3) % 4)
+        if _grid_valid(cand, kx, ky, kmax, lmax):
+            dirn = cand
         else:
-            u = hash_uniform(key, i, c) * tot
-            c += np.uint64(1)
-            if u < ps:
-                heading[i] = straight
-            elif u < ps + pl:
-                heading[i] = left
+            dirn = _grid_turn(dirn, kx, ky, kmax, lmax, hash_uniform(key, i, fallback))
+            fallback += np.uint64(1)
+        if rem >= block:
+            if dirn == 0:
+                kx += 1
+            elif dirn == 1:
+                ky += 1
+            elif dirn == 2:
+                kx -= 1
             else:
-                heading[i] = right
+                ky -= 1
+            rem -= block
+            continue
+        xs = x0 + kx * block
+        ys = y0 + ky * block
+        if dirn == 0:
+            xs += rem
+        elif dirn == 1:
+            ys += rem
+        elif dirn == 2:
+            xs -= rem
+        else:
+            ys -= rem
+        x[i] = xs
+        y[i] = ys
+        heading[i] = dirn
+        return
 
 
 @numba.njit(cache=True)
 def _step_serial(x, y, tx, ty, speed, pause, heading, mobility, active, arch,
                  spd_kind, spd_p1, spd_p2, pause_max, block, x0, y0, w, h, dt, key):
     n = x.shape[0]
+    # two passes (random waypoint, then street grid): one loop per model compiles to much faster code
     for i in range(n):
-        if not active[i]:
-            continue
-        m = mobility[i]
-        if m == MOB_RANDOM_WAYPOINT:
+        if active[i] and mobility[i] == MOB_RANDOM_WAYPOINT:
             _rwp_one(i, x, y, tx, ty, speed, pause, arch, spd_kind, spd_p1, spd_p2, pause_max,
                      x0, y0, w, h, dt, key)
-        elif m == MOB_STREET_GRID:
+    for i in range(n):
+        if active[i] and mobility[i] == MOB_STREET_GRID:
             b = block[arch[i]]
             _grid_one(i, x, y, heading, speed, x0 + 0.5 * b, y0 + 0.5 * b, b, _n_streets(w, b) - 1,
                       _n_streets(h, b) - 1, dt, key)
@@ -209,14 +260,13 @@ def _step_serial(x, y, tx, ty, speed, pause, heading, mobility, active, arch,
 def _step_parallel(x, y, tx, ty, speed, pause, heading, mobility, active, arch,
                    spd_kind, spd_p1, spd_p2, pause_max, block, x0, y0, w, h, dt, key):
     n = x.shape[0]
+    # two passes (random waypoint, then street grid): one loop per model compiles to much faster code
     for i in numba.prange(n):
-        if not active[i]:
-            continue
-        m = mobility[i]
-        if m == MOB_RANDOM_WAYPOINT:
+        if active[i] and mobility[i] == MOB_RANDOM_WAYPOINT:
             _rwp_one(i, x, y, tx, ty, speed, pause, arch, spd_kind, spd_p1, spd_p2, pause_max,
                      x0, y0, w, h, dt, key)
-        elif m == MOB_STREET_GRID:
+    for i in numba.prange(n):
+        if active[i] and mobility[i] == MOB_STREET_GRID:
             b = block[arch[i]]
             _grid_one(i, x, y, heading, speed, x0 + 0.5 * b, y0 + 0.5 * b, b, _n_streets(w, b) - 1,
                       _n_streets(h, b) - 1, dt, key)

@@ -17,8 +17,9 @@ TR 38.864 relative model (option ``model="tr38864"``; 3GPP TR 38.864 V18.1.0 Tab
 converted to watts with the equipment's ``relative_unit_w_per_trx`` (by default 280 units = EARTH full-load
 power per TRX). ON power is linear between the micro-sleep power at zero load and the 'Active DL 100 % PRB'
 power at full load (assumption: the TR's load scaling is not transcribed in REFERENCES.md); light/deep sleep
-powers and extra transition energies from the table; each transition time is half the table's total
-(assumption after Debaillie et al. 2015, REFERENCES §3.3). OFF and FAILED as in the equipment entry.
+powers and extra transition energies from the table; the table's total transition time is split into entry
+and wake by the equipment's ``relative.transition_entry_share`` (assumption, default half each after
+Debaillie et al. 2015, REFERENCES §3.3). OFF and FAILED as in the equipment entry.
 """
 
 from __future__ import annotations
@@ -202,9 +203,10 @@ def build_power_table(specs: Sequence[EquipmentSpec], equipment_index: np.ndarra
             for s, row in ((L, "light_sleep"), (D, "deep_sleep")):
                 sp[k, s] = unit * rel[row]
                 ee[k, s] = (tr38864.extra_energy_rel_ms[row] or 0.0) * 1e-3 * unit
-                half = 0.5e-3 * (tr38864.total_transition_time_ms[row] or 0.0)
-                et[k, s] = half
-                wt[k, s] = half
+                total_s = 1e-3 * (tr38864.total_transition_time_ms[row] or 0.0)
+                share = spec.relative.transition_entry_share
+                et[k, s] = share * total_s
+                wt[k, s] = (1.0 - share) * total_s
         sp[k, O] = trx * spec.switched_off.power_w_per_trx
         et[k, O] = spec.switched_off.shutdown_time_s
         wt[k, O] = spec.switched_off.boot_time_s
@@ -212,6 +214,19 @@ def build_power_table(specs: Sequence[EquipmentSpec], equipment_index: np.ndarra
         sp[k, CellState.ON] = idle[k]
     return PowerTable(model=model, p_idle_w=idle[eq], p_slope_w=slope[eq], state_power_w=sp[eq],
                       entry_energy_j=ee[eq], entry_time_s=et[eq], wake_time_s=wt[eq])
+
+
+def sleep_break_even_s(table: PowerTable) -> np.ndarray:
+    """Per cell and state, the shortest idle gap for which entering the state saves energy:
+    ``E_k / (p_active_idle - p_k)`` (TR 38.864 §5.1 accounting, REFERENCES §3.2: sleep k pays only if
+    ``(p_active_idle - p_k) t_gap > E_k``), plus the state's entry and wake times (the gap must also exceed the
+    transition). ``inf`` where the state does not draw less than idle; 0 for ON."""
+    saving = table.p_idle_w[:, None] - table.state_power_w
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.where(saving > 0, table.entry_energy_j / np.where(saving > 0, saving, 1.0), np.inf)
+    t = t + table.entry_time_s + table.wake_time_s
+    t[:, CellState.ON] = 0.0
+    return t
 
 
 def joules_to_kwh(energy_j: np.ndarray | float) -> np.ndarray | float:

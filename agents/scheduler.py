@@ -12,16 +12,16 @@ and the user's rate is ``x_u se_u B_c`` (never above ``d_u``). Policies:
   equally in resource fraction.
 * ``proportional_fair`` (w_u = the given per-user weights, default 1): the *equal-time-share closed form* of PF,
   i.e. the maximiser of ``sum_u w_u log(rate_u)`` subject to the resource budget and the demand caps. In a fluid
-  model without fast fading this is PF's long-run fixed point (the PF averaging window, ~100 TTIs, is far
-  shorter than a tick), so with unit weights it allocates exactly as ``equal_share``; the weights give
-  weighted PF (e.g. priority classes). No time-average throughput state is kept.
+  model without fast fading this is PF's long-run fixed point (PF averages throughput over a window of TTIs,
+  far shorter than a tick of seconds to minutes), so with unit weights it allocates exactly as
+  ``equal_share``; the weights give weighted PF (e.g. priority classes). No time-average throughput state is kept.
 * ``equal_rate`` (w_u = 1 / se_u): max-min throughput fairness (every unsatisfied user of a cell gets the same
   rate).
 
 Users are grouped by cell with a counting sort (O(n)); the water level of a cell is found by a monotone
 fixed-point iteration (O(n_c) per step, a few steps), falling back to a sort by ``r_u / w_u`` (O(n_c log n_c))
-after 16 steps. Demand of users with no serving cell (-1), with zero spectral efficiency or on a cell with no
-available resources is counted as blocked (rate 0).
+after 16 steps. Users with zero spectral efficiency or on a cell with no available resources are counted as
+blocked (rate 0) in their cell; users with no serving cell (-1) as unassigned.
 """
 
 from __future__ import annotations
@@ -148,8 +148,6 @@ def _schedule_kernel(serving, se_bps_hz, demand_mbps, weight, policy, bandwidth_
     m_all = start[n_cells]
     users = np.empty(m_all, dtype=np.int64)
     need = np.empty(m_all)
-    w = np.empty(m_all)
-    key = np.empty(m_all)
     fill = start[:n_cells].copy()
     for u in range(n):
         c = serving[u]
@@ -159,13 +157,16 @@ def _schedule_kernel(serving, se_bps_hz, demand_mbps, weight, policy, bandwidth_
         fill[c] += 1
         users[k] = u
         need[k] = demand_mbps[u] * 1e6 / (se_bps_hz[u] * bandwidth_hz[c])
-        if policy == 2:
-            w[k] = 1.0 / se_bps_hz[u]
-        elif policy == 1:
-            w[k] = weight[u]
-        else:
-            w[k] = 1.0
-        key[k] = need[k] / w[k]
+    if policy == 0:  # unit weights: the sort key is the need itself
+        w = np.ones(m_all)
+        key = need
+    else:
+        w = np.empty(m_all)
+        key = np.empty(m_all)
+        for k in range(m_all):
+            u = users[k]
+            w[k] = 1.0 / se_bps_hz[u] if policy == 2 else weight[u]
+            key[k] = need[k] / w[k]
     # pass 3: water-filling per cell
     for c in range(n_cells):
         a, b = start[c], start[c + 1]

@@ -5,7 +5,8 @@ Classes (``users.traffic_classes`` in ``agents/catalog.yaml``):
   ``full_buffer`` flag is set, so the scheduler gives it whatever is left.
 * ``ftp3``: FTP model 3 (3GPP TR 36.872 / TR 36.889, REFERENCES.md §5.4, verify): a fixed population, files
   of ``S`` bytes arriving per UE as a Poisson process of rate ``lambda * p(t)`` (busy-hour rate times the
-  diurnal profile). Offered rate over a tick: ``N * S * 8 / dt`` with ``N ~ Poisson(lambda p(t) dt)``; the
+  diurnal profile). Offered rate over a tick: ``N * S * 8 / dt`` with ``N ~ Poisson(lambda p(t) dt)`` (drawn
+  in a Numba kernel from the run's generator, :func:`_poisson`); the
   mean offered load per UE is ``lambda p(t) S`` (REFERENCES.md §5.4, "offered load per cell = N_UE lambda S").
 * ``cbr``: constant bit rate ``rate_mbps`` or ``payload_bytes * 8 / period_s`` (periodic IoT reports,
   3GPP TR 45.820 Annex E, verify); not diurnal unless the class says so.
@@ -13,7 +14,8 @@ Classes (``users.traffic_classes`` in ``agents/catalog.yaml``):
   ``rate_mbps`` (TR 38.838 rates, verify).
 
 Diurnal profile ``p(h)``: 24 hourly values, busiest hour 1.0, piecewise constant over each hour, repeating
-daily. Shipped profiles (``dientine/data/diurnal_hourly.csv``, provenance in ``dientine/data/README.md``):
+daily; a tick uses the profile's mean over ``[t, t + dt)``. Shipped profiles (``dientine/data/diurnal_hourly.csv``,
+provenance in ``dientine/data/README.md``):
 ``earth_d23_active_users`` (EARTH D2.3 daily profile, the default) and ``orange_fr_mobile_dl`` (Orange France
 mobile downlink 2013, Feknous et al. 2014). A scenario may pass its own 24 values with their source.
 """
@@ -21,11 +23,15 @@ mobile downlink 2013, Feknous et al. 2014). A scenario may pass its own 24 value
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numba
 import numpy as np
+
+from agents.mobility import hash_uniform, tick_key
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "dientine" / "data"
 HOURLY_CSV = DATA_DIR / "diurnal_hourly.csv"
@@ -91,6 +97,20 @@ class DiurnalProfile:
 
     def mean(self) -> float:
         return float(np.mean(self.values))
+
+    def _integral(self, t_s: float) -> float:
+        """Integral of p from 0 to t_s (seconds x relative load)."""
+        v = self.values
+        days = np.floor(t_s / SECONDS_PER_DAY)
+        rest = t_s - days * SECONDS_PER_DAY
+        h = min(int(rest // 3600.0), 23)
+        return float(days * sum(v) * 3600.0 + sum(v[:h]) * 3600.0 + v[h] * (rest - 3600.0 * h))
+
+    def mean_over(self, t_s: float, dt_s: float) -> float:
+        """Mean relative load over the tick ``[t_s, t_s + dt_s)`` (exact for ticks that straddle hours)."""
+        if dt_s <= 0:
+            return self.at(t_s)
+        return (self._integral(t_s + dt_s) - self._integral(t_s)) / dt_s
 
 
 @lru_cache(maxsize=4)
@@ -173,34 +193,83 @@ def offered_mean_mbps(table: TrafficTable, traffic_id: np.ndarray, profile_value
     return out
 
 
+@numba.njit(cache=True)
+def _poisson(mean, key, i):
+    """Poisson draw from the (key, i) hash stream: multiplication method below mean 10, PTRS transformed
+    rejection above (W. Hoermann, "The transformed rejection method for generating Poisson random
+    variables", Insurance: Mathematics and Economics 12, 1993; the algorithm NumPy uses)."""
+    if mean <= 0.0:
+        return 0.0
+    c = np.uint64(0)
+    if mean < 10.0:
+        limit = math.exp(-mean)
+        prod = 1.0
+        k = 0.0
+        while True:
+            prod *= hash_uniform(key, i, c)
+            c += np.uint64(1)
+            if prod <= limit:
+                return k
+            k += 1.0
+    slam = math.sqrt(mean)
+    loglam = math.log(mean)
+    b = 0.931 + 2.53 * slam
+    a = -0.059 + 0.02483 * b
+    invalpha = 1.1239 + 1.1328 / (b - 3.4)
+    vr = 0.9277 - 3.6224 / (b - 2.0)
+    while True:
+        u = hash_uniform(key, i, c) - 0.5
+        v = hash_uniform(key, i, c + np.uint64(1))
+        c += np.uint64(2)
+        us = 0.5 - abs(u)
+        k = math.floor((2.0 * a / us + b) * u + mean + 0.43)
+        if us >= 0.07 and v <= vr:
+            return k
+        if k < 0.0 or (us < 0.013 and v > us):
+            continue
+        if (math.log(v) + math.log(invalpha) - math.log(a / (us * us) + b)) <= (
+                -mean + k * loglam - math.lgamma(k + 1.0)):
+            return k
+
+
+@numba.njit(cache=True)
+def _demand_kernel(tid, active, demand, full_buffer, kind, diurnal, lam, bits, rate, share, p, dt, key,
+                   expected):
+    for i in range(tid.shape[0]):
+        if not active[i]:
+            demand[i] = 0.0
+            full_buffer[i] = False
+            continue
+        j = tid[i]
+        scale = p if diurnal[j] else 1.0
+        kd = kind[j]
+        full_buffer[i] = kd == TRAFFIC_FULL_BUFFER
+        if kd == TRAFFIC_FTP3:
+            if expected:
+                demand[i] = lam[j] * scale * bits[j] / 1e6
+            else:
+                demand[i] = _poisson(lam[j] * scale * dt, key, i) * bits[j] / dt / 1e6
+        elif kd == TRAFFIC_CBR:
+            demand[i] = rate[j] * scale
+        elif kd == TRAFFIC_XR:
+            q = min(share[j] * scale, 1.0)
+            if expected:
+                demand[i] = rate[j] * q
+            else:
+                demand[i] = rate[j] if hash_uniform(key, i, np.uint64(0)) < q else 0.0
+        else:
+            demand[i] = np.inf
+
+
 def update_demand(users, t_s: float, dt_s: float, rng: np.random.Generator, table: TrafficTable,
                   profile: DiurnalProfile, *, expected: bool = False) -> None:
     """Set ``users.demand_mbps`` (and ``users.full_buffer``) for the tick ``[t_s, t_s + dt_s)``.
 
-    Inactive users demand 0. ``expected=True`` gives the mean offered rate (no randomness)."""
+    Inactive users demand 0. ``expected=True`` gives the mean offered rate (no randomness). Random draws
+    come from one key per call drawn from ``rng`` (see :mod:`agents.mobility`)."""
     if not np.isfinite(dt_s) or dt_s <= 0:
         raise ValueError(f"update_demand: dt_s must be > 0, found {dt_s!r}")
-    p = profile.at(t_s)
-    tid = users.traffic
-    active = users.active
-    demand = users.demand_mbps
-    if expected:
-        demand[:] = offered_mean_mbps(table, tid, p)
-    else:
-        k = table.kind[tid]
-        scale = np.where(table.diurnal[tid], p, 1.0)
-        demand[:] = 0.0
-        ftp = np.flatnonzero((k == TRAFFIC_FTP3) & active)
-        if ftp.size:
-            lam = table.ftp_rate_per_s[tid[ftp]] * scale[ftp] * dt_s
-            files = rng.poisson(lam)
-            demand[ftp] = files * table.ftp_file_bits[tid[ftp]] / dt_s / 1e6
-        cbr = k == TRAFFIC_CBR
-        demand[cbr] = table.rate_mbps[tid[cbr]] * scale[cbr]
-        xr = np.flatnonzero((k == TRAFFIC_XR) & active)
-        if xr.size:
-            on = rng.random(xr.size) < np.minimum(table.active_share[tid[xr]] * scale[xr], 1.0)
-            demand[xr] = np.where(on, table.rate_mbps[tid[xr]], 0.0)
-        demand[k == TRAFFIC_FULL_BUFFER] = np.inf
-    users.full_buffer[:] = (table.kind[tid] == TRAFFIC_FULL_BUFFER) & active
-    demand[~active] = 0.0
+    key = tick_key(rng)
+    _demand_kernel(users.traffic, users.active, users.demand_mbps, users.full_buffer, table.kind,
+                   table.diurnal, table.ftp_rate_per_s, table.ftp_file_bits, table.rate_mbps, table.active_share,
+                   float(profile.mean_over(t_s, dt_s)), float(dt_s), key, bool(expected))

@@ -105,6 +105,16 @@ def ph_failure_offset_h(age_h: np.ndarray, h_acc: np.ndarray, e_target: np.ndarr
 
 
 # ------------------------------------------------------------------------------------------- model
+def _groups(ids: np.ndarray):
+    """(id, indices) for each distinct id in ascending order, indices ascending (O(n log n))."""
+    order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
+    cuts = np.flatnonzero(np.diff(sorted_ids)) + 1
+    for chunk in np.split(order, cuts):
+        if chunk.size:
+            yield int(ids[chunk[0]]), chunk
+
+
 @dataclass(frozen=True)
 class WearStep:
     """Output of one tick. Unit arrays are indexed like :attr:`WearModel.unit_component` etc.
@@ -153,16 +163,14 @@ class WearModel:
         self.time_s = float(start_s)
         self.n_cells = site_id.size
         comp, owner, scope_site, cells_list, spec_of = [], [], [], [], []
-        for s in np.unique(site_id):
-            cells = np.flatnonzero(site_id == s)
+        for s, cells in _groups(site_id):
             spec = specs[int(eq[cells[0]])]
             for ci, name in enumerate(COMPONENT_NAMES):
                 cr = spec.reliability.components().get(name)
                 if cr is not None and cr.scope == "site":
                     comp.append(ci), owner.append(int(s)), scope_site.append(True)
                     cells_list.append(cells), spec_of.append(spec)
-        for r in np.unique(rru_id):
-            cells = np.flatnonzero(rru_id == r)
+        for r, cells in _groups(rru_id):
             spec = specs[int(eq[cells[0]])]
             for ci, name in enumerate(COMPONENT_NAMES):
                 cr = spec.reliability.components().get(name)
@@ -196,6 +204,7 @@ class WearModel:
         self.shape_k = f([sp.reliability.wear.degradation_shape for sp in spec_of], float)
         self.fan_rise_c = f([sp.reliability.wear.fan_failure_temp_rise_c for sp in spec_of], float)
         self.temp_noise = f([sp.reliability.wear.temperature_noise_sd_c for sp in spec_of], float)
+        self.cycle_damage = f([cr.cycling.damage_per_cycle if cr.cycling is not None else 0.0 for cr in crs], float)
         # state
         self.age_h = rng.uniform(0.0, initial_age_max_h, n) if initial_age_max_h > 0 else np.zeros(n)
         self.h_acc = (self.age_h / self.eta_h) ** self.beta
@@ -208,9 +217,10 @@ class WearModel:
         self.failed = np.zeros(n, dtype=bool)
         self.repair_at_s = np.full(n, np.nan)
         self.n_failures = np.zeros(n, dtype=np.int64)
-        self._fan_of_site = {int(s): i for i, (s, c) in enumerate(zip(self.unit_site, self.unit_component,
-                                                                       strict=True))
-                             if COMPONENT_NAMES[c] == "fan"}
+        fan_of_site = {int(s): i for i, (s, c) in enumerate(zip(self.unit_site, self.unit_component, strict=True))
+                       if COMPONENT_NAMES[c] == "fan"}
+        self.n_sites = int(site_id.max()) + 1 if site_id.size else 0
+        self.fan_unit = np.asarray([fan_of_site.get(int(s), -1) for s in self.unit_site], dtype=np.int64)
 
     @classmethod
     def for_basestations(cls, bs, rng: np.random.Generator, initial_age_max_h: float = 0.0) -> WearModel:
@@ -227,26 +237,23 @@ class WearModel:
         return sums / np.diff(self.cell_ptr)
 
     def _fan_degradation(self) -> np.ndarray:
-        out = np.zeros(self.n_units)
-        for u in range(self.n_units):
-            f = self._fan_of_site.get(int(self.unit_site[u]))
-            if f is not None:
-                out[u] = self.degradation[f]
-        return out
+        """Degradation of the fan of each unit's site (0 where the site has no fan)."""
+        return np.where(self.fan_unit >= 0, self.degradation[np.maximum(self.fan_unit, 0)], 0.0) \
+            if self.n_units else np.zeros(0)
 
     def cell_health(self) -> np.ndarray:
         """Per cell, the lowest health (1 - D) of the units it depends on."""
         out = np.ones(self.n_cells)
-        health = 1.0 - self.degradation
-        for u in range(self.n_units):
-            cells = self.unit_cells(u)
-            out[cells] = np.minimum(out[cells], health[u])
+        np.minimum.at(out, self.cell_idx, np.repeat(1.0 - self.degradation, np.diff(self.cell_ptr)))
         return out
 
     # ------------------------------------------------------------------------------ tick
-    def step(self, dt_s: float, cell_load: np.ndarray, ambient_c: float | np.ndarray = 25.0) -> WearStep:
-        """Advance every unit over ``[time_s, time_s + dt_s)`` with this tick's per-cell load (in [0, 1]) and
-        ambient temperature (scalar or per site)."""
+    def step(self, dt_s: float, cell_load: np.ndarray, ambient_c: float | np.ndarray = 25.0,
+             cell_cycles: np.ndarray | None = None) -> WearStep:
+        """Advance every unit over ``[time_s, time_s + dt_s)`` with this tick's per-cell load (in [0, 1]),
+        ambient temperature (scalar or per site) and thermal cycles per cell (entries into sleep/off, e.g.
+        ``BaseStations.tick_cycles`` of the previous tick). A unit's cycles are the mean over its cells; their
+        Coffin-Manson damage is added to the cumulative hazard at the start of the tick."""
         if not np.isfinite(dt_s) or dt_s <= 0:
             raise WearError(f"step.dt_s: expected a positive finite number, found {dt_s!r}")
         cell_load = np.asarray(cell_load, dtype=np.float64)
@@ -255,9 +262,19 @@ class WearModel:
         if np.any(~np.isfinite(cell_load)) or np.any(cell_load < 0) or np.any(cell_load > 1 + 1e-9):
             raise WearError("step.cell_load: expected values in [0, 1]")
         amb = np.asarray(ambient_c, dtype=np.float64)
+        if amb.ndim == 1 and amb.shape != (self.n_sites,):
+            raise WearError(f"step.ambient_c: expected a scalar or {self.n_sites} values (one per site), "
+                            f"found shape {amb.shape}")
         amb_u = amb[self.unit_site] if amb.ndim == 1 else np.full(self.n_units, float(amb))
         if np.any(~np.isfinite(amb_u)):
             raise WearError("step.ambient_c: expected finite temperatures")
+        if cell_cycles is None:
+            unit_cycles = np.zeros(self.n_units)
+        else:
+            cyc = np.asarray(cell_cycles, dtype=np.float64)
+            if cyc.shape != (self.n_cells,) or np.any(~np.isfinite(cyc)) or np.any(cyc < 0):
+                raise WearError(f"step.cell_cycles: expected {self.n_cells} finite counts >= 0")
+            unit_cycles = self.unit_load(cyc)
         t0, t1 = self.time_s, self.time_s + float(dt_s)
         dt_h = float(dt_s) / 3600.0
         rng = self.rng
@@ -281,13 +298,15 @@ class WearModel:
         temp = amb_u + self.self_heating_c * load + self.fan_rise_c * self._fan_degradation()
         mult = ph_multiplier(self.b_temp, temp, self.t_ref_c, self.b_load, load)
 
-        # cumulative hazard and exact failure instants
+        # cumulative hazard: thermal-cycle damage at the tick start, then the continuous part; exact failure
+        # instants by conditional inversion
         a, eta, beta = self.age_h, self.eta_h, self.beta
+        h_start = np.where(alive, self.h_acc + self.cycle_damage * unit_cycles, self.h_acc)
         dh = mult * (((a + dt_u) / eta) ** beta - (a / eta) ** beta)
-        h_new = self.h_acc + dh
+        h_new = h_start + dh
         fails = alive & (h_new >= self.e_target)
         fail_units = np.flatnonzero(fails)
-        off_h = ph_failure_offset_h(a[fails], self.h_acc[fails], self.e_target[fails], eta[fails], beta[fails],
+        off_h = ph_failure_offset_h(a[fails], h_start[fails], self.e_target[fails], eta[fails], beta[fails],
                                     mult[fails])
         fail_time_s = t0 + (start_off_h[fails] + np.minimum(off_h, dt_u[fails])) * 3600.0
         mttr = self.mttr_h[fails].copy()
@@ -302,7 +321,8 @@ class WearModel:
         grow = alive & ~fails & (p_new > p_old)
         if grow.any():
             k = self.shape_k[grow]
-            inc = rng.beta(k * (p_new[grow] - p_old[grow]), k * (1.0 - p_new[grow]))
+            # (1 - p_new) can round to 0 just before a failure: keep numpy's beta parameters > 0
+            inc = rng.beta(k * (p_new[grow] - p_old[grow]), np.maximum(k * (1.0 - p_new[grow]), 1e-300))
             self.degradation[grow] += (1.0 - self.degradation[grow]) * inc
         self.h_acc = np.where(alive & ~fails, h_new, self.h_acc)
         self.age_h = np.where(alive & ~fails, a + dt_u, self.age_h)
@@ -345,8 +365,36 @@ class WearModel:
 
 def apply_failures(bs, wear: WearModel, step: WearStep) -> np.ndarray:
     """Take the cells of the tick's failed units down in ``bs`` (an :class:`agents.basestations.BaseStations`
-    whose clock is at the start of the tick); returns the affected cells."""
+    whose clock is at the start of the tick) and copy the per-cell health into ``bs.health``; returns the
+    affected cells."""
     cells, at, until = wear.failure_cells(step)
     for c, a, u in zip(cells.tolist(), at.tolist(), until.tolist(), strict=True):
         bs.fail([c], until_s=u, at_s=a)
+    bs.health = wear.cell_health()
     return cells
+
+
+def telemetry_records(wear: WearModel, step: WearStep) -> dict[str, np.ndarray]:
+    """One row per unit for this tick (columns of equal length, ready for a Parquet table): time, unit, site,
+    owner (site or RRU id), component, channel, true and observed signal and temperature, health, failed flag,
+    RUL label (constant-covariate), and whether the unit failed during this tick."""
+    n = wear.n_units
+    failed_now = np.zeros(n, dtype=bool)
+    failed_now[step.failed_units] = True
+    return {
+        "time_s": np.full(n, step.time_s),
+        "unit": np.arange(n),
+        "site": wear.unit_site.copy(),
+        "owner": wear.unit_owner.copy(),
+        "component": np.asarray([COMPONENT_NAMES[c] for c in wear.unit_component], dtype=object),
+        "channel": wear.unit_channel.copy(),
+        "signal_true": step.signal_true,
+        "signal_observed": step.signal_observed,
+        "temperature_true_c": step.temperature_true_c,
+        "temperature_observed_c": step.temperature_observed_c,
+        "load": step.load,
+        "health": step.health,
+        "failed": step.failed,
+        "failed_this_tick": failed_now,
+        "rul_h": step.rul_h,
+    }

@@ -28,6 +28,7 @@ boolean match matrix.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -53,10 +54,10 @@ def lt_max(c: Decimal) -> float:
     """Largest float f with Decimal(repr(f)) < c."""
     f = float(c)
     while _d(f) >= c:
-        f = float(np.nextafter(f, -np.inf))
+        f = math.nextafter(f, -math.inf)
     while True:
-        g = float(np.nextafter(f, np.inf))
-        if np.isinf(g) or _d(g) >= c:
+        g = math.nextafter(f, math.inf)
+        if math.isinf(g) or _d(g) >= c:
             return f
         f = g
 
@@ -65,10 +66,10 @@ def le_max(c: Decimal) -> float:
     """Largest float f with Decimal(repr(f)) <= c."""
     f = float(c)
     while _d(f) > c:
-        f = float(np.nextafter(f, -np.inf))
+        f = math.nextafter(f, -math.inf)
     while True:
-        g = float(np.nextafter(f, np.inf))
-        if np.isinf(g) or _d(g) > c:
+        g = math.nextafter(f, math.inf)
+        if math.isinf(g) or _d(g) > c:
             return f
         f = g
 
@@ -228,6 +229,7 @@ class BatchResult:
     multi: bool = False
     single: bool = True
     keys: list[str] = field(default_factory=list)
+    absent: np.ndarray | None = None  # rows whose whole result is null (tables with several outputs)
 
     def value(self, key: str, i: int) -> Any:
         arr = self.outputs[key]
@@ -243,6 +245,8 @@ class BatchResult:
             return self.outputs[self.decision][i]
         if self.single:
             return self.value(self.keys[0], i)
+        if self.absent is not None and self.absent[i]:
+            return None
         return {k: self.value(k, i) for k in self.keys}
 
 
@@ -390,10 +394,13 @@ class _Batch:
             if col.kind == "num":
                 return ("col", col.x, col.null)
             return None
-        if A.free_names(e) or A.uses_qmark(e):
+        if A.uses_qmark(e):
             return None
         c = compile_expr(e)
-        return ("c", c.value) if c.const else None
+        if c.const:
+            return ("c", c.value)
+        env = self.const_env(A.free_names(e))
+        return None if env is None else ("c", c.fn(env))
 
     def cmp(self, op: str, col: Col, ep: tuple) -> tuple[np.ndarray, np.ndarray] | None:
         """x op endpoint, FEEL semantics, as (T, N)."""
@@ -405,7 +412,7 @@ class _Batch:
                 if op == "=":
                     return (x > lt_max(c)) & (x <= le_max(c)) & ~nx, np.zeros(n, dtype=bool)
                 if op == "!=":
-                    return ~((x > lt_max(c)) & (x <= le_max(c))) & ~nx, np.zeros(n, dtype=bool)
+                    return ~((x > lt_max(c)) & (x <= le_max(c))) | nx, np.zeros(n, dtype=bool)
                 if op == "<":
                     t = x <= lt_max(c)
                 elif op == "<=":
@@ -651,12 +658,15 @@ class _Batch:
             for k, key in enumerate(keys):
                 v = default if ct.single else (None if default is None else default[ct.out_names[k]])
                 out.fill(nomatch, key, v)
+        absent = error | (~any_m & (default is None))
         for i in np.flatnonzero(fallback & ~invalid):
             tr_res = ct.run(self.ctx(int(i)))
+            absent[i] = tr_res is None
             for k, key in enumerate(keys):
                 v = tr_res if ct.single else (None if tr_res is None else tr_res[ct.out_names[k]])
                 out.put(int(i), key, v)
-        return BatchResult(name, n, out.arr, out.null, rule, M, error, multi=False, single=ct.single, keys=keys)
+        return BatchResult(name, n, out.arr, out.null, rule, M, error, multi=False, single=ct.single, keys=keys,
+                           absent=absent)
 
     def _is_null(self, col: Col) -> np.ndarray:
         if col.kind == "num":

@@ -29,15 +29,17 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dientine.store import Store, commit_dir
 
@@ -67,10 +69,50 @@ class SleepParams(BaseModel):
     fail: bool = False
 
 
-class WhatIfParams(BaseModel):
-    """``whatif``: parameters passed unchanged to ``dientine.whatif.run`` (validated there)."""
+SCENARIOS_DIR = Path(__file__).resolve().parents[1] / "scenarios"
+ENV_SCENARIOS = "DIENTINE_SCENARIOS"
 
-    model_config = ConfigDict(extra="allow")
+
+def scenarios_dir() -> Path:
+    """Where ``whatif`` jobs find scenario files by name: env ``DIENTINE_SCENARIOS``, else the repo's scenarios/."""
+    return Path(os.environ.get(ENV_SCENARIOS) or SCENARIOS_DIR).resolve()
+
+
+class WhatIfParams(BaseModel):
+    """``whatif``: baseline + variants of one scenario (``dientine.whatif.run_whatif``), compared KPI by KPI.
+
+    Give ``scenario`` (a file name under the server's scenarios directory, e.g. ``city_day.yaml``) or
+    ``scenario_yaml`` (the scenario text itself; relative ``sites:`` files are not available then). The scenario
+    and its variants are validated at submission, so errors come back at once with file, line and field.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    scenario: str | None = Field(None, max_length=255, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-/]*\.ya?ml$")
+    scenario_yaml: str | None = Field(None, min_length=1, max_length=1_000_000)
+    max_workers: int = Field(1, ge=1, le=64, description="Processes for the baseline and variants")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> WhatIfParams:
+        if (self.scenario is None) == (self.scenario_yaml is None):
+            raise ValueError("give exactly one of 'scenario' (a file name) or 'scenario_yaml' (the text)")
+        if self.scenario is not None:
+            base = scenarios_dir()
+            path = (base / self.scenario).resolve()
+            if ".." in Path(self.scenario).parts or not path.is_relative_to(base) or not path.is_file():
+                raise ValueError(f"scenario: no file {self.scenario!r} under {base}")
+            _check_scenario(path)
+        else:
+            with tempfile.TemporaryDirectory() as d:
+                path = Path(d) / "scenario.yaml"
+                path.write_text(self.scenario_yaml or "", encoding="utf-8")
+                _check_scenario(path)
+        return self
+
+
+def _check_scenario(path: Path) -> None:
+    from dientine.scenario import load_variants
+
+    load_variants(path)  # ScenarioError is a ValueError naming file, line and field
 
 
 @dataclass(frozen=True)
@@ -134,11 +176,18 @@ def run_sleep(params: dict[str, Any], out_dir: Path) -> dict[str, Any]:
 
 
 def run_whatif(params: dict[str, Any], out_dir: Path) -> dict[str, Any]:
-    whatif = importlib.import_module("dientine.whatif")
-    result = whatif.run(params, out_dir=out_dir)
-    if isinstance(result, BaseModel):
-        return result.model_dump(mode="json")
-    return dict(result) if result is not None else {}
+    from dientine.whatif import run_whatif as _run
+
+    p = WhatIfParams.model_validate(params)
+    if p.scenario is not None:
+        path = scenarios_dir() / p.scenario
+    else:
+        path = out_dir / "scenario.yaml"
+        path.write_text(p.scenario_yaml or "", encoding="utf-8")
+    if p.max_workers == 1:  # this worker is already a separate process: run the variants in it, one by one
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return _run(path, out_dir / "whatif", executor=pool)
+    return _run(path, out_dir / "whatif", max_workers=p.max_workers)
 
 
 register_kind("echo", EchoParams, "dientine.jobs:run_echo")

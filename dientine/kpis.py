@@ -2,14 +2,16 @@
 
 Definitions (the same words are used in ``summary.json``, see :func:`summarise`):
 
-* **active user**: a user (UE, including crowd and service-launch users while their event is in force) that
-  offers traffic in the tick. Drones are counted separately and are not part of the user KPIs.
+* **active user**: a user (UE, including crowd and service-launch users while their event is in force) present in
+  the network in the tick; a **demanding user** is an active user that offers traffic in the tick (an FTP user
+  with no file in the tick is active but not demanding). Drones are not part of the user KPIs.
 * **coverage %** (per tick): share of active users whose downlink SINR is at least the link model's
   ``SINR_MIN`` = -10 dB (3GPP TR 36.942 Annex A.1, REFERENCES.md §4.1: below it the attenuated-Shannon
   throughput is 0). Users of a failed/sleeping network with no serving cell count as not covered.
 * **unserved user**: an active user without a serving cell or with SINR below ``SINR_MIN``.
-* **user rate**: the rate the scheduler gives an active user in the tick (Mbps). ``rate_p5_mbps`` and
-  ``rate_median_mbps`` are the 5th percentile and median over active users (unserved users count with 0).
+* **user rate**: the rate the scheduler gives a user in the tick (Mbps, the fluid model's carried rate averaged
+  over the tick). ``rate_p5_mbps`` and ``rate_median_mbps`` are the 5th percentile and median over demanding
+  users (unserved demanding users count with 0).
 * **demand / throughput / unsatisfied**: offered, carried and ``offered - carried`` traffic (Mbps).
 * **load**: share of the cell's resources in use in the tick (0..1).
 * **energy**: input power x tick length; ``energy_kwh`` per tick and cumulated over the run.
@@ -31,7 +33,8 @@ CELL_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
     "hour": (pa.float32(), "h", "wall-clock hour of day at the tick start, 0..24"),
     "cell": (pa.int32(), "", "cell index"),
     "site": (pa.int32(), "", "site index"),
-    "state": (pa.dictionary(pa.int8(), pa.string()), "", "cell state (on, light_sleep, deep_sleep, off, failed)"),
+    "state": (pa.dictionary(pa.int8(), pa.string()), "",
+              "cell state at the tick start (on, light_sleep, deep_sleep, off, failed)"),
     "load": (pa.float32(), "", "share of the cell's resources in use"),
     "users": (pa.int32(), "", "active users served by the cell"),
     "throughput_mbps": (pa.float32(), "Mbps", "traffic carried"),
@@ -53,8 +56,9 @@ NETWORK_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
     "users_covered": (pa.int32(), "", "active users with SINR >= SINR_MIN"),
     "users_unserved": (pa.int32(), "", "active users without a serving cell or below SINR_MIN"),
     "coverage_pct": (pa.float32(), "%", "100 * users_covered / users_active"),
-    "rate_p5_mbps": (pa.float32(), "Mbps", "5th-percentile user rate over active users"),
-    "rate_median_mbps": (pa.float32(), "Mbps", "median user rate over active users"),
+    "users_demanding": (pa.int32(), "", "active users offering traffic in the tick"),
+    "rate_p5_mbps": (pa.float32(), "Mbps", "5th-percentile user rate over demanding users"),
+    "rate_median_mbps": (pa.float32(), "Mbps", "median user rate over demanding users"),
     "demand_mbps": (pa.float32(), "Mbps", "traffic offered by all active users"),
     "throughput_mbps": (pa.float32(), "Mbps", "traffic carried"),
     "unsatisfied_mbps": (pa.float32(), "Mbps", "offered minus carried"),
@@ -90,10 +94,10 @@ def coverage_pct(sinr_db: np.ndarray, serving_cell: np.ndarray, active: np.ndarr
     return 100.0 * int(np.count_nonzero(covered)) / n
 
 
-def rate_percentiles_mbps(rate_mbps: np.ndarray, active: np.ndarray) -> tuple[float, float]:
-    """(5th percentile, median) of the rates of active users (linear interpolation; 0, 0 when nobody is
-    active)."""
-    r = rate_mbps[active]
+def rate_percentiles_mbps(rate_mbps: np.ndarray, demanding: np.ndarray) -> tuple[float, float]:
+    """(5th percentile, median) of the rates of the users in the ``demanding`` mask (linear interpolation;
+    0, 0 when the mask is empty)."""
+    r = rate_mbps[demanding]
     if r.size == 0:
         return 0.0, 0.0
     p5, p50 = np.percentile(r, [5.0, 50.0])

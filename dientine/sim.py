@@ -50,6 +50,9 @@ from dientine.scenario import Scenario, load_scenario
 from dientine.sim_output import plot_timeseries, write_parquet, write_summary
 from dientine.twin import (
     Twin,
+    pixel_interference,
+    pixel_interference_serial,
+    rx_cache,
     user_candidates,
     user_candidates_serial,
     user_links,
@@ -65,6 +68,7 @@ STATE_NAMES = tuple(s.name.lower() for s in CellState)
 _STATE_ALIASES = {"active": CellState.ON, "sleep": CellState.DEEP_SLEEP}
 
 SECONDS_PER_DAY = 86400.0
+REPAIR_LEAD_S = 1e-3  # numerical: see _apply_events
 
 
 class SiteAgent(mesa.Agent):
@@ -129,6 +133,7 @@ class Simulation(mesa.Model):
         self.drone_serving = np.full(d, -1, np.int64)
         self.drone_sinr_db = np.full(d, -np.inf)
         self._cell_load = np.zeros(tw.n_cells)
+        self._pix_interf = np.zeros(tw.grid.n_pixels)
         self._last_sched = None
         self.sites = [SiteAgent(self, s) for s in range(tw.n_sites)]
         self.wall_time_s = 0.0
@@ -225,8 +230,11 @@ class Simulation(mesa.Model):
             starts, ends = ev.start_tick == k, ev.end_tick == k
             if e.kind == "site_failure" and starts:
                 cells = np.flatnonzero(tw.site_id == e.site)
+                # back in service at the first tick starting at or after at + for (else after the equipment's
+                # MTTR); the repair instant is put 1 ms before that tick so the repair is integrated by the
+                # previous tick's power step and the cells serve from the tick start
                 until = (ev.end_tick * self.tick_s if ev.end_tick is not None
-                         else now + tw.equipment.repair.mttr_h * 3600.0)
+                         else now + tw.equipment.repair.mttr_h * 3600.0) - REPAIR_LEAD_S
                 tw.bs.fail(cells, until_s=until, at_s=now)
             elif e.kind == "cell_sleep" and starts:
                 tw.bs.request_state([e.cell], int(CellState.DEEP_SLEEP))
@@ -251,17 +259,18 @@ class Simulation(mesa.Model):
         par = tw.use_parallel(u.n)
         cand = user_candidates if par else user_candidates_serial
         links = user_links if par else user_links_serial
-        tx = tw.cells.tx_power_dbm
         off = tw.cells.offset_db
         rsrp_off = tw.cells.rsrp_offset_db
         cand(u.x_m, u.y_m, u.active, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows, tw.topk_cell,
-             tw.topk_gain_db, tx, can_serve, off, u.ho.serving_cell, rsrp_off, tw.o2i_db, self._row, self._best,
+             tw.topk_rx_dbm, can_serve, off, u.ho.serving_cell, rsrp_off, tw.o2i_db, self._row, self._best,
              self._rsrp_best, self._other, self._rsrp_other, self._rsrp_serv)
         counts = tw.population.step_handover(self._rsrp_serv, self._other, self._rsrp_other, self.time_s,
                                              self.tick_s, cell_available=can_serve, best_cell=self._best)
+        (pixel_interference if tw.use_parallel(tw.grid.n_pixels) else pixel_interference_serial)(
+            tw.topk_cell, tw.topk_rx_mw, radiates, load, self._pix_interf)
         kind, alpha, smin, tmax, thr, eff = tw.se_params
-        links(self._row, u.active, u.ho.serving_cell, tw.topk_cell, tw.topk_gain_db, tx, radiates, load,
-              tw.o2i_db, tw.noise_mw, kind, alpha, smin, tmax, thr, eff, self.sinr_db, self.se_bps_hz)
+        links(self._row, u.active, u.ho.serving_cell, tw.topk_cell, tw.topk_rx_mw, self._pix_interf, radiates,
+              load, tw.o2i_db, tw.noise_mw, kind, alpha, smin, tmax, thr, eff, self.sinr_db, self.se_bps_hz)
         return counts
 
     def _radio_drones(self, can_serve: np.ndarray, radiates: np.ndarray, load: np.ndarray) -> None:
@@ -281,14 +290,18 @@ class Simulation(mesa.Model):
         f = np.zeros((4, d.n))
         zero_o2i = np.zeros(d.n)
         none = np.full(d.n, -1, np.int64)
-        user_candidates_serial(xs, ys, served, 0.0, 0.0, 1.0, d.n, 1, idx, gain, tw.cells.tx_power_dbm, can_serve,
-                               tw.cells.offset_db, none, tw.cells.rsrp_offset_db, zero_o2i, row, best, f[0], other,
-                               f[1], f[2])
+        rx_dbm = np.empty(gain.shape, np.float32)
+        rx_mw = np.empty(gain.shape, np.float64)
+        rx_cache(idx, gain, tw.cells.tx_power_dbm, rx_dbm, rx_mw)
+        user_candidates_serial(xs, ys, served, 0.0, 0.0, 1.0, d.n, 1, idx, rx_dbm, can_serve, tw.cells.offset_db,
+                               none, tw.cells.rsrp_offset_db, zero_o2i, row, best, f[0], other, f[1], f[2])
         self.drone_serving[:] = np.where(served, best, -1)
+        interf = np.empty(d.n)
+        pixel_interference_serial(idx, rx_mw, radiates, load, interf)
         kind, alpha, smin, tmax, thr, eff = tw.se_params
         se = np.zeros(d.n)
-        user_links_serial(row, served, self.drone_serving, idx, gain, tw.cells.tx_power_dbm, radiates, load,
-                          zero_o2i, tw.noise_mw, kind, alpha, smin, tmax, thr, eff, self.drone_sinr_db, se)
+        user_links_serial(row, served, self.drone_serving, idx, rx_mw, interf, radiates, load, zero_o2i,
+                          tw.noise_mw, kind, alpha, smin, tmax, thr, eff, self.drone_sinr_db, se)
         n = tw.users.n
         self._ue_serving[n:] = self.drone_serving
         self._ue_se[n:] = se
@@ -330,6 +343,7 @@ class Simulation(mesa.Model):
         step_drones(tw.drones, dt)
         update_drone_demand(tw.drones, pop.traffic_table)
 
+        state_at_start = bs.state.copy()
         can_serve = bs.serving_mask()
         radiates = bs.interfering_mask()
         iterations = 2 if self.tick == 0 else 1
@@ -358,13 +372,14 @@ class Simulation(mesa.Model):
             new_detections = total - self._intruders_detected
             self._intruders_detected = total
 
-        self._record(res, tick_energy_j, ho, new_detections)
+        self._record(res, state_at_start, tick_energy_j, ho, new_detections)
         self.tick += 1
         self.time_s = self.tick * dt
         if self.tick >= self.n_ticks:
             self.running = False
 
-    def _record(self, res, tick_energy_j: np.ndarray, ho: dict[str, int], new_detections: int) -> None:
+    def _record(self, res, state_at_start: np.ndarray, tick_energy_j: np.ndarray, ho: dict[str, int],
+                new_detections: int) -> None:
         tw = self.twin
         u = tw.users
         bs = tw.bs
@@ -373,8 +388,9 @@ class Simulation(mesa.Model):
         cov = coverage_pct(self.sinr_db, serving, active, SINR_MIN_DB)
         n_active = int(np.count_nonzero(active))
         covered = int(round(cov * n_active / 100.0))
-        p5, p50 = rate_percentiles_mbps(self.rate_mbps, active)
-        state = bs.state.astype(np.int64)
+        demanding = active & (u.demand_mbps > 0)
+        p5, p50 = rate_percentiles_mbps(self.rate_mbps, demanding)
+        state = state_at_start.astype(np.int64)
         health = self.wear.cell_health() if self.wear is not None else np.ones(tw.n_cells)
         energy_kwh = tick_energy_j / 3.6e6
         hour = self.hour_of_day
@@ -391,6 +407,7 @@ class Simulation(mesa.Model):
         network = {
             "tick": self.tick, "time_s": self.time_s, "hour": hour, "users_active": n_active,
             "users_covered": covered, "users_unserved": n_active - covered, "coverage_pct": cov,
+            "users_demanding": int(np.count_nonzero(demanding)),
             "rate_p5_mbps": p5, "rate_median_mbps": p50, "demand_mbps": demand, "throughput_mbps": carried,
             "unsatisfied_mbps": max(demand - carried, 0.0), "power_w": float(bs.power_w.sum()),
             "energy_kwh": float(energy_kwh.sum()), "energy_kwh_cum": prev_cum + float(energy_kwh.sum()),
@@ -441,6 +458,11 @@ class Simulation(mesa.Model):
                          intruders=int(np.count_nonzero(~tw.drones.registered)), failures=self.failures)
 
 
+def _json_safe(d: dict) -> dict:
+    """NaN/inf are not JSON: write them as null."""
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in d.items()}
+
+
 def run_simulation(scenario: str | Path | Scenario, out_dir: str | Path, *, progress: bool = True,
                    seed: int | None = None) -> dict[str, Any]:
     """Run a scenario with a clock to its end; write ``kpis_cell.parquet``, ``kpis_network.parquet``,
@@ -460,5 +482,5 @@ def run_simulation(scenario: str | Path | Scenario, out_dir: str | Path, *, prog
                     event_marks=marks)
     write_summary(out / "summary.json", scenario=sc.name, seed=model.seed_value, summary=summary,
                   wall_time_s=time.perf_counter() - t0,
-                  extra={"sensing": model.sensing.kpi.summary() if model.sensing is not None else None})
+                  extra={"sensing": _json_safe(model.sensing.kpi.summary()) if model.sensing is not None else None})
     return summary

@@ -18,9 +18,11 @@ The per-user kernels here are Numba, over the top-K map of :mod:`dientine.radio`
 
 * :func:`user_candidates`: best serving-capable cell, best cell other than the current server and their RSRP,
   and the RSRP of the current server (what the A3 handover of :mod:`agents.handover` needs);
-* :func:`user_links`: SINR and spectral efficiency of each user towards its serving cell, interference from
-  every radiating cell in its top-K weighted by that cell's load (the interference of cells outside the top-K
-  is ignored, as in :mod:`dientine.radio.maps`).
+* :func:`pixel_interference` (per pixel, per tick) and :func:`user_links`: SINR and spectral efficiency of each
+  user towards its serving cell, interference from every radiating cell in its top-K weighted by that cell's load
+  (the interference of cells outside the top-K is ignored, as in :mod:`dientine.radio.maps`). The received
+  powers of the top-K entries are cached per pixel (dBm and mW) with the gains, so a tick costs one pass over
+  the pixels and O(K) compares per user, no exponentials.
 """
 
 from __future__ import annotations
@@ -75,10 +77,42 @@ def _pixel_of(x, y, x0, y0, res, n_cols, n_rows):
     return row * n_cols + col
 
 
+@numba.njit(cache=True)
+def rx_cache(cell_index, gain, tx, out_dbm, out_mw):
+    """Received power (transmit power + gain) of every top-K entry, in dBm (float32) and mW (float64)."""
+    for p in range(cell_index.shape[0]):
+        for k in range(cell_index.shape[1]):
+            c = cell_index[p, k]
+            if c < 0:
+                out_dbm[p, k] = -np.inf
+                out_mw[p, k] = 0.0
+            else:
+                v = tx[c] + gain[p, k]
+                out_dbm[p, k] = v
+                out_mw[p, k] = math.exp(v * LN10_10)
+
+
+def _make_pixel_interference(parallel):
+    rng_ = prange if parallel else range
+
+    def pixel_interference(cell_index, rx_mw, radiates, load, out_w):
+        """Per pixel: sum over the radiating top-K cells of load x received power (mW), the interference a user
+        there sees before its own server's share is taken out."""
+        for p in rng_(cell_index.shape[0]):
+            w = 0.0
+            for k in range(cell_index.shape[1]):
+                c = cell_index[p, k]
+                if c >= 0 and radiates[c]:
+                    w += load[c] * rx_mw[p, k]
+            out_w[p] = w
+
+    return pixel_interference
+
+
 def _make_candidates(parallel):
     rng_ = prange if parallel else range
 
-    def candidates(x, y, active, x0, y0, res, n_cols, n_rows, cell_index, gain, tx, can_serve, off, serving,
+    def candidates(x, y, active, x0, y0, res, n_cols, n_rows, cell_index, rx_dbm, can_serve, off, serving,
                    rsrp_off, o2i_db, out_row, out_best, out_rsrp_best, out_other, out_rsrp_other,
                    out_rsrp_serving):
         """Per active user: its pixel row, the best serving-capable cell (max RSRP + offset), the best such cell
@@ -100,11 +134,12 @@ def _make_candidates(parallel):
             om = -np.inf
             orx = -np.inf
             srx = -np.inf
+            shift = rsrp_off - o2i_db[u]
             for k in range(cell_index.shape[1]):
                 c = cell_index[p, k]
                 if c < 0 or not can_serve[c]:
                     continue
-                rx = tx[c] + gain[p, k] - o2i_db[u] + rsrp_off
+                rx = rx_dbm[p, k] + shift
                 m = rx + off[c]
                 if c == s:
                     srx = rx
@@ -128,36 +163,30 @@ def _make_candidates(parallel):
 def _make_links(parallel):
     rng_ = prange if parallel else range
 
-    def links(row, active, serving, cell_index, gain, tx, radiates, load, o2i_db, noise_mw, kind, alpha, smin,
-              tmax, thr, eff, out_sinr, out_se):
-        """SINR (dB) and spectral efficiency (bps/Hz) of each active user towards ``serving[u]``: signal = tx +
-        gain - O2I; interference = sum over the other radiating top-K cells of load x received power. A user
-        without a server, or whose server is not in its pixel's top-K, gets -inf and 0."""
+    def links(row, active, serving, cell_index, rx_mw, pix_interf_mw, radiates, load, o2i_db, noise_mw, kind, alpha,
+              smin, tmax, thr, eff, out_sinr, out_se):
+        """SINR (dB) and spectral efficiency (bps/Hz) of each active user towards ``serving[u]``: signal S = the
+        server's received power; interference = the pixel's load-weighted sum (:func:`pixel_interference`) minus
+        the server's own term; O2I loss L divides signal and interference alike, so SINR = S / (I + L N). A user
+        without a server, or whose server is not in its pixel's top-K or does not radiate, gets -inf and 0."""
         for u in rng_(row.shape[0]):
             s = serving[u]
-            if not active[u] or s < 0:
+            if not active[u] or s < 0 or not radiates[s]:
                 out_sinr[u] = -np.inf
                 out_se[u] = 0.0
                 continue
             p = row[u]
-            sig = 0.0
-            found = False
-            interf = 0.0
+            sig = -1.0
             for k in range(cell_index.shape[1]):
-                c = cell_index[p, k]
-                if c < 0:
-                    continue
-                lin = math.exp((tx[c] + gain[p, k] - o2i_db[u]) * LN10_10)
-                if c == s:
-                    sig = lin
-                    found = True
-                elif radiates[c]:
-                    interf += load[c] * lin
-            if not found or not radiates[s]:
+                if cell_index[p, k] == s:
+                    sig = rx_mw[p, k]
+                    break
+            if sig <= 0.0:
                 out_sinr[u] = -np.inf
                 out_se[u] = 0.0
                 continue
-            sinr = 10.0 * math.log10(sig / (interf + noise_mw))
+            interf = max(pix_interf_mw[p] - load[s] * sig, 0.0)
+            sinr = 10.0 * math.log10(sig / (interf + noise_mw * math.exp(o2i_db[u] * LN10_10)))
             out_sinr[u] = sinr
             out_se[u] = rk.spectral_efficiency_scalar(sinr, kind, alpha, smin, tmax, thr, eff)
 
@@ -168,9 +197,11 @@ user_candidates = numba.njit(parallel=True, cache=True)(_make_candidates(True))
 user_candidates_serial = numba.njit(cache=True)(_make_candidates(False))
 user_links = numba.njit(parallel=True, cache=True)(_make_links(True))
 user_links_serial = numba.njit(cache=True)(_make_links(False))
+pixel_interference = numba.njit(parallel=True, cache=True)(_make_pixel_interference(True))
+pixel_interference_serial = numba.njit(cache=True)(_make_pixel_interference(False))
 
 #: Below this many users the serial kernels are used (thread start-up dominates); a performance setting.
-PARALLEL_MIN_USERS = 20_000
+PARALLEL_MIN_USERS = 100_000
 
 
 # ----------------------------------------------------------------------------------------------- builders
@@ -380,6 +411,7 @@ class Twin:
             self.topk_cell, self.topk_gain_db = gain_map_topk(
                 self.cells, self._pixels, self.fields, self.top_k, wrap_offsets_m=self.wrap_offsets_m,
                 rank_offset_db=self.cells.tx_power_dbm, parallel=par)
+            self._refresh_rx()
         self.gain_builds += 1
 
     def _derive_topk(self) -> None:
@@ -395,6 +427,13 @@ class Twin:
         idx = np.take_along_axis(idx, order, axis=1)
         self.topk_cell = np.ascontiguousarray(idx, dtype=np.int32)
         self.topk_gain_db = np.ascontiguousarray(np.take_along_axis(g, idx, axis=1), dtype=np.float32)
+        self._refresh_rx()
+
+    def _refresh_rx(self) -> None:
+        """Received power per top-K entry (tx + gain), in dBm and mW: recomputed on every power/tilt change."""
+        self.topk_rx_dbm = np.empty(self.topk_cell.shape, np.float32)
+        self.topk_rx_mw = np.empty(self.topk_cell.shape, np.float64)
+        rx_cache(self.topk_cell, self.topk_gain_db, self.cells.tx_power_dbm, self.topk_rx_dbm, self.topk_rx_mw)
 
     def set_tilt(self, cell: int, elec_tilt_deg: float) -> None:
         """Electrical downtilt of one cell; recomputes that cell's gain column (or the whole top-K map)."""

@@ -132,7 +132,7 @@ def array_type(
             if raw.dtype != np.bool_ and raw.size and not np.isin(raw, (0, 1)).all():
                 bad = int(np.flatnonzero(~np.isin(raw, (0, 1)))[0])
                 raise ValueError(f"{name}{_index_str(bad, raw.shape)}: expected a boolean (0/1), "
-                                 f"found {raw.ravel()[bad]!r}")
+                                 f"found {raw.ravel()[bad].item()!r}")
             return raw.astype(np.bool_)
         if raw.size and not (np.issubdtype(raw.dtype, np.number) or raw.dtype == np.bool_):
             raise ValueError(f"{name}: expected numbers, found dtype {raw.dtype}")
@@ -141,7 +141,7 @@ def array_type(
             if raw.size and (~np.isfinite(arr_f) | (arr_f != np.round(arr_f))).any():
                 bad = int(np.flatnonzero(~np.isfinite(arr_f) | (arr_f != np.round(arr_f)))[0])
                 raise ValueError(f"{name}{_index_str(bad, raw.shape)}: expected an integer, "
-                                 f"found {arr_f.ravel()[bad]!r}")
+                                 f"found {float(arr_f.ravel()[bad])}")
             arr = raw.astype(np.int64)
         else:
             arr = raw.astype(np.float64)
@@ -204,7 +204,7 @@ def _values_equal(a: Any, b: Any) -> bool:
 class _ArrayModel(BaseModel):
     """Base for models holding NumPy arrays: value equality that compares arrays element-wise."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, ser_json_inf_nan="constants")
 
     def __eq__(self, other: object) -> bool:
         if type(self) is not type(other):

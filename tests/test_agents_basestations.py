@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from agents.basestations import BaseStationError, BaseStations
@@ -62,6 +64,10 @@ def test_overrides_only_on_assumption_keys():
         MACRO.with_overrides({"earth.p0_w": 1.0})
     with pytest.raises(EquipmentError, match="mttr_h"):
         MACRO.with_overrides({"repair.mttr_h": -1.0})
+    what_if = MACRO.with_overrides({"earth.p0_w": 100.0}, allow_sourced=True)
+    assert what_if.earth.p0_w == 100.0 and what_if.assumption_keys()["earth.p0_w"] == 100.0
+    with pytest.raises(EquipmentError, match="not an assumption key"):
+        MACRO.with_overrides({"earth.nope": 1.0}, allow_sourced=True)
 
 
 def test_parse_errors_name_the_field():
@@ -205,3 +211,64 @@ def test_same_inputs_same_results():
     a, b = run(), run()
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def test_from_catalog_summary_and_relative_sleep_power():
+    bs = BaseStations.from_catalog(np.repeat(np.arange(2), 3), "rrh", {"sleep.deep.power_w_per_trx": 1.0})
+    bs.request_state([0, 1, 2], CellState.DEEP_SLEEP)
+    bs.set_traffic(np.array([0, 0, 0, 1.0, 1.0, 1.0]), np.array([0, 0, 0, 5, 5, 5]))
+    bs.advance(3600.0)
+    bs.advance(3600.0)
+    s = bs.summary()
+    assert s["n_deep_sleep"] == 3 and s["n_on"] == 3 and s["n_serving"] == 3
+    # RRH full load: 840 W per site; deep sleep override 1 W/TRX x 6 TRX
+    assert s["power_w"] == pytest.approx(840.0 + 6.0)
+    level = SleepLevel(relative_power=20.0, relative_entry_energy_ms=100.0, entry_time_s=0.0, wake_time_s=0.0,
+                       source="TR 38.864 (verify)")
+    assert level.power_w(0.8) == pytest.approx(16.0) and level.entry_energy_j(0.8) == pytest.approx(0.08)
+    with pytest.raises(ValidationError, match="exactly one of power_w_per_trx, relative_power"):
+        SleepLevel(entry_time_s=0.0, wake_time_s=0.0, source="x")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.sampled_from([0.001, 1.0, 60.0, 900.0]))
+def test_time_and_energy_accounting_invariants(seed, dt_s):
+    """Random commands, failures and loads: every cell's time in states sums to the elapsed time, and each
+    tick's energy lies between the lowest and highest state power times dt plus the entry energies paid."""
+    rng = np.random.default_rng(seed)
+    bs = network(2)
+    pt = bs.power_table
+    p_max = pt.p_idle_w + pt.p_slope_w
+    p_min = pt.state_power_w.min(axis=1)
+    for _ in range(25):
+        k = int(rng.integers(0, 4))
+        if k:
+            bs.request_state(rng.integers(0, 6, k), rng.integers(0, 4, k))
+        if rng.random() < 0.1:
+            c = int(rng.integers(0, 6))
+            at = bs.time_s + rng.uniform(0, dt_s)
+            bs.fail([c], until_s=at + rng.uniform(0, 3 * dt_s), at_s=at)
+        load = np.where(bs.serving_mask(), rng.uniform(0, 1, 6), 0.0)
+        bs.set_traffic(load)
+        entries_before = bs.entries.copy()
+        e = bs.advance(dt_s)
+        paid = ((bs.entries - entries_before) * pt.entry_energy_j).sum(axis=1)
+        assert np.all(e >= p_min * dt_s - 1e-9)
+        assert np.all(e <= p_max * dt_s + paid + 1e-9)
+    np.testing.assert_allclose(bs.time_in_state_total_s.sum(axis=1), 25 * dt_s, rtol=1e-12)
+    assert np.all(bs.serving_mask() == ((bs.state == CellState.ON) & (bs.pending == -1)))
+
+
+def test_heterogeneous_equipment_macro_and_pico():
+    from agents.wear import WearModel
+
+    pico = get_equipment("pico")
+    # site 0: 3-sector macro; sites 1, 2: single-cell picos
+    bs = BaseStations(np.array([0, 0, 0, 1, 2]), [MACRO, pico], equipment_index=np.array([0, 0, 0, 1, 1]))
+    bs.set_traffic(np.array([0.5, 0.5, 0.5, 1.0, 0.5]))
+    bs.advance(3600.0)
+    np.testing.assert_allclose(bs.site_power_w(), [1062.0, 14.64, 14.12])
+    model = WearModel.for_basestations(bs, np.random.default_rng(0))
+    comps = [(int(s), int(c)) for s, c in zip(model.unit_site, model.unit_component, strict=True)]
+    # macro site: fan + psu + 3 PA units; each pico: psu + PA, no fan
+    assert sorted(comps) == [(0, 0), (0, 1), (0, 2), (0, 2), (0, 2), (1, 1), (1, 2), (2, 1), (2, 2)]

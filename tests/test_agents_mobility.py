@@ -155,3 +155,16 @@ def test_normal_speed_distribution_truncated_positive():
     assert speed.min() > 0 and speed.max() <= 4.0
     # truncated normal N(1, 0.5) on (0, 4]: mean = 1 + 0.5 phi(2)/Phi(2) = 1.0277
     assert abs(speed.mean() - 1.0277) < 0.01
+
+
+def test_street_grid_edge_t_junction_renormalises():
+    """On the northern edge street heading +x, 'left' (+y) does not exist: straight 0.5/0.75, right 0.25/0.75."""
+    pop = _pop([("vehicle", 30000)], (0, 0, 2000, 2000), 10)
+    u = pop.users
+    u.x_m[:] = 900.0 - 10.0
+    u.y_m[:] = 1900.0          # last horizontal street (100 + 200 * 9)
+    u.heading[:] = 0
+    pop.step_mobility(20.0 / 8.3333, np.random.default_rng(11))
+    assert abs(np.mean(u.heading == 0) - 2 / 3) < 0.015
+    assert abs(np.mean(u.heading == 3) - 1 / 3) < 0.015
+    assert np.count_nonzero(u.heading == 1) == 0 and np.all(u.y_m <= 1900.0 + 1e-9)

@@ -13,6 +13,7 @@ from agents.power import (
     earth_p_in_w,
     joules_to_kwh,
     load_tr38864_table,
+    sleep_break_even_s,
 )
 
 # REFERENCES §3.1 table: P_in [W] at sleep / load -> 0+ / 50 % / 100 % (Auer et al. 2011, Table 2)
@@ -103,6 +104,10 @@ def test_tr38864_model_option():
     assert pt.state_power_w[0, CellState.LIGHT_SLEEP] == pytest.approx(20 * unit)
     assert pt.state_power_w[0, CellState.DEEP_SLEEP] == pytest.approx(1 * unit)
     assert pt.entry_time_s[0, CellState.DEEP_SLEEP] == pytest.approx(0.025)
+    skew = spec.with_overrides({"relative.transition_entry_share": 0.2})
+    pt2 = build_power_table([skew], np.zeros(1, dtype=int), model="tr38864")
+    assert pt2.entry_time_s[0, CellState.DEEP_SLEEP] == pytest.approx(0.01)
+    assert pt2.wake_time_s[0, CellState.DEEP_SLEEP] == pytest.approx(0.04)
     # default model stays EARTH
     assert build_power_table([spec], np.zeros(1, dtype=int)).model == "earth"
 
@@ -140,3 +145,12 @@ def test_all_catalog_entries_build():
     pt = build_power_table(specs, np.arange(len(specs)))
     assert np.all(pt.state_power_w[:, CellState.DEEP_SLEEP] < pt.state_power_w[:, CellState.LIGHT_SLEEP])
     assert np.all(pt.state_power_w[:, CellState.LIGHT_SLEEP] < pt.p_idle_w)
+
+
+def test_sleep_break_even_gap():
+    pt = build_power_table([get_equipment("macro_rru")], np.zeros(1, dtype=int))
+    t = sleep_break_even_s(pt)[0]
+    # light: 0.16 J / (260 - 150) W + 3 ms + 3 ms; deep: 1.6 J / (260 - 7.5) W + 25 ms + 25 ms
+    assert t[CellState.LIGHT_SLEEP] == pytest.approx(0.16 / 110.0 + 0.006)
+    assert t[CellState.DEEP_SLEEP] == pytest.approx(1.6 / 252.5 + 0.05)
+    assert t[CellState.OFF] == pytest.approx(360.0) and t[CellState.ON] == 0.0

@@ -48,6 +48,11 @@ def test_hour_lookup_and_validation():
     v = p.values
     assert p.at(0) == v[0] and p.at(3599.9) == v[0] and p.at(3600) == v[1]
     assert p.at(86400 + 7200) == v[2] and p.at(23.5 * 3600) == v[23]
+    assert p.mean_over(3000.0, 1200.0) == pytest.approx((600 * v[0] + 600 * v[1]) / 1200)
+    assert p.mean_over(5 * 3600.0, 900.0) == pytest.approx(v[5])
+    assert p.mean_over(23 * 3600.0, 7200.0) == pytest.approx((v[23] + v[0]) / 2)
+    assert p.mean_over(123.0, 86400.0) == pytest.approx(np.mean(v))
+    assert p.mean_over(7.0, 0.0) == v[0]
     q = DiurnalProfile.from_values(np.arange(1, 25), source="test ramp")
     assert q.values[-1] == 1.0 and q.values[0] == pytest.approx(1 / 24)
     with pytest.raises(ValueError, match="expected 24 hourly values"):
@@ -127,3 +132,21 @@ def test_same_seed_same_demand():
             acc.append(pop.users.demand_mbps.copy())
         out.append(np.concatenate(acc))
     assert np.array_equal(out[0], out[1])
+
+
+@pytest.mark.parametrize("mean", [0.3, 4.0, 9.99, 10.0, 45.0, 400.0])
+def test_poisson_sampler_moments_and_pmf(mean):
+    from math import exp, lgamma, log
+
+    from agents.traffic import _poisson
+
+    n = 40000
+    draws = np.array([_poisson(mean, np.uint64(2024), i) for i in range(n)])
+    assert np.all(draws == np.floor(draws)) and draws.min() >= 0
+    se = np.sqrt(mean / n)
+    assert abs(draws.mean() - mean) < 5 * se
+    assert abs(draws.var() / mean - 1) < 5 * np.sqrt(2 / n) + 0.01
+    # pmf at the mode within 5 standard errors
+    m = int(np.floor(mean))
+    pmf = exp(-mean + m * log(mean) - lgamma(m + 1)) if mean > 0 else 1.0
+    assert abs(np.mean(draws == m) - pmf) < 5 * np.sqrt(pmf * (1 - pmf) / n)

@@ -76,8 +76,9 @@ def test_weibull_sampling_matches_mean_and_l10():
         assert abs(frac - 0.1) < 4 * math.sqrt(0.09 / n)
 
 
-def _rru_fleet(n: int, beta: float, mtbf_h: float, seed: int):
-    spec = MACRO.with_overrides({"reliability.pa_rf.beta": beta, "reliability.pa_rf.mtbf_h": mtbf_h})
+def _rru_fleet(n: int, beta: float, mtbf_h: float, seed: int, fan_rise_c: float = 15.0):
+    spec = MACRO.with_overrides({"reliability.pa_rf.beta": beta, "reliability.pa_rf.mtbf_h": mtbf_h,
+                                 "reliability.wear.fan_failure_temp_rise_c": fan_rise_c})
     site = np.arange(n)  # one cell per site, each its own RRU
     return WearModel(site, site, np.zeros(n, int), [spec], np.random.default_rng(seed)), spec
 
@@ -97,7 +98,7 @@ def _first_failures(model: WearModel, comp: int, dt_s: float, load: float, ticks
 def test_tickwise_sampling_is_exact_weibull_with_proportional_hazards(load):
     """Coarse ticks (100 h) with conditional inversion still give the continuous Weibull: mean and L10."""
     n, beta, mtbf = 3000, 3.0, 1000.0
-    model, spec = _rru_fleet(n, beta, mtbf, seed=7)
+    model, spec = _rru_fleet(n, beta, mtbf, seed=7, fan_rise_c=0.0)
     pa = spec.reliability.pa_rf
     temp = 25.0 + pa.self_heating_c * load
     m = float(ph_multiplier(pa.b_temp_per_c, temp, pa.t_ref_c, pa.b_load, load))
@@ -113,7 +114,8 @@ def test_tickwise_sampling_is_exact_weibull_with_proportional_hazards(load):
 
 
 def test_rul_label_is_exact_under_constant_covariates():
-    model, _ = _rru_fleet(50, 2.0, 500.0, seed=3)
+    # constant covariates: no fan-wear heating (which would change the PA temperature over time)
+    model, _ = _rru_fleet(50, 2.0, 500.0, seed=3, fan_rise_c=0.0)
     st0 = model.step(3600.0, np.full(50, 0.3))
     rul0 = st0.rul_h.copy()
     alive0 = ~st0.failed & (model.unit_component == 2)  # the short-lived PA units
@@ -220,5 +222,49 @@ def test_input_errors():
         model.step(60.0, np.zeros(4))
     with pytest.raises(WearError, match="dt_s"):
         model.step(-1.0, np.zeros(3))
+    with pytest.raises(WearError, match="one per site"):
+        model.step(60.0, np.zeros(3), ambient_c=np.array([20.0, 21.0]))
     with pytest.raises(WearError, match="initial_age_max_h"):
         WearModel(np.arange(2), np.arange(2), np.zeros(2, int), [MACRO], np.random.default_rng(0), -5.0)
+
+
+def test_thermal_cycles_add_coffin_manson_damage():
+    """With a negligible continuous hazard, failures come from cycle damage alone: after k ticks with c cycles
+    each, the failed fraction is 1 - exp(-k c d) (Exp(1) threshold, d = damage per cycle)."""
+    n = 4000
+    spec = MACRO.with_overrides({"reliability.pa_rf.mtbf_h": 1e15, "reliability.wear.fan_failure_temp_rise_c": 0.0})
+    cyc = spec.reliability.pa_rf.cycling
+    assert cyc.damage_per_cycle == pytest.approx((15.0 / 20.0) ** 2 / 20000.0)
+    site = np.arange(n)
+    model = WearModel(site, site, np.zeros(n, int), [spec], np.random.default_rng(12))
+    pa = model.unit_component == 2
+    cycles = 500.0
+    k = 60
+    ever = np.zeros(model.n_units, bool)
+    for _ in range(k):
+        st = model.step(60.0, np.zeros(n), cell_cycles=np.full(n, cycles))
+        ever[st.failed_units] = True
+    expect = 1.0 - math.exp(-k * cycles * cyc.damage_per_cycle)
+    frac = ever[pa].mean()
+    assert abs(frac - expect) < 4 * math.sqrt(expect * (1 - expect) / n)
+    with pytest.raises(WearError, match="cell_cycles"):
+        model.step(60.0, np.zeros(n), cell_cycles=np.full(n, -1.0))
+
+
+def test_basestations_count_cycles_and_records():
+    from agents.wear import telemetry_records
+
+    bs = BaseStations(np.zeros(3, int), MACRO)
+    model = WearModel.for_basestations(bs, np.random.default_rng(2))
+    bs.request_state([1], CellState.LIGHT_SLEEP)
+    bs.request_state([2], CellState.OFF)
+    bs.advance(900.0)
+    np.testing.assert_array_equal(bs.tick_cycles, [0, 1, 1])
+    st = model.step(900.0, bs.load, cell_cycles=bs.tick_cycles)
+    apply_failures(bs, model, st)
+    np.testing.assert_allclose(bs.health, model.cell_health())
+    rec = telemetry_records(model, st)
+    assert {len(v) for v in rec.values()} == {model.n_units}
+    assert rec["component"].tolist() == ["fan", "psu", "pa_rf", "pa_rf", "pa_rf"]
+    bs.advance(900.0)
+    np.testing.assert_array_equal(bs.tick_cycles, [0, 0, 0])

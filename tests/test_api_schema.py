@@ -7,7 +7,11 @@ types and schemas.
 
 from __future__ import annotations
 
-import pytest
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -20,24 +24,32 @@ from test_api import ADMIN, make_settings
 
 from dientine.api.app import create_app
 
-
-@pytest.fixture(scope="module")
-def api_app(tmp_path_factory):
-    app = create_app(make_settings(tmp_path_factory.mktemp("schema"), solve_time_limit_max_s=1.0))
-    yield app
-    app.state.dientine.close()
+_tmp = Path(tempfile.mkdtemp(prefix="dientine-schema-"))
+_app = create_app(make_settings(_tmp, solve_time_limit_max_s=1.0))
 
 
-@pytest.fixture(scope="module")
-def api_schema(api_app):
-    return schemathesis.openapi.from_asgi("/v1/openapi.json", api_app)
+def _cleanup() -> None:
+    _app.state.dientine.close()
+    shutil.rmtree(_tmp, ignore_errors=True)
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
+async def _without_lifespan(scope, receive, send):
+    """The ASGI test transport runs the lifespan around every call; our state lives for the whole module."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    await _app(scope, receive, send)
+
+
+atexit.register(_cleanup)
+schema = schemathesis.openapi.from_asgi("/v1/openapi.json", _without_lifespan)
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_server_errors(case):
     case.call_and_validate(
         headers={"Authorization": f"Bearer {ADMIN}"},

@@ -106,3 +106,34 @@ def test_cancel_queued_and_running(store: Store):
     assert row["status"] == "cancelled"
     assert not store.job_tmp_dir(a).exists() and not store.job_dir(a).exists()
     assert runner.cancel(a) is False
+
+
+WHATIF = """\
+name: wi
+seed: 5
+area: {width_m: 1400, height_m: 1200, resolution_m: 50}
+network:
+  layout: {hex: {rings: 1, isd_m: 500}}
+  carrier: {fc_ghz: 3.5, bandwidth_mhz: 100, scenario: UMa}
+variants:
+  low_power: {network.tx_power_dbm: 30.0}
+"""
+
+
+def test_whatif_job_runs_in_a_worker(store: Store):
+    with pytest.raises(ValidationError, match="exactly one of"):
+        validate_params("whatif", {})
+    with pytest.raises(ValidationError, match="no file 'nope.yaml'"):
+        validate_params("whatif", {"scenario": "nope.yaml"})
+    with pytest.raises(ValidationError, match=r"fc_ghz"):
+        validate_params("whatif", {"scenario_yaml": WHATIF.replace("fc_ghz: 3.5", "fc_ghz: 500")})
+    runner = JobRunner(store, poll_interval_s=0.1)
+    jid = store.create_job("whatif", validate_params("whatif", {"scenario_yaml": WHATIF}))["job_id"]
+    assert runner.wait_idle(240)
+    row = store.get_job(jid)
+    assert row["status"] == "succeeded", row["error"]
+    result = json.loads((Path(row["result_path"]) / "result.json").read_text())
+    rows = {(r["variant"], r["kpi"]): r for r in result["rows"]}
+    # 16 dB less transmit power: RSRP drops by exactly 16 dB at the median (same seed, same draws)
+    assert rows[("low_power", "rsrp_p50_dbm")]["delta"] == pytest.approx(-16.0, abs=1e-3)
+    assert (Path(row["result_path"]) / "whatif" / "comparison.json").is_file()

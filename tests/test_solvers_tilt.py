@@ -112,7 +112,8 @@ def test_time_limit_honoured_and_reported() -> None:
     assert sol.time_limit_reached and sol.status == SolveStatus.FEASIBLE
     assert sol.wall_time_s < 5.0
     assert sol.best_bound >= sol.objective
-    sol2 = solve(p, backend="local-search", time_limit_s=0.2)
+    big = _geometric(30, 16, 2000, 6)
+    sol2 = solve(big, backend="local-search", time_limit_s=0.05)
     assert sol2.time_limit_reached and sol2.wall_time_s < 5.0
 
 

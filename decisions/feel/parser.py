@@ -37,6 +37,9 @@ _OPS = ("..", "**", "<=", ">=", "!=", "(", ")", "[", "]", "{", "}", ",", ".", "<
         "?", ":", "@")
 
 
+_DIGITS = frozenset("0123456789")
+
+
 def _is_name_start(c: str) -> bool:
     return c.isalpha() or c == "_"
 
@@ -82,13 +85,13 @@ def tokenize(text: str, names: tuple[str, ...] = ()) -> list[Token]:
                 raise FeelSyntaxError("unterminated comment", text, i + 1)
             i = j + 2
             continue
-        if c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
+        if c in _DIGITS or (c == "." and i + 1 < n and text[i + 1] in _DIGITS):
             j = i
-            while j < n and text[j].isdigit():
+            while j < n and text[j] in _DIGITS:
                 j += 1
-            if j < n and text[j] == "." and j + 1 < n and text[j + 1].isdigit():
+            if j < n and text[j] == "." and j + 1 < n and text[j + 1] in _DIGITS:
                 j += 1
-                while j < n and text[j].isdigit():
+                while j < n and text[j] in _DIGITS:
                     j += 1
             if j < n and _is_name_start(text[j]):
                 raise FeelSyntaxError(f"malformed number {text[i:j + 1]!r}", text, i + 1)

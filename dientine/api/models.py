@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+
+
+def iso_utc(value: datetime) -> str:
+    """RFC 3339 text in UTC with a ``Z`` (the catalog keeps naive UTC timestamps)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat() + "Z"
+
+
+def to_naive_utc(value: datetime) -> datetime:
+    """Incoming timestamps: aware → converted to UTC; naive → taken as UTC."""
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+
+
+Timestamp = Annotated[datetime, PlainSerializer(iso_utc, return_type=str, when_used="json")]
+InTimestamp = Annotated[datetime, AfterValidator(to_naive_utc)]
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -77,7 +93,7 @@ class TableList(BaseModel):
 
 class DecisionRow(BaseModel):
     decision_id: str
-    time: datetime
+    time: Timestamp
     table: str
     table_version: int | None = None
     rule_ids: list[str] | None = None
@@ -89,7 +105,7 @@ class DecisionRow(BaseModel):
     decide_time_ms: float | None = None
     adopted: bool | None = None
     outcome: Any = None
-    outcome_time: datetime | None = None
+    outcome_time: Timestamp | None = None
     source: str | None = None
 
 
@@ -159,9 +175,9 @@ class Job(BaseModel):
     kind: str
     status: Literal["queued", "running", "succeeded", "failed", "cancelled", "dry_run"]
     params: dict[str, Any]
-    created: datetime | None = None
-    started: datetime | None = None
-    finished: datetime | None = None
+    created: Timestamp | None = None
+    started: Timestamp | None = None
+    finished: Timestamp | None = None
     error: str | None = None
 
 
@@ -192,8 +208,8 @@ class TwinSummary(BaseModel):
     cells: int
     cells_reporting: int
     records: int
-    created: datetime
-    last_time: datetime | None
+    created: Timestamp
+    last_time: Timestamp | None
 
 
 class TwinList(BaseModel):
@@ -201,7 +217,7 @@ class TwinList(BaseModel):
 
 
 class CellSample(BaseModel):
-    time: datetime
+    time: Timestamp
     kpis: dict[str, float]
 
 
@@ -211,7 +227,7 @@ class TwinState(TwinSummary):
 
 class TelemetryRecord(_In):
     cell_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    time: datetime | None = Field(None, description="Measurement time (default: arrival)")
+    time: InTimestamp | None = Field(None, description="Measurement time, UTC if no offset (default: arrival)")
     kpis: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], FiniteFloat] = Field(
         min_length=1, max_length=200
     )
@@ -242,7 +258,7 @@ class ThresholdOut(BaseModel):
     min: float | None
     max: float | None
     reason: str
-    changed_at: datetime
+    changed_at: Timestamp
     changed_by: str
 
 
@@ -283,7 +299,7 @@ class PolicyOut(BaseModel):
     name: str
     version: int
     format: str
-    changed_at: datetime
+    changed_at: Timestamp
     changed_by: str
     text: str | None = None
 
@@ -310,9 +326,9 @@ class KeyOut(BaseModel):
     key_id: str
     name: str
     scopes: list[str]
-    created: datetime | None = None
+    created: Timestamp | None = None
     revoked: bool = False
-    revoked_at: datetime | None = None
+    revoked_at: Timestamp | None = None
 
 
 class KeyCreated(KeyOut):

@@ -147,12 +147,12 @@ def install(app: FastAPI) -> None:
 
 
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for the given error codes, all as problem documents."""
+    """OpenAPI ``responses`` entries for the given error codes (400 and 422 always), as problem documents."""
     return {
         code: {
             "model": Problem,
             "description": HTTPStatus(code).phrase,
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        for code in codes
+        for code in sorted({*codes, 400, 422})
     }

@@ -181,15 +181,17 @@ def antenna_gain_lcs_dbi(code, rz, rx, ry, etilt_deg, cos_te, n_rows, dv):
 
 # ------------------------------------------------------------------------------------------- link gain
 @numba.njit(inline="always", **_JIT)
-def _link_gain(p, c, px, py, ph, pin, po2i, ppix, cx, cy, ch, crot, cetilt, ccoste, csite, fam, fc, h_bld, w_st,
-               ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap):
-    """(gain dB, validity flag) of link (p, c); flag 1 if d2D exceeds the model's maximum."""
+def _site_link(p, gi, px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, fam, fc, h_bld, w_st, los_u, sf_los,
+               sf_nlos, sf_o2i, wrap):
+    """Loss (dB: PL + SF + O2I) from antenna group ``gi`` (co-located antennas of one site) to point ``p``, the
+    vector (dx, dy, dz) from the nearest wrap-around image to the point, and a flag (1: d2D above the model's
+    maximum). Cells of one group share d2D, LOS state and shadowing exactly, so this is computed once per group."""
     best = 1e300
     dx = 0.0
     dy = 0.0
     for w in range(wrap.shape[0]):
-        ex = px[p] - (cx[c] + wrap[w, 0])
-        ey = py[p] - (cy[c] + wrap[w, 1])
+        ex = px[p] - (gx[gi] + wrap[w, 0])
+        ey = py[p] - (gy[gi] + wrap[w, 1])
         dd = ex * ex + ey * ey
         if dd < best:
             best = dd
@@ -197,12 +199,11 @@ def _link_gain(p, c, px, py, ph, pin, po2i, ppix, cx, cy, ch, crot, cetilt, ccos
             dy = ey
     d2 = math.sqrt(best)
     h_ut = ph[p]
-    h_bs = ch[c]
+    h_bs = gh[gi]
     dz = h_ut - h_bs
     pix = ppix[p]
-    site = csite[c]
-    plos = los_probability_scalar(fam, d2, h_ut)
-    los = los_u[pix, site] < plos
+    site = gsite[gi]
+    los = los_u[pix, site] < los_probability_scalar(fam, d2, h_ut)
     d2c = max(d2, 10.0)
     d3 = math.sqrt(d2c * d2c + dz * dz)
     pl, sig = path_loss_sigma_db(fam, d2c, d3, h_bs, h_ut, fc, los, h_bld, w_st)
@@ -218,33 +219,43 @@ def _link_gain(p, c, px, py, ph, pin, po2i, ppix, cx, cy, ch, crot, cetilt, ccos
         pl += sig * sf_los[pix, site]
     else:
         pl += sig * sf_nlos[pix, site]
-    r = math.sqrt(dx * dx + dy * dy + dz * dz)
-    if r < 1e-9:
-        r = 1e-9
-    ux = dx / r
-    uy = dy / r
-    uz = dz / r
+    return pl, dx, dy, dz, flag
+
+
+@numba.njit(inline="always", **_JIT)
+def _cell_antenna(c, ux, uy, uz, crot, cetilt, ccoste, ant_code, n_rows, dv):
+    """Antenna gain (dBi) of cell ``c`` towards GCS unit vector (ux, uy, uz): rotate into the LCS (rows of Rᵀ
+    in ``crot``), then the pattern."""
     lx = crot[c, 0] * ux + crot[c, 1] * uy + crot[c, 2] * uz
     ly = crot[c, 3] * ux + crot[c, 4] * uy + crot[c, 5] * uz
     lz = crot[c, 6] * ux + crot[c, 7] * uy + crot[c, 8] * uz
-    g = antenna_gain_lcs_dbi(ant_code, lz, lx, ly, cetilt[c], ccoste[c], n_rows, dv)
-    return g - pl, flag
+    return antenna_gain_lcs_dbi(ant_code, lz, lx, ly, cetilt[c], ccoste[c], n_rows, dv)
+
+
+@numba.njit(inline="always", **_JIT)
+def _unit(dx, dy, dz):
+    r = math.sqrt(dx * dx + dy * dy + dz * dz)
+    if r < 1e-9:
+        return 0.0, 0.0, -1.0  # point at the antenna: straight down (never happens for h_UT != h_BS)
+    return dx / r, dy / r, dz / r
 
 
 def _make_gain_dense(parallel):
     rng_ = prange if parallel else range
 
-    def gain_dense(px, py, ph, pin, po2i, ppix, cx, cy, ch, crot, cetilt, ccoste, csite, fam, fc, h_bld, w_st,
-                   ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, out):
+    def gain_dense(px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells, crot, cetilt, ccoste, fam, fc,
+                   h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, out):
         """Dense path gains ``out[p, c]`` (float32 [P, C]); returns the number of out-of-range links."""
         n_bad = 0
         for p in rng_(px.shape[0]):
-            for c in range(cx.shape[0]):
-                g, f = _link_gain(p, c, px, py, ph, pin, po2i, ppix, cx, cy, ch, crot, cetilt, ccoste, csite,
-                                  fam, fc, h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i,
-                                  wrap)
-                out[p, c] = g
-                n_bad += f
+            for gi in range(gx.shape[0]):
+                loss, dx, dy, dz, f = _site_link(p, gi, px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, fam, fc,
+                                                 h_bld, w_st, los_u, sf_los, sf_nlos, sf_o2i, wrap)
+                n_bad += f * (gptr[gi + 1] - gptr[gi])
+                ux, uy, uz = _unit(dx, dy, dz)
+                for j in range(gptr[gi], gptr[gi + 1]):
+                    c = gcells[j]
+                    out[p, c] = _cell_antenna(c, ux, uy, uz, crot, cetilt, ccoste, ant_code, n_rows, dv) - loss
         return n_bad
 
     return gain_dense
@@ -253,10 +264,12 @@ def _make_gain_dense(parallel):
 def _make_gain_topk(parallel):
     rng_ = prange if parallel else range
 
-    def gain_topk(px, py, ph, pin, po2i, ppix, cx, cy, ch, crot, cetilt, ccoste, csite, fam, fc, h_bld, w_st,
-                  ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, rank_off, out_idx, out_gain):
-        """Top-K cells per point by gain + rank_off[c] (descending): ``out_idx[p, k]`` int32, ``out_gain[p, k]``
-        float32 (gain without rank_off). Returns the number of out-of-range links."""
+    def gain_topk(px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells, crot, cetilt, ccoste, fam, fc,
+                  h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, rank_off, out_idx,
+                  out_gain):
+        """Top-K cells per point by gain + rank_off[c] (descending; ties keep the lower cell id first):
+        ``out_idx[p, k]`` int32, ``out_gain[p, k]`` float32 (gain without rank_off). Returns the number of
+        out-of-range links."""
         n_bad = 0
         k_top = out_idx.shape[1]
         for p in rng_(px.shape[0]):
@@ -264,28 +277,33 @@ def _make_gain_topk(parallel):
                 out_idx[p, k] = -1
                 out_gain[p, k] = -3.0e38
             last_key = -3.0e38
-            for c in range(cx.shape[0]):
-                g, f = _link_gain(p, c, px, py, ph, pin, po2i, ppix, cx, cy, ch, crot, cetilt, ccoste, csite,
-                                  fam, fc, h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i,
-                                  wrap)
-                n_bad += f
-                g32 = np.float32(g)
-                key = g32 + rank_off[c]
-                if out_idx[p, k_top - 1] >= 0 and key <= last_key:
-                    continue
-                j = k_top - 1
-                while j > 0:
-                    q = out_idx[p, j - 1]
-                    if q >= 0 and key <= out_gain[p, j - 1] + rank_off[q]:
-                        break
-                    out_idx[p, j] = out_idx[p, j - 1]
-                    out_gain[p, j] = out_gain[p, j - 1]
-                    j -= 1
-                out_idx[p, j] = c
-                out_gain[p, j] = g32
-                q = out_idx[p, k_top - 1]
-                if q >= 0:
-                    last_key = out_gain[p, k_top - 1] + rank_off[q]
+            for gi in range(gx.shape[0]):
+                loss, dx, dy, dz, f = _site_link(p, gi, px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, fam, fc,
+                                                 h_bld, w_st, los_u, sf_los, sf_nlos, sf_o2i, wrap)
+                n_bad += f * (gptr[gi + 1] - gptr[gi])
+                ux, uy, uz = _unit(dx, dy, dz)
+                for j in range(gptr[gi], gptr[gi + 1]):
+                    c = gcells[j]
+                    g32 = np.float32(_cell_antenna(c, ux, uy, uz, crot, cetilt, ccoste, ant_code, n_rows, dv)
+                                     - loss)
+                    key = g32 + rank_off[c]
+                    q = out_idx[p, k_top - 1]
+                    if q >= 0 and (key < last_key or (key == last_key and c > q)):
+                        continue
+                    jj = k_top - 1
+                    while jj > 0:
+                        q = out_idx[p, jj - 1]
+                        if q >= 0 and (key < out_gain[p, jj - 1] + rank_off[q]
+                                       or (key == out_gain[p, jj - 1] + rank_off[q] and q < c)):
+                            break
+                        out_idx[p, jj] = out_idx[p, jj - 1]
+                        out_gain[p, jj] = out_gain[p, jj - 1]
+                        jj -= 1
+                    out_idx[p, jj] = c
+                    out_gain[p, jj] = g32
+                    q = out_idx[p, k_top - 1]
+                    if q >= 0:
+                        last_key = out_gain[p, k_top - 1] + rank_off[q]
         return n_bad
 
     return gain_topk
@@ -312,33 +330,41 @@ def spectral_efficiency_scalar(sinr_db, kind, alpha, smin, tmax, thr, eff):
     return se
 
 
-@numba.njit(**_JIT)
-def _serve_point(p, row, cell_index, gain, tx, active, load, off, noise_mw, rsrp_off, kind, alpha, smin, tmax,
-                 thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate):
+@numba.njit(inline="always", **_JIT)
+def _serve_point(p, row, cell_index, gain, gain_lin, tx, p_lin, active, load, off, noise_mw, rsrp_off, kind,
+                 alpha, smin, tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate):
+    """Serve point ``p``. Received power in mW is p_lin[c] · gain_lin[p, k] when a linear copy of the gains is
+    given (``gain_lin.shape[0] > 0``, the cached path), else 10^((tx + gain)/10)."""
+    use_lin = gain_lin.shape[0] > 0
     best_metric = -np.inf
     best_c = -1
     best_rx = 0.0
+    best_mw = 0.0
     wsum = 0.0
     for k in range(gain.shape[1]):
         c = cell_index[row, k]
         if c < 0 or not active[c]:
             continue
         rx = tx[c] + gain[p, k]
+        if use_lin:
+            mw = p_lin[c] * gain_lin[p, k]
+        else:
+            mw = math.exp(rx * LN10_10)
         m = rx + off[c]
         if m > best_metric:
             best_metric = m
             best_c = c
             best_rx = rx
-        wsum += load[c] * math.exp(rx * LN10_10)
+            best_mw = mw
+        wsum += load[c] * mw
     if best_c < 0:
         out_serv[p] = -1
         out_rsrp[p] = -np.inf
         out_sinr[p] = -np.inf
         out_rate[p] = 0.0
         return
-    s = math.exp(best_rx * LN10_10)
-    interf = max(wsum - load[best_c] * s, 0.0)
-    sinr = 10.0 * math.log10(s / (interf + noise_mw))
+    interf = max(wsum - load[best_c] * best_mw, 0.0)
+    sinr = 10.0 * math.log10(best_mw / (interf + noise_mw))
     out_serv[p] = best_c
     out_rsrp[p] = best_rx + rsrp_off
     out_sinr[p] = sinr
@@ -348,23 +374,24 @@ def _serve_point(p, row, cell_index, gain, tx, active, load, off, noise_mw, rsrp
 def _make_serve(parallel):
     rng_ = prange if parallel else range
 
-    def serve(cell_index, gain, tx, active, load, off, noise_mw, rsrp_off, kind, alpha, smin, tmax, thr, eff,
-              bw_hz, out_serv, out_rsrp, out_sinr, out_rate):
+    def serve(cell_index, gain, gain_lin, tx, p_lin, active, load, off, noise_mw, rsrp_off, kind, alpha, smin,
+              tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate):
         """Best server (max tx + gain + offset among active cells of the row), RSRP, SINR (interference of the
         other active cells weighted by load), rate (Mbps). ``cell_index`` is [P, K] (top-K) or [1, C] (dense:
         the same cells for every point)."""
         step = 1 if (cell_index.shape[0] > 1 or gain.shape[0] == 1) else 0
         for p in rng_(gain.shape[0]):
-            _serve_point(p, p * step, cell_index, gain, tx, active, load, off, noise_mw, rsrp_off,
-                         kind, alpha, smin, tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate)
+            _serve_point(p, p * step, cell_index, gain, gain_lin, tx, p_lin, active, load, off, noise_mw,
+                         rsrp_off, kind, alpha, smin, tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr,
+                         out_rate)
 
-    def serve_subset(points, cell_index, gain, tx, active, load, off, noise_mw, rsrp_off, kind, alpha, smin,
-                     tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate):
+    def serve_subset(points, cell_index, gain, gain_lin, tx, p_lin, active, load, off, noise_mw, rsrp_off, kind,
+                     alpha, smin, tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate):
         """As ``serve`` but only for the point ids in ``points`` (top-K maps); other outputs untouched."""
         for i in rng_(points.shape[0]):
             p = points[i]
-            _serve_point(p, p, cell_index, gain, tx, active, load, off, noise_mw, rsrp_off, kind, alpha, smin,
-                         tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate)
+            _serve_point(p, p, cell_index, gain, gain_lin, tx, p_lin, active, load, off, noise_mw, rsrp_off,
+                         kind, alpha, smin, tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate)
 
     return serve, serve_subset
 
@@ -375,6 +402,14 @@ serve_subset = numba.njit(parallel=True, **_JIT)(_ss)
 _s, _ss = _make_serve(False)
 serve_points_serial = numba.njit(**_JIT)(_s)
 serve_subset_serial = numba.njit(**_JIT)(_ss)
+
+
+@numba.njit(parallel=True, **_JIT)
+def db_to_linear_f32(gain_db, out):
+    """out = 10^(gain_db/10) as float32 (the cached serving path's linear copy of a gain map)."""
+    for p in prange(gain_db.shape[0]):
+        for k in range(gain_db.shape[1]):
+            out[p, k] = math.exp(gain_db[p, k] * LN10_10)
 
 
 @numba.njit(**_JIT)

@@ -23,6 +23,10 @@ from .shadowing import SiteFields
 
 NO_SERVICE_DB = float("-inf")
 """RSRP/SINR of points without an active serving cell (sentinel, not NaN); their rate is 0."""
+PARALLEL_MIN_POINTS = 100_000
+"""Cached updates touching fewer points run the serial kernel (performance choice: waking the thread pool costs
+more than it saves on small updates, badly so on a shared machine)."""
+_NO_LINEAR = np.zeros((0, 0), np.float32)
 DEFAULT_NOISE_FIGURE_DB = 9.0
 """UE noise figure (TR 38.901 Table 7.8-1 / TR 38.802 calibration, REFERENCES.md §4.4, verify)."""
 
@@ -62,12 +66,26 @@ def _check_inputs(cells: CellArrays, points: PointArrays, fields: SiteFields, wr
     return wrap, sf_o2i, pix
 
 
+def antenna_groups(cells: CellArrays):
+    """Co-located antennas: cells with equal (x, y, height, site) share d2D, LOS state and shadowing, so the
+    kernels compute path loss once per group. Returns (gx, gy, gh, gsite, gptr, gcells) with the cells of group
+    g in ``gcells[gptr[g]:gptr[g + 1]]``."""
+    key = np.stack([cells.x_m, cells.y_m, cells.height_m, cells.site_index.astype(np.float64)], axis=1)
+    uniq, inverse = np.unique(key, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    order = np.argsort(inverse, kind="stable")
+    gptr = np.zeros(uniq.shape[0] + 1, np.int64)
+    np.cumsum(np.bincount(inverse, minlength=uniq.shape[0]), out=gptr[1:])
+    return (np.ascontiguousarray(uniq[:, 0]), np.ascontiguousarray(uniq[:, 1]), np.ascontiguousarray(uniq[:, 2]),
+            uniq[:, 3].astype(np.int64), gptr, order.astype(np.int64))
+
+
 def _kernel_args(cells: CellArrays, points: PointArrays, fields: SiteFields, wrap_offsets_m):
     wrap, sf_o2i, pix = _check_inputs(cells, points, fields, wrap_offsets_m)
     cos_te = np.cos(np.radians(90.0 + cells.elec_tilt_deg))
     return (points.x_m, points.y_m, points.height_m, points.indoor, points.o2i_loss_db, pix,
-            cells.x_m, cells.y_m, cells.height_m, _rotation_rows(cells), cells.elec_tilt_deg, cos_te,
-            cells.site_index, FAMILY_CODE[family_of(cells.scenario)], float(cells.fc_ghz),
+            *antenna_groups(cells), _rotation_rows(cells), cells.elec_tilt_deg, cos_te,
+            FAMILY_CODE[family_of(cells.scenario)], float(cells.fc_ghz),
             float(cells.building_height_m), float(cells.street_width_m), ANTENNA_CODE[cells.antenna_model],
             int(cells.array_rows), float(cells.array_spacing_wavelengths), fields.los_uniform, fields.sf_los,
             fields.sf_nlos, sf_o2i, wrap)
@@ -115,8 +133,9 @@ def _serve_args(cells: CellArrays, noise_dbm: float, se_model: str, cqi_threshol
     kind, alpha, smin, tmax, thr, eff = se_parameters(se_model, cqi_thresholds_db)
     if not np.isfinite(noise_dbm):
         raise ValueError(f"noise_dbm: expected a finite value, found {noise_dbm!r}")
-    return (cells.tx_power_dbm, cells.active, cells.load, cells.offset_db, 10.0 ** (float(noise_dbm) / 10.0),
-            cells.rsrp_offset_db, kind, alpha, smin, tmax, thr, eff, cells.occupied_bandwidth_hz)
+    return (cells.tx_power_dbm, 10.0 ** (cells.tx_power_dbm / 10.0), cells.active, cells.load, cells.offset_db,
+            10.0 ** (float(noise_dbm) / 10.0), cells.rsrp_offset_db, kind, alpha, smin, tmax, thr, eff,
+            cells.occupied_bandwidth_hz)
 
 
 def _empty_result(n: int) -> ServeResult:
@@ -151,7 +170,7 @@ def serve(gain_db: np.ndarray, cell_index: np.ndarray | None, cells: CellArrays,
     nd = default_noise_dbm(cells) if noise_dbm is None else noise_dbm
     res = _empty_result(gain_db.shape[0])
     (kr.serve_points if parallel else kr.serve_points_serial)(
-        ci, gain_db, *_serve_args(cells, nd, se_model, cqi_thresholds_db), res.serving_cell, res.rsrp_dbm,
+        ci, gain_db, _NO_LINEAR, *_serve_args(cells, nd, se_model, cqi_thresholds_db), res.serving_cell, res.rsrp_dbm,
         res.sinr_db, res.rate_mbps)
     return res
 
@@ -172,10 +191,12 @@ def evaluate_network(cells: CellArrays, points: PointArrays, fields: SiteFields,
 class CachedServing:
     """Serving state over a fixed top-K map, re-evaluated incrementally when cells change.
 
-    Holds the map, its inverted index (points per cell) and the current :class:`ServeResult`. ``update`` takes
-    the new cells (only power, ``active``, ``load`` and ``offset_db`` may differ: geometry, tilt and carrier are
-    baked into the gains, rebuild the map for those) and the ids of the cells that changed, and recomputes only
-    the points whose top-K contains a changed cell. The result equals :func:`serve` on the whole map.
+    Holds the map, a linear (mW-ratio) float32 copy of its gains, its inverted index (points per cell) and the
+    current :class:`ServeResult`. ``update`` takes the new cells (only power, ``active``, ``load`` and
+    ``offset_db`` may differ: geometry, tilt and carrier are baked into the gains, rebuild the map for those) and
+    the ids of the cells that changed, and recomputes only the points whose top-K contains a changed cell. The
+    result equals :func:`serve` on the whole map (serving cell and RSRP exactly; SINR/rate to float32 rounding of
+    the linear gains, < 1e-5 dB).
     """
 
     def __init__(self, cell_index: np.ndarray, gain_db: np.ndarray, cells: CellArrays, *,
@@ -183,18 +204,38 @@ class CachedServing:
                  parallel: bool = True):
         self.cell_index = np.ascontiguousarray(cell_index, dtype=np.int32)
         self.gain_db = np.ascontiguousarray(gain_db, dtype=np.float32)
+        if self.cell_index.shape != self.gain_db.shape or self.gain_db.ndim != 2:
+            raise ValueError(f"cell_index/gain_db: expected equal [P, K] shapes, found {self.cell_index.shape} "
+                             f"and {self.gain_db.shape}")
+        if self.cell_index.size and (self.cell_index.max() >= cells.n_cells or self.cell_index.min() < -1):
+            raise ValueError(f"cell_index: expected values in [-1, {cells.n_cells - 1}]")
+        self.gain_lin = np.empty_like(self.gain_db)
+        kr.db_to_linear_f32(self.gain_db, self.gain_lin)
         self.noise_dbm = default_noise_dbm(cells) if noise_dbm is None else float(noise_dbm)
         self.se_model = se_model
         self.cqi_thresholds_db = cqi_thresholds_db
         self.parallel = parallel
         self.cells = cells
-        self.result = serve(self.gain_db, self.cell_index, cells, noise_dbm=self.noise_dbm, se_model=se_model,
-                            cqi_thresholds_db=cqi_thresholds_db, parallel=parallel)
+        self.result = _empty_result(self.gain_db.shape[0])
+        self._run(np.arange(self.gain_db.shape[0], dtype=np.int32), cells)
         self.ptr, self.points = kr.inverted_topk_index(self.cell_index, cells.n_cells)
+
+    def nbytes(self) -> int:
+        """Memory of the map, its linear copy, the inverted index and the result arrays."""
+        r = self.result
+        return sum(a.nbytes for a in (self.cell_index, self.gain_db, self.gain_lin, self.ptr, self.points,
+                                      r.serving_cell, r.rsrp_dbm, r.sinr_db, r.rate_mbps))
 
     def points_of(self, cell: int) -> np.ndarray:
         """Point ids whose top-K contains ``cell``."""
         return self.points[self.ptr[cell]:self.ptr[cell + 1]]
+
+    def _run(self, pts: np.ndarray, cells: CellArrays) -> None:
+        r = self.result
+        fn = kr.serve_subset if (self.parallel and pts.shape[0] >= PARALLEL_MIN_POINTS) else kr.serve_subset_serial
+        fn(pts, self.cell_index, self.gain_db, self.gain_lin,
+           *_serve_args(cells, self.noise_dbm, self.se_model, self.cqi_thresholds_db),
+           r.serving_cell, r.rsrp_dbm, r.sinr_db, r.rate_mbps)
 
     def update(self, cells: CellArrays, changed_cells) -> int:
         """Apply new per-cell power/state/load/offset; returns the number of points recomputed."""
@@ -212,15 +253,10 @@ class CachedServing:
         missing = np.setdiff1d(moved, changed)
         if missing.size:
             raise ValueError(f"changed_cells: cells {missing.tolist()} changed but are not listed")
+        self.cells = cells
         if changed.size == 0:
-            self.cells = cells
             return 0
         pts = self.points_of(int(changed[0])) if changed.size == 1 else np.unique(
             np.concatenate([self.points_of(int(c)) for c in changed]))
-        self.cells = cells
-        r = self.result
-        (kr.serve_subset if self.parallel else kr.serve_subset_serial)(
-            pts, self.cell_index, self.gain_db,
-            *_serve_args(cells, self.noise_dbm, self.se_model, self.cqi_thresholds_db),
-            r.serving_cell, r.rsrp_dbm, r.sinr_db, r.rate_mbps)
+        self._run(pts, cells)
         return int(pts.shape[0])

@@ -55,8 +55,9 @@ def gain_map_dense_numpy(cells: CellArrays, points: PointArrays, fields: SiteFie
 
 def serve_numpy(gain_db: np.ndarray, cell_index: np.ndarray | None, cells: CellArrays, *,
                 noise_dbm: float | None = None, se_model: str = "shannon-36942",
-                cqi_thresholds_db=None) -> ServeResult:
-    """Same result as :func:`dientine.radio.maps.serve` (dense or top-K), vectorised over [P, K]."""
+                cqi_thresholds_db=None, gain_lin: np.ndarray | None = None) -> ServeResult:
+    """Same result as :func:`dientine.radio.maps.serve` (dense or top-K), vectorised over [P, K]; with
+    ``gain_lin`` (linear copy of the gains) received powers are 10^(tx/10) · gain_lin, as in the cached path."""
     g = np.asarray(gain_db, dtype=np.float64)
     ci = (np.broadcast_to(np.arange(cells.n_cells), g.shape) if cell_index is None
           else np.asarray(cell_index, dtype=np.int64))
@@ -70,8 +71,11 @@ def serve_numpy(gain_db: np.ndarray, cell_index: np.ndarray | None, cells: CellA
     rows = np.arange(g.shape[0])
     serving = np.where(has, cc[rows, k], -1)
     rx_s = rx[rows, k]
-    lin = np.where(act, 10.0 ** (rx / 10.0), 0.0)
-    s_mw = 10.0 ** (rx_s / 10.0)
+    if gain_lin is None:
+        lin = np.where(act, 10.0 ** (rx / 10.0), 0.0)
+    else:
+        lin = np.where(act, 10.0 ** (cells.tx_power_dbm / 10.0)[cc] * gain_lin, 0.0)
+    s_mw = lin[rows, k]
     interf = np.maximum((cells.load[cc] * lin).sum(axis=1) - cells.load[cc[rows, k]] * s_mw, 0.0)
     nd = default_noise_dbm(cells) if noise_dbm is None else noise_dbm
     sinr = np.where(has, 10.0 * np.log10(s_mw / (interf + 10.0 ** (nd / 10.0))), -np.inf)
@@ -84,9 +88,10 @@ def serve_numpy(gain_db: np.ndarray, cell_index: np.ndarray | None, cells: CellA
 
 def serve_subset_numpy(points: np.ndarray, cell_index: np.ndarray, gain_db: np.ndarray, cells: CellArrays,
                        result: ServeResult, *, noise_dbm: float | None = None,
-                       se_model: str = "shannon-36942") -> None:
+                       se_model: str = "shannon-36942", gain_lin: np.ndarray | None = None) -> None:
     """In-place NumPy equivalent of the cached update: recompute ``result`` at ``points`` only."""
-    r = serve_numpy(gain_db[points], cell_index[points], cells, noise_dbm=noise_dbm, se_model=se_model)
+    r = serve_numpy(gain_db[points], cell_index[points], cells, noise_dbm=noise_dbm, se_model=se_model,
+                    gain_lin=None if gain_lin is None else gain_lin[points])
     result.serving_cell[points] = r.serving_cell
     result.rsrp_dbm[points] = r.rsrp_dbm
     result.sinr_db[points] = r.sinr_db

@@ -45,6 +45,7 @@ class Data:
     rho_max: float
     eps: float | None
     penalty_wh: np.ndarray  # (J, T) objective cost of losing all of point j's traffic in period t
+    price_cache: dict = field(default_factory=dict)  # (t, active cells) -> priced period (solver.py)
 
     @classmethod
     def from_problem(cls, p: RruSleepProblem) -> Data:
@@ -225,10 +226,11 @@ def build(d: Data, periods: np.ndarray | list[int], *, coupled: bool, integer: b
         b.rows(r, c, np.ones(len(c)), np.ones(len(pts)), np.ones(len(pts)))
         # assignment: y <= f x, f = min(1, rho_max / coef) (a point larger than a cell cannot be served by it alone)
         f = np.ones(len(yc)) if "capacity" in relax else np.minimum(1.0, d.rho_max / np.maximum(coef, 1e-300))
-        r = np.repeat(np.arange(len(yc)), 2)
-        c = np.stack([yc, x[pi, t]], axis=1).ravel()
-        v = np.stack([np.ones(len(yc)), -f], axis=1).ravel()
-        b.rows(r, c, v, np.full(len(yc), -INF), np.zeros(len(yc)))
+        sel = np.arange(len(yc))
+        r = np.repeat(np.arange(len(sel)), 2)
+        c = np.stack([yc[sel], x[pi[sel], t]], axis=1).ravel()
+        v = np.stack([np.ones(len(sel)), -f[sel]], axis=1).ravel()
+        b.rows(r, c, v, np.full(len(sel), -INF), np.zeros(len(sel)))
         if "capacity" not in relax:
             r = np.concatenate([pi, np.arange(n_i)])
             c = np.concatenate([yc, x[:, t]])

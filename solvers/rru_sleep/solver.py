@@ -135,45 +135,67 @@ def _prev_state(d: _model.Data, on: np.ndarray, i: int, t: int) -> bool | None:
     return None if d.initial_on is None else bool(d.initial_on[i])
 
 
+@dataclass
+class _PeriodPrice:
+    feasible: bool
+    energy_wh: float
+    penalty_wh: float
+    utilisation: np.ndarray
+    serving: np.ndarray
+    unserved_mbps: float
+
+
+def _price_period(d: _model.Data, t: int, on_t: np.ndarray, clock: _Clock, gap: float) -> _PeriodPrice:
+    """Exact traffic cost of period t for fixed active cells: the assignment LP."""
+    key = (t, on_t.astype(bool).tobytes())
+    if key in d.price_cache:
+        return d.price_cache[key]
+    x_fix = np.zeros((d.n_i, d.n_t))
+    x_fix[:, t] = on_t
+    m = _model.build(d, [t], coupled=False, integer=False, x_lb=x_fix, x_ub=x_fix)
+    r = _run(m.highs, max(clock.left(), 1.0), gap, mip=False)
+    if r.values is None or r.status != _MS.kOptimal:
+        out = _PeriodPrice(False, math.inf, 0.0, np.zeros(d.n_i), np.full(d.n_j, -1, dtype=np.int64), 0.0)
+        d.price_cache[key] = out
+        return out
+    yv = r.values[m.y_cols[t]]
+    pairs = m.y_pairs[t]
+    pi, pj = d.pair_i[pairs], d.pair_j[pairs]
+    util = np.bincount(pi, weights=yv * d.cap_coef[pairs, t], minlength=d.n_i)
+    energy = float((d.on_cost_wh * on_t).sum() + (d.load_cost_wh * util).sum())
+    zc = m.z_cols[t]
+    pts = np.flatnonzero(d.demand[:, t] > 0)
+    unserved = penalty = 0.0
+    if len(zc):
+        zv = r.values[zc]
+        unserved = float((zv * d.demand[pts, t]).sum())
+        penalty = float((zv * d.penalty_wh[pts, t]).sum())
+    order = np.argsort(yv, kind="stable")
+    best_val = np.zeros(d.n_j)
+    best_val[pj[order]] = yv[order]
+    serving = np.full(d.n_j, -1, dtype=np.int64)
+    serving[pj[order]] = pi[order]
+    serving[best_val <= 1e-9] = -1
+    out = _PeriodPrice(True, energy, penalty, util, serving, unserved)
+    if len(d.price_cache) < 4096:
+        d.price_cache[key] = out
+    return out
+
+
 def _price(d: _model.Data, on: np.ndarray, clock: _Clock, gap: float) -> _Priced:
-    """Exact cost of a fixed on/off plan: one LP per period for the traffic, sleep levels by run."""
+    """Exact cost of a fixed on/off plan: one assignment LP per period (cached), sleep levels by run."""
     n_i, n_t = on.shape
-    util = np.zeros((n_i, n_t))
-    serving = np.full((d.n_j, n_t), -1, dtype=np.int64)
-    unserved = np.zeros(n_t)
-    energy = 0.0
-    penalty = 0.0
-    feasible = True
-    x_fix = on.astype(float)
-    for t in range(n_t):
-        m = _model.build(d, [t], coupled=False, integer=False, x_lb=x_fix, x_ub=x_fix)
-        r = _run(m.highs, max(clock.left(), 1.0), gap, mip=False)
-        if r.values is None or r.status != _MS.kOptimal:
-            feasible = False
-            continue
-        yv = r.values[m.y_cols[t]]
-        pairs = m.y_pairs[t]
-        pi, pj = d.pair_i[pairs], d.pair_j[pairs]
-        util[:, t] = np.bincount(pi, weights=yv * d.cap_coef[pairs, t], minlength=n_i)
-        energy += float((d.on_cost_wh * on[:, t]).sum() + (d.load_cost_wh * util[:, t]).sum())
-        zc = m.z_cols[t]
-        pts = np.flatnonzero(d.demand[:, t] > 0)
-        if len(zc):
-            zv = r.values[zc]
-            unserved[t] = float((zv * d.demand[pts, t]).sum())
-            penalty += float((zv * d.penalty_wh[pts, t]).sum())
-        order = np.argsort(yv, kind="stable")
-        best_val = np.zeros(d.n_j)
-        best_val[pj[order]] = yv[order]
-        serving_t = np.full(d.n_j, -1, dtype=np.int64)
-        serving_t[pj[order]] = pi[order]
-        serving_t[best_val <= 1e-9] = -1
-        serving[:, t] = serving_t
     on_b = on.astype(bool)
+    periods = [_price_period(d, t, on_b[:, t], clock, gap) for t in range(n_t)]
+    feasible = all(p.feasible for p in periods)
+    energy = sum(p.energy_wh for p in periods) if feasible else math.inf
     levels, sleep_wh = _sleep_levels(d, on_b)
     switches = _count_switches(d, on_b)
-    return _Priced(feasible, energy + sleep_wh, penalty, d.switch_cost_wh * switches, switches, levels, util,
-                   serving, unserved)
+    return _Priced(feasible, energy + sleep_wh, sum(p.penalty_wh for p in periods),
+                   d.switch_cost_wh * switches, switches, levels,
+                   np.stack([p.utilisation for p in periods], axis=1),
+                   np.stack([p.serving for p in periods], axis=1),
+                   np.array([p.unserved_mbps for p in periods]))
 
 
 def _count_switches(d: _model.Data, on: np.ndarray) -> int:
@@ -210,8 +232,10 @@ def _repair(d: _model.Data, on: np.ndarray) -> np.ndarray:
                             break
                         tt -= n_t
                     if on[i, tt] != on[i, t]:
-                        on[i, tt] = True  # fill the short sleep run / extend the short active run
+                        # short active run: extend it; short sleep run: wake the cell from its first period
+                        on[i, tt if on[i, t] else t] = True
                         changed = True
+                        break
             if not changed:
                 break
     return on

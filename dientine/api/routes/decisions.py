@@ -6,6 +6,7 @@ import json
 import math
 import time
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -21,6 +22,7 @@ from dientine.api.models import (
     OutcomeRequest,
     OutcomeResponse,
     TableList,
+    iso_utc,
 )
 from dientine.api.problems import ApiError, field_error, responses, validation_error
 from dientine.store import DecisionRecord, NotFound, utcnow
@@ -42,12 +44,18 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso_utc(value)
+    return str(value)
+
+
 def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """Plain ``json.dumps`` (the hot path skips response-model validation); non-finite floats become null."""
     try:
-        body = json.dumps(content, separators=(",", ":"), allow_nan=False, default=str)
+        body = json.dumps(content, separators=(",", ":"), allow_nan=False, default=_default)
     except ValueError:
-        body = json.dumps(_finite(content), separators=(",", ":"), allow_nan=False, default=str)
+        body = json.dumps(_finite(content), separators=(",", ":"), allow_nan=False, default=_default)
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 

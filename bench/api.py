@@ -1,0 +1,218 @@
+"""Decision-API benchmark (issue 6): decision evaluations per second through the API on loopback, p50/p99 latency.
+
+Run: ``.venv/bin/python bench/api.py [--quick]``. Starts ``dientine.api.serve`` (uvicorn, one process, as
+``dientine serve`` does) on 127.0.0.1 with a fresh temporary store, then drives it from this process with a
+concurrent asyncio HTTP/1.1 keep-alive client (``--conns`` connections, ``--requests`` requests per repeat; every
+request is authenticated with an API key and carries different inputs from a seeded generator).
+
+Measured per repeat (median of ``--repeats``):
+* evaluate: ``POST /v1/decisions/energy_saving/evaluate`` with logging on (not a dry run): auth, body
+  validation, threshold fill, rule-traced evaluation, decision-log record (batched writer thread).
+* baseline: ``GET /v1/health`` through the same server and client: the HTTP floor of this stack on this machine.
+* engine only (footnote): the same evaluations in-process without HTTP.
+
+Target (issue 6): >= 1,000 evaluations/s with p99 <= 20 ms on 2 cores. The client shares the machine's cores with
+the server, so the figure is conservative.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGET_RATE = 1000.0
+TARGET_P99_MS = 20.0
+ADMIN = "bench-admin-key-0123456789abcdef"
+
+TABLE = """\
+name: Energy saving (bench)
+input_data:
+  - {name: cell_load, type: number}
+  - {name: hour, type: number}
+  - {name: threshold_sleep_load, type: number}
+decisions:
+  - name: energy_saving
+    requires: {inputs: [cell_load, hour, threshold_sleep_load]}
+    table:
+      hit_policy: FIRST
+      inputs: [{expression: cell_load, type: number}, {expression: hour, type: number}]
+      outputs: [{name: action, type: string}]
+      rules:
+        - {id: sleep_at_night, when: ["< threshold_sleep_load", "[0..6]"], then: ['"sleep"']}
+        - {id: reduce_power, when: ["< threshold_sleep_load * 2", "-"], then: ['"reduce_power"']}
+        - {id: keep, when: ["-", "-"], then: ['"keep"']}
+"""
+THRESHOLDS = "thresholds:\n  threshold_sleep_load: {default: 0.1, min: 0.0, max: 0.5}\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(tmp: Path, port: int) -> subprocess.Popen[bytes]:
+    tables = tmp / "tables"
+    tables.mkdir()
+    (tables / "energy_saving.yaml").write_text(TABLE)
+    (tmp / "thresholds.yaml").write_text(THRESHOLDS)
+    code = (
+        "from dientine.api import serve; "
+        f"serve('127.0.0.1', {port}, {str(tmp / 'store')!r}, admin_key={ADMIN!r}, run_jobs=False, "
+        f"tables_dir={str(tables)!r}, thresholds_spec={str(tmp / 'thresholds.yaml')!r})"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=1) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not come up within 60 s")
+
+
+def build_requests(n: int, port: int, seed: int) -> list[bytes]:
+    rng = np.random.default_rng(seed)
+    loads = rng.uniform(0.0, 1.0, n)
+    hours = rng.integers(0, 24, n)
+    out = []
+    for load, hour in zip(loads, hours, strict=True):
+        body = json.dumps({"inputs": {"cell_load": round(float(load), 4), "hour": int(hour)}}).encode()
+        out.append(
+            b"POST /v1/decisions/energy_saving/evaluate HTTP/1.1\r\n"
+            + f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {ADMIN}\r\n".encode()
+            + b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+    return out
+
+
+def health_requests(n: int, port: int) -> list[bytes]:
+    return [f"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()] * n
+
+
+async def _conn(port: int, reqs: list[bytes], it: list[int], lat: list[float], errors: list[str]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while it[0] < len(reqs):
+            i = it[0]
+            it[0] += 1
+            t0 = time.perf_counter()
+            writer.write(reqs[i])
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            body = await reader.readexactly(length)
+            lat.append(time.perf_counter() - t0)
+            if not head.startswith(b"HTTP/1.1 200"):
+                errors.append(head.split(b"\r\n", 1)[0].decode() + " " + body[:200].decode(errors="replace"))
+    finally:
+        writer.close()
+
+
+async def _drive(port: int, reqs: list[bytes], conns: int) -> tuple[float, np.ndarray, list[str]]:
+    it, lat, errors = [0], [], []
+    t0 = time.perf_counter()
+    await asyncio.gather(*(_conn(port, reqs, it, lat, errors) for _ in range(conns)))
+    wall = time.perf_counter() - t0
+    return len(reqs) / wall, np.array(lat) * 1e3, errors
+
+
+def drive(port: int, reqs: list[bytes], conns: int) -> tuple[float, float, float]:
+    rate, lat_ms, errors = asyncio.run(_drive(port, reqs, conns))
+    if errors:
+        raise RuntimeError(f"{len(errors)} failed requests, first: {errors[0]}")
+    return rate, float(np.percentile(lat_ms, 50)), float(np.percentile(lat_ms, 99))
+
+
+def engine_only(tmp: Path, n: int) -> float:
+    from dientine.api.engine import DecisionService
+
+    svc = DecisionService(None, tmp / "tables")
+    rng = np.random.default_rng(1)
+    inputs = [{"cell_load": float(x), "hour": int(h)} for x, h in zip(rng.uniform(0, 1, n), rng.integers(0, 24, n),
+                                                                     strict=True)]
+    defaults = {"threshold_sleep_load": 0.1}
+    svc.evaluate("energy_saving", inputs[0], defaults=defaults)
+    t0 = time.perf_counter()
+    for x in inputs:
+        svc.evaluate("energy_saving", x, defaults=defaults)
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--requests", type=int, default=4000, help="requests per repeat")
+    ap.add_argument("--conns", type=int, default=4, help="concurrent keep-alive connections")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="1,000 requests x 3 repeats")
+    args = ap.parse_args()
+    if args.quick:
+        args.requests, args.repeats = 1000, 3
+
+    tmp = Path(tempfile.mkdtemp(prefix="dientine-bench-api-"))
+    port = free_port()
+    server = start_server(tmp, port)
+    try:
+        drive(port, build_requests(300, port, 0), args.conns)  # warm-up: key cache, model cache, code paths
+        drive(port, health_requests(300, port), args.conns)
+        ev, base = [], []
+        for r in range(args.repeats):
+            ev.append(drive(port, build_requests(args.requests, port, 100 + r), args.conns))
+            base.append(drive(port, health_requests(args.requests, port), args.conns))
+        eng = engine_only(tmp, 5000)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    logged = _count_logged(tmp / "store")
+
+    med = lambda rows, k: statistics.median(x[k] for x in rows)  # noqa: E731
+    e_rate, e_p50, e_p99 = med(ev, 0), med(ev, 1), med(ev, 2)
+    b_rate, b_p50, b_p99 = med(base, 0), med(base, 1), med(base, 2)
+    ok_rate, ok_p99 = e_rate >= TARGET_RATE, e_p99 <= TARGET_P99_MS
+    print(f"\ndecision API on loopback: {args.requests} requests x {args.repeats} repeats, {args.conns} connections, "
+          f"{os.cpu_count()} cores (shared)")
+    print(f"{'figure':<30}{'median':>12}{'baseline':>12}{'ratio':>8}   {'target':<14}result")
+    print(f"{'evaluations/s':<30}{e_rate:>12.0f}{b_rate:>12.0f}{e_rate / b_rate:>8.2f}   {'>= 1000':<14}"
+          f"{'PASS' if ok_rate else 'FAIL'}")
+    print(f"{'p50 latency ms':<30}{e_p50:>12.2f}{b_p50:>12.2f}{e_p50 / b_p50:>8.2f}   {'-':<14}")
+    print(f"{'p99 latency ms':<30}{e_p99:>12.2f}{b_p99:>12.2f}{e_p99 / b_p99:>8.2f}   {'<= 20':<14}"
+          f"{'PASS' if ok_p99 else 'FAIL'}")
+    print(f"{'engine only, evaluations/s':<30}{eng:>12.0f}{'':>12}{'':>8}   {'(info)':<14}")
+    print("baseline = GET /v1/health (no auth, no body) through the same server and client, same run.")
+    print(f"decisions logged by the server (clean shutdown flushes the batch writer): {logged}")
+    expected = 300 + args.requests * args.repeats
+    if logged != expected:
+        print(f"ERROR: expected {expected} logged decisions")
+        return 1
+    return 0 if ok_rate and ok_p99 else 1
+
+
+def _count_logged(store: Path) -> int:
+    from dientine.store import Store
+
+    with Store(store) as s:
+        return s.count_decisions()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""dientine.sim: determinism, KPI bookkeeping, events (failures, crowds, service launch), outputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from agents.equipment import CellState
+from dientine.events import EventError, schedule_events
+from dientine.kpis import SUMMARY_KEYS, coverage_pct, rate_percentiles_mbps
+from dientine.scenario import ScenarioError, validate_data
+from dientine.sim import SINR_MIN_DB, Simulation, run_simulation
+
+
+def small(**over) -> dict:
+    data = {
+        "name": "sim-test",
+        "seed": 3,
+        "area": {"width_m": 1400, "height_m": 1300, "resolution_m": 20},
+        "clock": {"duration": "2h", "tick": "15min"},
+        "network": {
+            "layout": {"hex": {"rings": 1, "isd_m": 500, "sectors": 3}},
+            "carrier": {"fc_ghz": 3.5, "bandwidth_mhz": 20, "scenario": "UMa"},
+            "equipment": "macro_rru",
+        },
+        "population": [{"archetype": "pedestrian", "count": 1500}, {"archetype": "indoor_stationary", "count": 500},
+                       {"archetype": "delivery_drone", "count": 3}, {"archetype": "intruder_drone", "count": 1}],
+        "events": [{"at": "00:30", "kind": "site_failure", "site": 0, "for": "1h"}],
+        "simulation": {"wear": False},
+    }
+    data.update(over)
+    return data
+
+
+def sim_of(data: dict, **kw) -> Simulation:
+    return Simulation(validate_data(data), **kw)
+
+
+@pytest.fixture(scope="module")
+def ran() -> Simulation:
+    return sim_of(small()).run()
+
+
+def test_same_seed_gives_identical_kpis(ran):
+    again = sim_of(small()).run()
+    assert again.kpis_cell.equals(ran.kpis_cell)
+    assert again.kpis_network.equals(ran.kpis_network)
+    other = sim_of(small(), seed=4).run()
+    assert not other.kpis_network.equals(ran.kpis_network)
+
+
+def test_tables_have_one_row_per_cell_and_tick(ran):
+    n_ticks, n_cells = ran.n_ticks, ran.twin.n_cells
+    assert (n_ticks, n_cells) == (8, 21)
+    assert ran.kpis_cell.num_rows == n_ticks * n_cells
+    assert ran.kpis_network.num_rows == n_ticks
+    net = ran.kpis_network.to_pydict()
+    assert net["tick"] == list(range(8))
+    assert net["hour"] == pytest.approx([0.25 * k for k in range(8)])
+
+
+def test_network_kpis_are_sums_of_cell_kpis(ran):
+    cell = ran.kpis_cell.to_pandas()
+    net = ran.kpis_network.to_pandas()
+    by_tick = cell.groupby("tick")
+    np.testing.assert_allclose(by_tick["throughput_mbps"].sum().to_numpy(), net["throughput_mbps"], rtol=1e-4)
+    np.testing.assert_allclose(by_tick["energy_kwh"].sum().to_numpy(), net["energy_kwh"], rtol=1e-4)
+    np.testing.assert_allclose(np.cumsum(net["energy_kwh"]), net["energy_kwh_cum"], rtol=1e-5)
+    # energy of a tick = mean power x tick length
+    np.testing.assert_allclose(cell["energy_kwh"], cell["power_w"] * 900.0 / 3.6e6, rtol=1e-4)
+    assert (cell["unsatisfied_mbps"] >= -1e-3).all()
+    np.testing.assert_allclose(cell["demand_mbps"] - cell["throughput_mbps"], cell["unsatisfied_mbps"], atol=1e-2)
+    assert (net["users_covered"] + net["users_unserved"] == net["users_active"]).all()
+
+
+def test_on_cells_draw_earth_power(ran):
+    """Macro RRU per cell = 2 TRX (6 per 3-sector site): P = 2 (130 + 4.7 * 20 * load) W (EARTH, Auer 2011
+    Table 2: 780 W per site at 0+ load, 1344 W at full load)."""
+    cell = ran.kpis_cell.to_pandas()
+    on = cell[cell["state"] == "on"]
+    np.testing.assert_allclose(on["power_w"], 2 * (130.0 + 4.7 * 20.0 * on["load"]), rtol=1e-4)
+    failed = cell[cell["state"] == "failed"]
+    # failed units draw 0 W (catalog assumption); the repair tick carries the 1 ms ON lead of the repair
+    assert len(failed) == 12 and (failed["power_w"] < 260.0 * 2e-3 / 900.0).all()
+
+
+def test_failed_site_users_move_to_neighbours_or_are_unserved():
+    model = sim_of(small())
+    model.run(2)  # ticks 0, 1: before the failure at 00:30 (tick 2)
+    failed_cells = np.flatnonzero(model.twin.site_id == 0)
+    users = model.twin.users
+    before = np.isin(users.ho.serving_cell, failed_cells) & users.active
+    assert before.sum() > 50
+    model.run(1)  # tick 2: site 0 fails
+    assert (model.twin.bs.state[failed_cells] == CellState.FAILED).all()
+    serving = users.ho.serving_cell
+    assert not np.isin(serving, failed_cells).any()
+    moved = before & (serving >= 0)
+    unserved = before & ((serving < 0) | ~(model.sinr_db >= SINR_MIN_DB))
+    assert moved.sum() > 0
+    assert (moved | unserved)[before].all()
+    assert np.isin(serving[moved], np.flatnonzero(model.twin.bs.serving_mask())).all()
+    last = model.kpi.latest_cell()
+    assert (last["users"][failed_cells] == 0).all() and (last["load"][failed_cells] == 0).all()
+    assert (last["throughput_mbps"][failed_cells] == 0).all()
+    net = model.kpi.latest_network()
+    assert net["cells_failed"] == 3
+    # counted unserved = active users without a server or below SINR_MIN
+    a = users.active
+    expect = int(np.count_nonzero(a & ((serving < 0) | ~(model.sinr_db >= SINR_MIN_DB))))
+    assert net["users_unserved"] == expect
+    # repaired after 1 h (tick 6): the cells serve again
+    model.run()
+    assert (model.twin.bs.state[failed_cells] == CellState.ON).all()
+    assert model.kpi.latest_cell()["users"][failed_cells].sum() > 0
+    assert model.summary()["failures"] == 3
+
+
+def test_crowd_joins_and_leaves():
+    data = small(events=[{"at": "00:30", "kind": "crowd", "where": {"x_m": 100, "y_m": 50, "radius_m": 80},
+                          "users": 400, "for": "45min"}])
+    model = sim_of(data).run()
+    active = model.kpis_network.column("users_active").to_pylist()
+    assert active == [2000, 2000, 2400, 2400, 2400, 2000, 2000, 2000]
+
+
+def test_service_launch_adds_its_demand():
+    base = sim_of(small(events=[])).run()
+    data = small(events=[{"at": "01:00", "kind": "service_launch", "users": 100, "demand_mbps": 2.0}])
+    model = sim_of(data).run()
+    d0 = np.asarray(base.kpis_network.column("users_active"))
+    d1 = np.asarray(model.kpis_network.column("users_active"))
+    assert (d1 - d0).tolist() == [0, 0, 0, 0, 100, 100, 100, 100]
+    # the service users demand exactly 2 Mbit/s each while launched
+    svc = model.twin.services[0].index
+    assert np.all(model.twin.users.demand_mbps[svc] == 2.0)
+
+
+def test_cell_state_control_and_kpi_table():
+    model = sim_of(small(events=[]))
+    model.run(1)
+    table = model.cell_kpi_table()
+    for key in ("cell", "site", "hour", "load", "users", "neighbour_headroom", "power_w", "health", "state"):
+        assert table[key].shape == (21,), key
+    assert ((table["neighbour_headroom"] >= 0) & (table["neighbour_headroom"] <= 1 + 1e-12)).all()
+    model.set_cell_state(5, "deep_sleep")
+    model.run(1)
+    assert model.twin.bs.state[5] == CellState.DEEP_SLEEP
+    assert not (model.twin.users.ho.serving_cell == 5).any()
+    assert model.kpi.latest_network()["cells_sleeping"] == 0  # the row shows the state at the tick start (on)
+    model.run(1)
+    assert model.kpi.latest_network()["cells_sleeping"] == 1
+    assert model.kpi.latest_cell()["users"][5] == 0
+    with pytest.raises(ValueError, match="set_cell_state"):
+        model.set_cell_state(5, "hibernate")
+    with pytest.raises(ValueError, match="cell"):
+        model.set_cell_state(99, "on")
+
+
+def test_run_simulation_writes_outputs(tmp_path):
+    summary = run_simulation(validate_data(small()), tmp_path, progress=False)
+    for name in ("kpis_cell.parquet", "kpis_network.parquet", "timeseries.png", "summary.json"):
+        assert (tmp_path / name).is_file(), name
+    assert set(summary) == set(SUMMARY_KEYS)
+    doc = json.loads((tmp_path / "summary.json").read_text())
+    assert doc["summary"] == pytest.approx(summary)
+    assert pq.read_table(tmp_path / "kpis_network.parquet").num_rows == 8
+    assert summary["n_ticks"] == 8 and summary["n_cells"] == 21 and summary["intruders"] == 1
+    assert 0 < summary["coverage_pct"] <= 100 and summary["energy_kwh"] > 0
+
+
+def test_coverage_and_rate_definitions():
+    sinr = np.array([-20.0, -10.0, -9.9, 5.0, np.inf * -1, 30.0])
+    serving = np.array([1, 2, 3, 4, -1, 5])
+    active = np.array([True, True, True, True, True, False])
+    assert coverage_pct(sinr, serving, active, -10.0) == pytest.approx(60.0)
+    assert coverage_pct(sinr, serving, np.zeros(6, bool), -10.0) == 100.0
+    rate = np.arange(21, dtype=float)
+    p5, p50 = rate_percentiles_mbps(rate, np.ones(21, bool))
+    assert (p5, p50) == (1.0, 10.0)
+
+
+def test_event_clock_convention():
+    sc = validate_data(small(clock={"duration": "24h", "tick": "15min", "start": "06:00"},
+                             events=[{"at": "18:00", "kind": "site_failure", "site": 1},
+                                     {"at": "90min", "kind": "cell_sleep", "cell": 2, "for": "20min"}]))
+    ev = schedule_events(sc)
+    assert (ev[0].start_tick, ev[0].end_tick) == (48, None)   # 12 h after a 06:00 start
+    assert (ev[1].start_tick, ev[1].end_tick) == (6, 8)       # duration form: from the start; 20 min -> 2 ticks
+    late = validate_data(small(events=[{"at": "05:00", "kind": "site_failure", "site": 1}]))
+    with pytest.raises(EventError, match=r"events\[0\]\.at"):
+        schedule_events(late)
+    early = validate_data(small(clock={"duration": "2h", "tick": "15min", "start": "06:00"},
+                                events=[{"at": "05:00", "kind": "site_failure", "site": 1}]))
+    with pytest.raises(EventError, match="before the run starts"):
+        schedule_events(early)
+
+
+def test_bad_event_target_and_profile_are_reported():
+    with pytest.raises(ValueError, match=r"events\[0\]\.site"):
+        sim_of(small(events=[{"at": "00:30", "kind": "site_failure", "site": 7}]))
+    with pytest.raises(ScenarioError, match="source"):
+        validate_data(small(simulation={"traffic_profile": {"values": [1.0] * 24}}))
+    with pytest.raises(ScenarioError, match="24"):
+        validate_data(small(simulation={"traffic_profile": {"values": [1.0] * 23, "source": "x"}}))
+
+
+def test_scenario_profile_values_drive_demand():
+    flat = {"values": [1.0] * 24, "source": "test: flat profile"}
+    night = {"values": [0.0] * 6 + [1.0] * 18, "source": "test: no traffic before 06:00"}
+    a = sim_of(small(events=[], simulation={"traffic_profile": flat, "wear": False})).run()
+    b = sim_of(small(events=[], simulation={"traffic_profile": night, "wear": False})).run()
+    assert np.asarray(a.kpis_network.column("demand_mbps")).min() > 0
+    # only the drones' C2 traffic remains at night (3 delivery drones x 0.1 Mbit/s, TR 36.777 C2 rate)
+    np.testing.assert_allclose(np.asarray(b.kpis_network.column("demand_mbps")), 0.3, rtol=1e-5)
