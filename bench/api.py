@@ -6,7 +6,8 @@ concurrent asyncio HTTP/1.1 keep-alive client (``--conns`` connections, ``--requ
 request is authenticated with an API key and carries different inputs from a seeded generator).
 
 Measured per repeat (median of ``--repeats``):
-* evaluate: ``POST /v1/decisions/energy_saving/evaluate`` with logging on (not a dry run): auth, body
+* evaluate: ``POST /v1/decisions/energy_saving/evaluate`` on the bundled ``decisions/tables/energy_saving.dmn``
+  (5 KPI inputs per request, 5 thresholds filled from the store), logging on (not a dry run): auth, body
   validation, threshold fill, rule-traced evaluation, decision-log record (batched writer thread).
 * baseline: ``GET /v1/health`` through the same server and client: the HTTP floor of this stack on this machine.
 * engine only (footnote): the same evaluations in-process without HTTP.
@@ -39,27 +40,6 @@ TARGET_RATE = 1000.0
 TARGET_P99_MS = 20.0
 ADMIN = "bench-admin-key-0123456789abcdef"
 
-TABLE = """\
-name: Energy saving (bench)
-input_data:
-  - {name: cell_load, type: number}
-  - {name: hour, type: number}
-  - {name: threshold_sleep_load, type: number}
-decisions:
-  - name: energy_saving
-    requires: {inputs: [cell_load, hour, threshold_sleep_load]}
-    table:
-      hit_policy: FIRST
-      inputs: [{expression: cell_load, type: number}, {expression: hour, type: number}]
-      outputs: [{name: action, type: string}]
-      rules:
-        - {id: sleep_at_night, when: ["< threshold_sleep_load", "[0..6]"], then: ['"sleep"']}
-        - {id: reduce_power, when: ["< threshold_sleep_load * 2", "-"], then: ['"reduce_power"']}
-        - {id: keep, when: ["-", "-"], then: ['"keep"']}
-"""
-THRESHOLDS = "thresholds:\n  threshold_sleep_load: {default: 0.1, min: 0.0, max: 0.5}\n"
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -67,14 +47,9 @@ def free_port() -> int:
 
 
 def start_server(tmp: Path, port: int) -> subprocess.Popen[bytes]:
-    tables = tmp / "tables"
-    tables.mkdir()
-    (tables / "energy_saving.yaml").write_text(TABLE)
-    (tmp / "thresholds.yaml").write_text(THRESHOLDS)
     code = (
         "from dientine.api import serve; "
-        f"serve('127.0.0.1', {port}, {str(tmp / 'store')!r}, admin_key={ADMIN!r}, run_jobs=False, "
-        f"tables_dir={str(tables)!r}, thresholds_spec={str(tmp / 'thresholds.yaml')!r})"
+        f"serve('127.0.0.1', {port}, {str(tmp / 'store')!r}, admin_key={ADMIN!r}, run_jobs=False)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
     deadline = time.monotonic() + 60
@@ -89,13 +64,21 @@ def start_server(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("server did not come up within 60 s")
 
 
-def build_requests(n: int, port: int, seed: int) -> list[bytes]:
+def kpi_inputs(n: int, seed: int) -> list[dict[str, object]]:
+    """Per-cell KPI inputs of decisions/tables/energy_saving.dmn (thresholds come from the server's store)."""
     rng = np.random.default_rng(seed)
-    loads = rng.uniform(0.0, 1.0, n)
-    hours = rng.integers(0, 24, n)
+    return [
+        {"is_coverage_cell": bool(c), "cell_asleep": bool(a), "cell_load": round(float(x), 4), "hour": int(hr),
+         "neighbour_headroom": round(float(nh), 4)}
+        for c, a, x, hr, nh in zip(rng.random(n) < 0.1, rng.random(n) < 0.2, rng.uniform(0, 1, n),
+                                   rng.integers(0, 24, n), rng.uniform(0, 1, n), strict=True)
+    ]
+
+
+def build_requests(n: int, port: int, seed: int) -> list[bytes]:
     out = []
-    for load, hour in zip(loads, hours, strict=True):
-        body = json.dumps({"inputs": {"cell_load": round(float(load), 4), "hour": int(hour)}}).encode()
+    for inputs in kpi_inputs(n, seed):
+        body = json.dumps({"inputs": inputs}).encode()
         out.append(
             b"POST /v1/decisions/energy_saving/evaluate HTTP/1.1\r\n"
             + f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {ADMIN}\r\n".encode()
@@ -144,14 +127,13 @@ def drive(port: int, reqs: list[bytes], conns: int) -> tuple[float, float, float
     return rate, float(np.percentile(lat_ms, 50)), float(np.percentile(lat_ms, 99))
 
 
-def engine_only(tmp: Path, n: int) -> float:
+def engine_only(n: int) -> float:
     from dientine.api.engine import DecisionService
+    from dientine.thresholds import load_specs
 
-    svc = DecisionService(None, tmp / "tables")
-    rng = np.random.default_rng(1)
-    inputs = [{"cell_load": float(x), "hour": int(h)} for x, h in zip(rng.uniform(0, 1, n), rng.integers(0, 24, n),
-                                                                     strict=True)]
-    defaults = {"threshold_sleep_load": 0.1}
+    svc = DecisionService(None)
+    inputs = kpi_inputs(n, 1)
+    defaults = {name: spec.default for name, spec in load_specs().items()}
     svc.evaluate("energy_saving", inputs[0], defaults=defaults)
     t0 = time.perf_counter()
     for x in inputs:
@@ -179,7 +161,7 @@ def main() -> int:
         for r in range(args.repeats):
             ev.append(drive(port, build_requests(args.requests, port, 100 + r), args.conns))
             base.append(drive(port, health_requests(args.requests, port), args.conns))
-        eng = engine_only(tmp, 5000)
+        eng = engine_only(5000)
     finally:
         server.terminate()
         server.wait(timeout=30)

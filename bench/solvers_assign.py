@@ -6,9 +6,10 @@ with PASS/FAIL. Targets (issue 5, 2 cores):
 * tilt 57 cells x 16 tilts x 5,000 pixels: <= 30 s and objective >= 99 % of the best of 20 random-restart
   local searches (the baseline, timed too);
 * spectrum 200 cells x 15 channels x 10 protection points: <= 10 s (status and proven gap reported);
-* power LP 57 cells x 5,000 points: <= 5 s (baseline: the same LP through a single dense HiGHS call of
-  the max-min bisection's first step is not comparable, so the baseline is the exact SINR check of the
-  solution -- a floor on any method's cost).
+* power LP 57 cells x 5,000 points: <= 5 s (baseline: the same LP built in Pyomo, solved by HiGHS; the
+  objectives must agree).
+
+Spectrum baseline: a greedy first-fit assignment (lowest channels first, every constraint kept).
 
 Run: ``.venv/bin/python bench/solvers_assign.py [--quick]`` (quick: fewer repeats, smaller tilt instance).
 """
@@ -24,8 +25,8 @@ import numpy as np
 from dientine.problems.power import build_power_problem
 from dientine.problems.spectrum import build_spectrum_problem
 from dientine.problems.tilt import build_tilt_problem
-from solvers.power import sinr_db, solve_power
-from solvers.spectrum import solve_spectrum
+from solvers.power import solve_power
+from solvers.spectrum import check_assignment, solve_spectrum
 from solvers.tilt import random_restart_baseline, solve_tilt
 
 
@@ -60,17 +61,18 @@ def main() -> None:
     # --- spectrum ---------------------------------------------------------------------------------------
     sp = build_spectrum_problem(n_cells=200, n_channels=15, n_points=10, fairness="none", seed=0).problem
     reps = 1 if quick else 3
-    t_sp, ssol = _timed(lambda: solve_spectrum(sp, time_limit_s=10.0), reps)
+    t_sp, ssol = _timed(lambda: solve_spectrum(sp, time_limit_s=9.5), reps)
     greedy_t0 = time.perf_counter()
     greedy = _greedy_spectrum(sp)
     t_greedy = time.perf_counter() - greedy_t0
-    rows.append(("spectrum 200x15x10 time (s)", f"{t_sp:.2f}", f"{t_greedy:.3f}", f"{t_sp / t_greedy:.0f}",
-                 "<= 10 s", "PASS" if t_sp <= 10.0 + 0.5 else "FAIL"))
+    rows.append(("spectrum 200x15x10 time (s), base: greedy", f"{t_sp:.2f}", f"{t_greedy:.3f}",
+                 f"{t_sp / t_greedy:.0f}",
+                 "<= 10 s", "PASS" if t_sp <= 10.0 else "FAIL"))
     rows.append(("spectrum granted channels (value)", f"{ssol.objective:.0f}", f"{greedy:.0f}",
                  f"{ssol.objective / max(greedy, 1):.2f}", f"status {ssol.status.value}",
                  f"gap {ssol.gap:.1%}" if ssol.gap is not None else "-"))
     spm = sp.model_copy(update={"fairness": "max_min"})
-    t_spm, msol = _timed(lambda: solve_spectrum(spm, time_limit_s=10.0), 1)
+    t_spm, msol = _timed(lambda: solve_spectrum(spm, time_limit_s=9.5), 1)
     rows.append(("spectrum max-min share", f"{msol.objective:.3f}", "-", "-",
                  f"status {msol.status.value}, {t_spm:.1f} s",
                  f"gap {msol.gap:.1%}" if msol.gap is not None else "-"))
@@ -78,10 +80,13 @@ def main() -> None:
     # --- power ------------------------------------------------------------------------------------------
     pw = build_power_problem(n_points=5000, seed=0).problem
     t_pw, psol = _timed(lambda: solve_power(pw, time_limit_s=5.0), reps)
-    t_chk, _ = _timed(lambda: sinr_db(pw, np.full(pw.n_cells, 20.0)), reps)
+    t_pyo, pyo_obj = _timed(lambda: _pyomo_power_lp(pw), 1)
     full_in = float((pw.earth_n_trx * (pw.earth_p0_w + pw.earth_delta_p * 20.0)).sum())
-    rows.append(("power LP 57x5000 time (s)", f"{t_pw:.2f}", f"{t_chk:.3f}", f"{t_pw / t_chk:.0f}",
-                 "<= 5 s", "PASS" if t_pw <= 5.0 else "FAIL"))
+    rows.append(("power LP 57x5000 time (s), base: Pyomo+HiGHS", f"{t_pw:.2f}", f"{t_pyo:.2f}",
+                 f"{t_pw / t_pyo:.3f}", "<= 5 s", "PASS" if t_pw <= 5.0 else "FAIL"))
+    same = abs(psol.objective - pyo_obj) <= 1e-6 * abs(pyo_obj)
+    rows.append(("power LP objective = Pyomo's", f"{psol.objective:.3f}", f"{pyo_obj:.3f}",
+                 f"{psol.objective / pyo_obj:.6f}", "equal (1e-6)", "PASS" if same else "FAIL"))
     rows.append(("power EARTH input (W) vs all at 20 W", f"{psol.objective:.0f}", f"{full_in:.0f}",
                  f"{psol.objective / full_in:.3f}", f"status {psol.status.value}", "info"))
 
@@ -94,18 +99,56 @@ def main() -> None:
 
 
 def _greedy_spectrum(p) -> float:
-    """Baseline: cells in index order take the lowest channels that keep every constraint (exact check)."""
-    from solvers.spectrum import check_assignment
-
-    x = np.zeros((p.n_cells, p.n_channels), dtype=bool)
-    for i in range(p.n_cells):
-        for c in range(p.n_channels):
+    """Baseline: cells in index order take the lowest channels that keep every constraint (incremental
+    aggregates; the result is re-checked exactly)."""
+    n, n_ch = p.n_cells, p.n_channels
+    x = np.zeros((n, n_ch), dtype=bool)
+    nbr: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for (i, j), sep in zip(p.conflict_pairs, p.separation, strict=True):
+        nbr[i].append((int(j), int(sep)))
+        nbr[j].append((int(i), int(sep)))
+    ratio = 10.0 ** (p.interference_dbm / 10.0) / np.array([pt.limit_mw() for pt in p.points])[None, :]
+    prot = p.protected()
+    agg = np.zeros((len(p.points), n_ch))
+    for i in range(n):
+        for c in range(n_ch):
             if x[i].sum() >= p.channels_max[i]:
                 break
+            if p.excluded is not None and p.excluded[i, c]:
+                continue
+            if any(x[j, max(0, c - sep + 1): c + sep].any() for j, sep in nbr[i]):
+                continue
+            new = agg[:, c] + ratio[i]
+            if (new[prot[:, c]] > 1.0).any():
+                continue
             x[i, c] = True
-            if check_assignment(p, x)["violations"]:
-                x[i, c] = False
-    return float(check_assignment(p, x)["total_value"])
+            agg[:, c] = new
+    info = check_assignment(p, x)
+    assert not info["violations"], info["violations"]
+    return float(info["total_value"])
+
+
+def _pyomo_power_lp(pb) -> float:
+    """Baseline: the same min-power LP built in Pyomo and solved by HiGHS (appsi) -- the route the issue allows
+    to skip "where model building in Pyomo is the bottleneck"."""
+    import pyomo.environ as pyo
+
+    q = np.arange(pb.n_points)
+    s = pb.serving_cell
+    gs = pb.gain[q, s]
+    gamma = 10 ** (pb.sinr_target_db / 10)
+    n_trx, p0, dp = pb.earth()
+    m = pyo.ConcreteModel()
+    cells = range(pb.n_cells)
+    m.p = pyo.Var(cells, bounds=lambda m, c: (0.0, float(pb.p_max_w[c])))
+    m.obj = pyo.Objective(expr=sum(float(n_trx[c] * dp[c]) * m.p[c] for c in cells) + float((n_trx * p0).sum()))
+    m.rows = pyo.ConstraintList()
+    for i in range(pb.n_points):
+        r = gamma[i] * pb.gain[i] / gs[i]
+        m.rows.add(m.p[int(s[i])] - sum(float(r[c]) * m.p[c] for c in cells if c != s[i])
+                   >= float(gamma[i] * pb.noise_w[i] / gs[i]))
+    pyo.SolverFactory("appsi_highs").solve(m)
+    return float(pyo.value(m.obj))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ boolean match matrix.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -35,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from decisions._kernels import and_tables, cell_codes, first_and_count, first_count_bits, unpack_bits
 from decisions.engine import BAD, CLiteral, CompiledModel, CTable
 from decisions.errors import EvaluationError
 from decisions.feel import ast as A
@@ -50,6 +52,7 @@ def _d(f: float) -> Decimal:
     return Decimal(repr(f))
 
 
+@functools.lru_cache(maxsize=4096)
 def lt_max(c: Decimal) -> float:
     """Largest float f with Decimal(repr(f)) < c."""
     f = float(c)
@@ -62,6 +65,7 @@ def lt_max(c: Decimal) -> float:
         f = g
 
 
+@functools.lru_cache(maxsize=4096)
 def le_max(c: Decimal) -> float:
     """Largest float f with Decimal(repr(f)) <= c."""
     f = float(c)
@@ -78,7 +82,7 @@ def le_max(c: Decimal) -> float:
 class Col:
     """One input column in one of three forms: constant, numeric (float64 + null mask) or object."""
 
-    __slots__ = ("kind", "value", "x", "null", "raw", "_codes", "_uniques")
+    __slots__ = ("kind", "value", "x", "null", "raw", "_codes", "_uniques", "_has_null")
 
     def __init__(self, kind: str, value: Any = None, x=None, null=None, raw=None) -> None:
         self.kind = kind
@@ -88,6 +92,12 @@ class Col:
         self.raw = raw
         self._codes = None
         self._uniques = None
+        self._has_null: bool | None = None
+
+    def has_null(self) -> bool:
+        if self._has_null is None:
+            self._has_null = bool(self.null.any())
+        return self._has_null
 
     def feel(self, i: int) -> Any:
         if self.kind == "const":
@@ -118,6 +128,10 @@ class Col:
                 u, inv = np.unique(raw, return_inverse=True)
                 self._codes, self._uniques = inv.astype(np.int64), [str(v) for v in u]
             else:
+                fast = _factorize_strings(raw)
+                if fast is not None:
+                    self._codes, self._uniques = fast
+                    return fast
                 index: dict = {}
                 codes = np.empty(len(raw), dtype=np.int64)
                 uniques = []
@@ -135,6 +149,29 @@ class Col:
                     codes[i] = c
                 self._codes, self._uniques = codes, uniques
         return self._codes, self._uniques
+
+
+def _factorize_strings(raw: np.ndarray) -> tuple[np.ndarray, list[Any]] | None:
+    """Arrow dictionary encoding of an object array that holds only str / None (None when it holds more)."""
+    try:
+        import pyarrow as pa
+    except ImportError:  # pragma: no cover - pyarrow is a project dependency
+        return None
+    try:
+        arr = pa.array(raw, from_pandas=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return None
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return None
+    enc = arr.dictionary_encode()
+    uniques: list[Any] = enc.dictionary.to_pylist()
+    idx = enc.indices
+    if idx.null_count:
+        codes = idx.fill_null(len(uniques)).to_numpy(zero_copy_only=False).astype(np.int64)
+        uniques.append(None)
+    else:
+        codes = idx.to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, uniques
 
 
 def _column(name: str, v: Any, n: int | None) -> tuple[Col, int | None]:
@@ -224,12 +261,18 @@ class BatchResult:
     outputs: dict[str, np.ndarray]
     null: dict[str, np.ndarray]
     rule: np.ndarray
-    matched: np.ndarray | None
+    matched_: Any
     error: np.ndarray
     multi: bool = False
     single: bool = True
     keys: list[str] = field(default_factory=list)
     absent: np.ndarray | None = None  # rows whose whole result is null (tables with several outputs)
+
+    @property
+    def matched(self) -> np.ndarray | None:
+        """(rows, rules) boolean matrix of matched rules (built on first access)."""
+        m = self.matched_
+        return m.get() if isinstance(m, _LazyMatrix) else m
 
     def value(self, key: str, i: int) -> Any:
         arr = self.outputs[key]
@@ -248,6 +291,18 @@ class BatchResult:
         if self.absent is not None and self.absent[i]:
             return None
         return {k: self.value(k, i) for k in self.keys}
+
+
+class _LazyMatrix:
+    def __init__(self, bits: np.ndarray, nr: int) -> None:
+        self.bits = bits
+        self.nr = nr
+        self.m: np.ndarray | None = None
+
+    def get(self) -> np.ndarray:
+        if self.m is None:
+            self.m = unpack_bits(self.bits, self.nr)[0]
+        return self.m
 
 
 class _Out:
@@ -306,6 +361,14 @@ class _Batch:
         self.cols = cols
         self.n = n
         self._ctx_cache: dict[int, dict] = {}
+
+    def zeros(self) -> np.ndarray:
+        z = getattr(self, "_zeros", None)
+        if z is None:
+            z = np.zeros(self.n, dtype=bool)
+            z.flags.writeable = False
+            self._zeros = z
+        return z
 
     def ctx(self, i: int) -> dict:
         c = self._ctx_cache.get(i)
@@ -409,10 +472,13 @@ class _Batch:
         if ep[0] == "c":
             c = ep[1]
             if type(c) is Decimal:
+                has_null = col.has_null()
                 if op == "=":
-                    return (x > lt_max(c)) & (x <= le_max(c)) & ~nx, np.zeros(n, dtype=bool)
+                    t = (x > lt_max(c)) & (x <= le_max(c))
+                    return (t & ~nx if has_null else t), self.zeros()
                 if op == "!=":
-                    return ~((x > lt_max(c)) & (x <= le_max(c))) | nx, np.zeros(n, dtype=bool)
+                    t = ~((x > lt_max(c)) & (x <= le_max(c)))
+                    return (t | nx if has_null else t), self.zeros()
                 if op == "<":
                     t = x <= lt_max(c)
                 elif op == "<=":
@@ -421,7 +487,9 @@ class _Batch:
                     t = x > le_max(c)
                 else:
                     t = x > lt_max(c)
-                return t & ~nx, nx.copy()
+                if not has_null:
+                    return t, self.zeros()
+                return t & ~nx, nx
             if c is None:
                 if op == "=":
                     return nx.copy(), np.zeros(n, dtype=bool)
@@ -452,21 +520,23 @@ class _Batch:
         return t & both, ~both
 
     def num_tests(self, ut: A.UnaryTests, col: Col) -> tuple[np.ndarray, np.ndarray] | None:
+        """(T, N) masks of numeric unary tests; N (null) is only computed where a negation needs it."""
+        need_n = ut.negated
         parts = []
         for t in ut.tests:
-            r = self.num_positive(t, col)
+            r = self.num_positive(t, col, need_n)
             if r is None:
                 return None
             parts.append(r)
         T, N = parts[0]
         for t2, n2 in parts[1:]:
             T = T | t2
-            N = ~T & (N | n2)
+            N = ~T & (N | n2) if need_n else N
         if ut.negated:
             return ~T & ~N, N
         return T, N
 
-    def num_positive(self, t: A.Node, col: Col) -> tuple[np.ndarray, np.ndarray] | None:
+    def num_positive(self, t: A.Node, col: Col, need_n: bool) -> tuple[np.ndarray, np.ndarray] | None:
         n = self.n
         if isinstance(t, A.UAny):
             return np.ones(n, dtype=bool), np.zeros(n, dtype=bool)
@@ -474,11 +544,11 @@ class _Batch:
             ep = self.endpoint(t.endpoint)
             return None if ep is None else self.cmp(t.op, col, ep)
         if isinstance(t, A.URange):
-            return self.num_range(t.lo, t.hi, t.lo_closed, t.hi_closed, col)
+            return self.num_range(t.lo, t.hi, t.lo_closed, t.hi_closed, col, need_n)
         if isinstance(t, A.UExpr) and not t.uses_q:
             e = t.expr
             if isinstance(e, A.RangeLit):
-                return self.num_range(e.lo, e.hi, e.lo_closed, e.hi_closed, col)
+                return self.num_range(e.lo, e.hi, e.lo_closed, e.hi_closed, col, need_n)
             if isinstance(e, A.ListLit):
                 T = np.zeros(n, dtype=bool)
                 N = np.zeros(n, dtype=bool)
@@ -488,7 +558,8 @@ class _Batch:
                         return None
                     t2, n2 = self.cmp("=", col, ep)
                     T = T | t2
-                    N = ~T & (N | n2)
+                    if need_n:
+                        N = ~T & (N | n2)
                 return T, N
             ep = self.endpoint(e)
             if ep is None or (ep[0] == "c" and not (ep[1] is None or type(ep[1]) in (Decimal, str, bool))):
@@ -496,7 +567,7 @@ class _Batch:
             return self.cmp("=", col, ep)
         return None
 
-    def num_range(self, lo: A.Node, hi: A.Node, lc: bool, hc: bool, col: Col):
+    def num_range(self, lo: A.Node, hi: A.Node, lc: bool, hc: bool, col: Col, need_n: bool = True):
         a, b = self.endpoint(lo), self.endpoint(hi)
         if a is None or b is None:
             return None
@@ -505,6 +576,8 @@ class _Batch:
         if t1 is None or t2 is None:
             return None
         T = t1[0] & t2[0]
+        if not need_n:
+            return T, self.zeros()
         F = (~t1[0] & ~t1[1]) | (~t2[0] & ~t2[1])
         return T, ~T & ~F
 
@@ -542,19 +615,17 @@ class _Batch:
             T, _ = self.test(ct.input_value_uts[k], ct.input_values[k], col, set())
             nulls = self._is_null(col)
             invalid |= ~T & ~nulls
-        M = np.ones((n, nr), dtype=bool)
-        cache: dict = {}
-        for j, r in enumerate(ct.rules):
-            for k, fn in r.tests:
-                ut = r.uts[k]
-                key = (k, ut)
-                if key not in cache:
-                    cache[key] = self.test(ut, fn, in_cols[k], A.free_names(ut))[0]
-                M[:, j] &= cache[key]
-        M[invalid] = False
-        count = M.sum(axis=1)
+        bits = self.match_matrix(ct, in_cols)
+        if invalid.any():
+            bits[invalid] = 0
+        first, count = first_count_bits(bits, nr)
+        lazy = _LazyMatrix(bits, nr)
+        policy = ct.policy
+        # the (rules, rows) matrix is only built for policies that need more than the first match
+        need_m = not (policy in ("FIRST", "UNIQUE") and ct.aggregation is None)
+        Mt = lazy.get().T if need_m else None
+        M = lazy
         any_m = count > 0
-        first = np.where(any_m, np.argmax(M, axis=1), -1)
         rule = np.where(any_m, first + 1, 0).astype(np.int32)
         error = invalid.copy()
         rule[invalid] = -1
@@ -574,9 +645,11 @@ class _Batch:
             fallback |= ~any_m & ~invalid
         if multi:
             out = np.empty(n, dtype=object)
-            fallback |= (M & dyn[None, :]).any(axis=1) if nr else fallback
-            fallback |= (M & bad_rule[None, :]).any(axis=1) if nr else fallback
-            self._multi(ct, M, rvals, out, fallback | invalid, policy)
+            if dyn.any():
+                fallback |= Mt[dyn].any(axis=0)
+            if bad_rule.any():
+                fallback |= Mt[bad_rule].any(axis=0)
+            self._multi(ct, Mt, rvals, out, fallback | invalid, policy)
             nomatch = ~any_m & ~invalid & ~fallback
             if nomatch.any():
                 out[nomatch] = _obj(default, nomatch) if isinstance(default, list | dict) else default
@@ -615,10 +688,10 @@ class _Batch:
                 else:
                     ids: dict = {}
                     cid = np.array([ids.setdefault(_key(v), len(ids)) for v in rvals], dtype=np.int64)
-                    lo = np.where(M, cid[None, :], np.iinfo(np.int64).max).min(axis=1)
-                    hi = np.where(M, cid[None, :], -1).max(axis=1)
+                    lo = np.where(Mt, cid[:, None], np.iinfo(np.int64).max).min(axis=0)
+                    hi = np.where(Mt, cid[:, None], -1).max(axis=0)
                     viol = multi_rows & (lo != hi)
-                    badm = multi_rows & (M & bad_rule[None, :]).any(axis=1)
+                    badm = multi_rows & (Mt[bad_rule].any(axis=0) if bad_rule.any() else False)
                     error |= viol | badm
                     rule[viol | badm] = -1
                     sel[viol | badm] = -1
@@ -630,29 +703,36 @@ class _Batch:
             else:
                 order = sorted(range(nr), key=lambda j: (ct.rank(rvals[j]) if rvals[j] is not None else (), j))
                 order_a = np.array(order, dtype=np.int64)
-                Mp = M[:, order_a]
-                sel = np.where(any_m, order_a[np.argmax(Mp, axis=1)], -1)
-                badm = multi_rows & (M & bad_rule[None, :]).any(axis=1)
+                pfirst, _ = first_and_count(np.ascontiguousarray(Mt[order_a]))
+                sel = np.where(any_m, order_a[np.maximum(pfirst, 0)], -1)
+                badm = multi_rows & (Mt[bad_rule].any(axis=0) if bad_rule.any() else False)
                 sel[badm] = -1
                 error |= badm
                 rule[badm] = -1
                 rule[any_m & ~badm] = sel[any_m & ~badm] + 1
         elif ct.aggregation is not None:
-            self._aggregate(ct, M, count, rvals, dyn, bad_rule, out, keys[0], fallback, error, rule)
-        if ct.aggregation is None:
-            for j in range(nr):
-                rows = (sel == j) & ~invalid
-                if not rows.any():
-                    continue
-                if rvals[j] == "dyn":
-                    fallback |= rows
-                    continue
-                if rvals[j] is None:
-                    error |= rows
-                    rule[rows] = -1
-                    continue
-                for k, key in enumerate(keys):
-                    out.fill(rows, key, rvals[j][k])
+            self._aggregate(ct, Mt, count, rvals, dyn, bad_rule, out, keys[0], fallback, error, rule)
+        if ct.aggregation is None and nr:
+            ok = (sel >= 0) & ~invalid
+            s0 = np.maximum(sel, 0)
+            seldyn = ok & dyn[s0]
+            selbad = ok & bad_rule[s0]
+            fallback |= seldyn
+            error |= selbad
+            rule[selbad] = -1
+            good = ok & ~seldyn & ~selbad
+            gi = s0[good]
+            for k, key in enumerate(keys):
+                vals = [v[k] if isinstance(v, list) else None for v in rvals]
+                nulls = np.array([v is None for v in vals], dtype=bool)
+                if out.numeric[key]:
+                    table = np.array([np.nan if v is None else float(v) for v in vals], dtype=np.float64)
+                else:
+                    table = np.empty(nr, dtype=object)
+                    for j, v in enumerate(vals):
+                        table[j] = v
+                out.arr[key][good] = table[gi]
+                out.null[key][good] = nulls[gi]
         nomatch = ~any_m & ~invalid & ~fallback
         if default != "dyn" and nomatch.any():
             for k, key in enumerate(keys):
@@ -668,6 +748,169 @@ class _Batch:
         return BatchResult(name, n, out.arr, out.null, rule, M, error, multi=False, single=ct.single, keys=keys,
                            absent=absent)
 
+    # -- compiled match kernel
+    def match_matrix(self, ct: CTable, in_cols: list[Col]) -> np.ndarray:
+        """Rule bitsets per row, (rows, ceil(rules / 64)) uint64: bit j of a row is set when rule j matches.
+
+        Each column is coded into cells (numeric: the cells between all thresholds of its entries, found with
+        ``searchsorted``; others: distinct values); a per-column table gives, per cell, the bitset of rules whose
+        entry holds there. A row's matching rules are the AND of its columns' bitsets (:func:`and_tables`).
+        Entries that cannot be tabulated (tests against other non-constant columns, computed inputs) are
+        applied afterwards as exact row masks.
+        """
+        n = self.n
+        nr = len(ct.rules)
+        words = max(1, (nr + 63) // 64)
+        specs: dict = {}
+        cache: dict = {}
+        for j, r in enumerate(ct.rules):
+            for k, fn in r.tests:
+                ut = r.uts[k]
+                key = (k, _tkey(ut))  # memoised per parsed test
+                spec = cache.get(key)
+                if spec is None:
+                    spec = self.cached_spec(ct, ut, fn, in_cols[k], key)
+                    cache[key] = spec
+                specs[(j, k)] = spec
+        codes_list: list[np.ndarray] = []
+        tables: list[np.ndarray] = []
+        masks: list[tuple[int, np.ndarray]] = []
+        never = np.zeros(words, dtype=np.uint64)
+        by_col: dict[int, list] = {}
+        for (j, kk), sp in specs.items():
+            by_col.setdefault(kk, []).append((j, sp))
+        for k, col in enumerate(in_cols):
+            mine = by_col.get(k, [])
+            for j, sp in mine:
+                if sp[0] == "mask":
+                    masks.append((j, sp[1]))
+                elif sp[0] == "never":
+                    never[j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+            iv = [(j, sp) for j, sp in mine if sp[0] == "iv"]
+            lt = [(j, sp) for j, sp in mine if sp[0] == "lut"]
+            if iv:
+                tsa, table = self.interval_table(ct, k, iv, words)
+                code = cell_codes(col.x, tsa, col.null)
+                codes_list.append(code.astype(np.int64, copy=False))
+                tables.append(table)
+            if lt:
+                code, uniques = col.factorize()
+                table = np.full((max(1, len(uniques)), words), np.uint64(0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
+                for j, sp in lt:
+                    bit = np.uint64(1) << np.uint64(j & 63)
+                    table[np.flatnonzero(~np.asarray(sp[1], dtype=bool)), j >> 6] &= ~bit
+                codes_list.append(code)
+                tables.append(table)
+        if tables:
+            offs = np.cumsum([0] + [t.shape[0] for t in tables[:-1]]).astype(np.int64)
+            bits = and_tables(np.stack(codes_list), np.concatenate(tables), offs, n)
+        else:
+            bits = np.full((n, words), np.uint64(0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
+        valid = np.zeros(words, dtype=np.uint64)
+        for j in range(nr):
+            valid[j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+        bits &= (valid & ~never)[None, :]
+        for j, mask in masks:
+            bits[~mask, j >> 6] &= ~(np.uint64(1) << np.uint64(j & 63))
+        return bits
+
+    @staticmethod
+    def interval_table(ct: CTable, k: int, iv: list, words: int) -> tuple[np.ndarray, np.ndarray]:
+        """Thresholds of column k and its (cells, words) rule-bitset table; memoised on the table."""
+        memo = ct.__dict__.setdefault("_batch_tables", {})
+        key = (k, tuple((j, id(sp)) for j, sp in iv))
+        hit = memo.get(key)
+        if hit is not None and all(a[0] == b[0] and a[1] is b[1] for a, b in zip(hit[2], iv, strict=True)):
+            return hit[0], hit[1]
+        ts = sorted({b for _, sp in iv for a, b in sp[1] if math.isfinite(b)}
+                    | {a for _, sp in iv for a, b in sp[1] if math.isfinite(a)})
+        tsa = np.array(ts, dtype=np.float64)
+        m = len(ts)
+        table = np.full((m + 2, words), np.uint64(0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
+        ua = np.array([*ts, math.inf])
+        for j, sp in iv:
+            bit = np.uint64(1) << np.uint64(j & 63)
+            mem = np.zeros(m + 1, dtype=bool)
+            for a, b in sp[1]:
+                mem |= (ua > a) & (ua <= b)
+            table[np.flatnonzero(~mem), j >> 6] &= ~bit
+            if not sp[2]:
+                table[m + 1, j >> 6] &= ~bit
+        if len(memo) > 1000:
+            memo.clear()
+        memo[key] = (tsa, table, [x for x in iv])
+        return tsa, table
+
+    def cached_spec(self, ct: CTable, ut: A.UnaryTests, fn: Any, col: Col, key: tuple) -> tuple:
+        """entry_spec, memoised on the table for interval specs (they depend only on constants)."""
+        if col.kind != "num":
+            return self.entry_spec(ut, fn, col)
+        env = self.const_env(_names(ut))
+        if env is None:
+            return self.entry_spec(ut, fn, col)
+        memo = ct.__dict__.setdefault("_batch_specs", {})
+        mk = (key, tuple(sorted((k, repr(v)) for k, v in env.items())))
+        spec = memo.get(mk)
+        if spec is None:
+            spec = self.entry_spec(ut, fn, col)
+            if spec[0] == "iv":
+                if len(memo) > 10_000:
+                    memo.clear()
+                memo[mk] = spec
+        return spec
+
+    def entry_spec(self, ut: A.UnaryTests, fn: Any, col: Col) -> tuple:
+        """One input entry as ("iv", [(lo, hi], ...], null_true) | ("lut", table) | ("mask", m) | ("skip",)."""
+        names = _names(ut)
+        env = self.const_env(names)
+        if col.kind == "const" and env is not None:
+            r = fn(col.value, dict(env))
+            return ("skip",) if r is True else ("never",)
+        if col.kind == "num" and env is not None and not A.uses_qmark(ut):
+            iv = self.intervals(ut)
+            if iv is not None:
+                return iv
+        if col.kind == "obj" and env is not None:
+            codes, uniques = col.factorize()
+            return ("lut", [fn(u, dict(env)) is True for u in uniques])
+        return ("mask", self.test(ut, fn, col, names)[0])
+
+    def intervals(self, ut: A.UnaryTests) -> tuple | None:
+        """Exact float-interval form of a numeric test whose endpoints are all constants (see module doc)."""
+        ts: set[float] = set()
+        for t in ut.tests:
+            for e in _endpoints(t):
+                ep = self.endpoint(e)
+                if ep is None or ep[0] != "c":
+                    return None
+                v = ep[1]
+                if type(v) is Decimal:
+                    ts.update((lt_max(v), le_max(v)))
+        reps = sorted(x for x in ts if math.isfinite(x))
+        if not reps:
+            reps = [0.0]
+        pts = [*reps, math.nextafter(reps[-1], math.inf)]
+        consts = {k: c for k, c in self.cols.items() if c.kind == "const"}
+        sub = _Batch(self.cm, consts, len(pts) + 1)
+        xv = np.array([*pts, np.nan])
+        nv = np.zeros(len(pts) + 1, dtype=bool)
+        nv[-1] = True
+        res = sub.num_tests(ut, Col("num", x=xv, null=nv, raw=xv))
+        if res is None:
+            return None
+        T = res[0]
+        out: list[tuple[float, float]] = []
+        prev = -math.inf
+        for i in range(len(pts)):
+            upper = reps[i] if i < len(reps) else math.inf
+            if T[i]:
+                if out and out[-1][1] == prev:
+                    out[-1] = (out[-1][0], upper)
+                else:
+                    out.append((prev, upper))
+            prev = upper
+        return ("iv", out, bool(T[-1]))
+
     def _is_null(self, col: Col) -> np.ndarray:
         if col.kind == "num":
             return col.null
@@ -676,16 +919,17 @@ class _Batch:
         codes, uniques = col.factorize()
         return np.array([u is None for u in uniques], dtype=bool)[codes] if uniques else np.zeros(0, bool)
 
-    def _multi(self, ct: CTable, M: np.ndarray, rvals: list, out: np.ndarray, skip: np.ndarray,
+    def _multi(self, ct: CTable, Mt: np.ndarray, rvals: list, out: np.ndarray, skip: np.ndarray,
                policy: str) -> None:
-        nr = M.shape[1]
+        nr = Mt.shape[0]
         order = list(range(nr))
         if policy == "OUTPUT ORDER":
             order = sorted(range(nr), key=lambda j: (ct.rank(rvals[j]) if isinstance(rvals[j], list) else (), j))
         order_a = np.array(order, dtype=np.int64)
         shaped = [ct.shape(v) if isinstance(v, list) else None for v in rvals]
-        Mo = M[:, order_a] if nr else M
-        rows, cols = np.nonzero(Mo)
+        if not nr:
+            return
+        rows, cols = np.nonzero(np.ascontiguousarray(Mt[order_a].T))
         if len(rows) == 0:
             return
         starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
@@ -696,12 +940,12 @@ class _Batch:
                 continue
             out[i] = [shaped[order[c]] for c in cols[s:e].tolist()]
 
-    def _aggregate(self, ct: CTable, M, count, rvals, dyn, bad_rule, out: _Out, key: str, fallback, error,
+    def _aggregate(self, ct: CTable, Mt, count, rvals, dyn, bad_rule, out: _Out, key: str, fallback, error,
                    rule) -> None:
         n = self.n
         any_m = count > 0
-        badm = (M & bad_rule[None, :]).any(axis=1) if M.shape[1] else np.zeros(n, dtype=bool)
-        dynm = (M & dyn[None, :]).any(axis=1) if M.shape[1] else np.zeros(n, dtype=bool)
+        badm = Mt[bad_rule].any(axis=0) if bad_rule.any() else np.zeros(n, dtype=bool)
+        dynm = Mt[dyn].any(axis=0) if dyn.any() else np.zeros(n, dtype=bool)
         fallback |= dynm & any_m
         error |= badm
         rule[badm] = -1
@@ -723,16 +967,59 @@ class _Batch:
             if scale > 22 or bound >= _EXACT_INT:
                 fallback |= ok
                 return
-            s = M.astype(np.int64) @ np.array(ints, dtype=np.int64)
+            s = np.array(ints, dtype=np.int64) @ Mt.astype(np.int64)
             res = s.astype(np.float64) / float(10**scale)
         else:
             f = np.array([float(v) for v in nums])
             if agg == "MIN":
-                res = np.where(M, f[None, :], np.inf).min(axis=1)
+                res = np.where(Mt, f[:, None], np.inf).min(axis=0)
             else:
-                res = np.where(M, f[None, :], -np.inf).max(axis=1)
+                res = np.where(Mt, f[:, None], -np.inf).max(axis=0)
         out.arr[key][ok] = res[ok]
         out.null[key][ok] = False
+
+
+def _endpoints(t: A.Node) -> list[A.Node]:
+    if isinstance(t, A.UCompare):
+        return [t.endpoint]
+    if isinstance(t, A.URange):
+        return [t.lo, t.hi]
+    if isinstance(t, A.UExpr):
+        e = t.expr
+        if isinstance(e, A.RangeLit):
+            return [e.lo, e.hi]
+        if isinstance(e, A.ListLit):
+            return list(e.items)
+        return [e]
+    return []
+
+
+_TKEYS: dict[int, tuple] = {}
+_NAMES: dict[int, tuple] = {}
+
+
+def _tkey(ut: A.UnaryTests) -> Any:
+    """Hashable identity of a parsed test that tells booleans from numbers (True == 1 in Python)."""
+    hit = _TKEYS.get(id(ut))
+    if hit is not None and hit[0] is ut:
+        return hit[1]
+    key = (repr(ut),)
+    if len(_TKEYS) > 100_000:
+        _TKEYS.clear()
+    _TKEYS[id(ut)] = (ut, key)
+    return key
+
+
+def _names(ut: A.Node) -> set[str]:
+    """free_names, memoised per parsed test object."""
+    hit = _NAMES.get(id(ut))
+    if hit is not None and hit[0] is ut:
+        return hit[1]
+    names = A.free_names(ut)
+    if len(_NAMES) > 100_000:
+        _NAMES.clear()
+    _NAMES[id(ut)] = (ut, names)
+    return names
 
 
 def _key(v: Any) -> Any:

@@ -156,7 +156,7 @@ def _names(cm: CompiledModel, dname: str, ct: CTable, known: set[str] | None, im
     out = []
     t = ct.table
     comp = cm.compiler
-    for k, c in enumerate(t.inputs):
+    for c in t.inputs:
         for n in sorted(A.free_names(parse_expression(c.expression, comp.names))):
             if known is not None and n not in known:
                 out.append(Finding("error", "unknown-name", f"input expression reads {n!r}, which is neither a "

@@ -36,7 +36,7 @@ CELL_COLUMNS: dict[str, tuple[pa.DataType, str, str]] = {
     "state": (pa.dictionary(pa.int8(), pa.string()), "",
               "cell state at the tick start (on, light_sleep, deep_sleep, off, failed)"),
     "load": (pa.float32(), "", "share of the cell's resources in use"),
-    "users": (pa.int32(), "", "active users served by the cell"),
+    "users": (pa.int32(), "", "users (and served drones) attached to the cell"),
     "throughput_mbps": (pa.float32(), "Mbps", "traffic carried"),
     "demand_mbps": (pa.float32(), "Mbps", "traffic offered by the cell's users"),
     "unsatisfied_mbps": (pa.float32(), "Mbps", "offered minus carried"),

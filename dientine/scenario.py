@@ -290,6 +290,64 @@ class Bound(_Strict):
         return self
 
 
+class QosTargets(_Strict):
+    """QoS the closed loop must keep (``loop.qos``); outcomes of its actions are measured against these.
+    Policy assumptions (no primary source fixes them for a given network), named and overridable."""
+
+    unsatisfied_demand_pct: float = Field(
+        1.0, ge=0, le=100, description="assumption: at most this share of the demand of the cells an action "
+        "affects (the slept cells' neighbours) may go unserved during the outcome window [%]")
+    scale_pct: float = Field(1.0, gt=0, le=100, description="assumption: normalising scale of the QoS slack [%]")
+    intruders_missed_max: int = Field(0, ge=0, description="assumption: intruder drones the sensing may miss")
+
+
+class IncumbentPoint(_Strict):
+    """An incumbent protection point (e.g. a CBRS DPA/FSS/ESC point, REFERENCES.md §5.3): the aggregate
+    interference of the network's cells at (x_m, y_m, height_m), in ``ref_bandwidth_mhz``, must stay at or below
+    ``threshold_dbm`` while the incumbent is active (between ``active_from`` and ``active_until``)."""
+
+    name: str = Field(min_length=1)
+    x_m: float
+    y_m: float
+    height_m: float = Field(10.0, gt=0, le=1000, description="antenna height of the protected receiver")
+    threshold_dbm: float = Field(-144.0, ge=-200, le=0, description="default DPA -144 dBm/10 MHz (WINNF-TS-0112)")
+    ref_bandwidth_mhz: float = Field(10.0, gt=0, le=400)
+    exclusion_radius_m: float | None = Field(None, gt=0, description="cells inside must vacate the channel")
+    active_from: str | None = Field(None, description="'HH:MM' or 'dN HH:MM' (default: from the start)")
+    active_until: str | None = Field(None, description="'HH:MM' or 'dN HH:MM' (default: to the end)")
+
+    @field_validator("active_from", "active_until")
+    @classmethod
+    def _times(cls, value: Any) -> str | None:
+        if value is not None:
+            parse_clock_time_s(value)
+            return str(value)
+        return value
+
+
+class LoopSettings(_Strict):
+    """Closed-loop settings (``loop:``; :mod:`dientine.loop`). Every field is optional."""
+
+    coverage_cells: list[int] = Field([], description="always-on coverage cells (never put to sleep)")
+    thresholds: dict[str, float] = Field({}, description="initial threshold values (override thresholds.yaml)")
+    adapt: bool = Field(True, description="adapt the thresholds from measured outcomes (decisions.feedback)")
+    outcome_window: Duration | None = Field(None, description="outcome window (default: the decision interval)")
+    qos: QosTargets = QosTargets()
+    compare_all_on: bool = Field(False, description="also run the same seed with every cell on (reference)")
+    solver_time_limit_s: float = Field(10.0, gt=0, le=3600)
+    rho_max: float = Field(0.8, gt=0, le=1, description="assumption: utilisation cap of a cell in sleep plans")
+    max_demand_points: int = Field(300, ge=1, le=100_000, description="demand points of a sleep plan (pixels "
+                                   "aggregated into blocks beyond this)")
+    max_power_backoff_db: float = Field(6.0, ge=0, le=30, description="largest transmit power reduction of "
+                                        "one protection step (power solver's default level range, §6.3)")
+    restricted_zones: list[Where] = Field([], description="airspace no-fly zones for the drone response table")
+
+    @field_validator("outcome_window", mode="before")
+    @classmethod
+    def _window(cls, value: Any) -> Any:
+        return None if value is None else parse_duration_s(value)
+
+
 class Scenario(_Strict):
     name: str = Field(min_length=1, max_length=200)
     seed: int = Field(ge=0, le=2**63 - 1)
@@ -303,6 +361,8 @@ class Scenario(_Strict):
     expect: dict[str, Bound] = {}
     variants: dict[str, dict[str, Any]] = {}
     simulation: SimulationSettings = SimulationSettings()
+    loop: LoopSettings | None = None
+    incumbents: list[IncumbentPoint] = []
 
     @model_validator(mode="after")
     def _events_need_clock(self) -> Scenario:

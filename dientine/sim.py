@@ -50,12 +50,11 @@ from dientine.scenario import Scenario, load_scenario
 from dientine.sim_output import plot_timeseries, write_parquet, write_summary
 from dientine.twin import (
     Twin,
-    pixel_interference,
-    pixel_interference_serial,
     rx_cache,
     user_candidates,
     user_candidates_serial,
-    user_links,
+    user_links_fast,
+    user_links_fast_serial,
     user_links_serial,
 )
 
@@ -69,6 +68,23 @@ _STATE_ALIASES = {"active": CellState.ON, "sleep": CellState.DEEP_SLEEP}
 
 SECONDS_PER_DAY = 86400.0
 REPAIR_LEAD_S = 1e-3  # numerical: see _apply_events
+
+
+#: Stages of a tick, in order, as timed in ``Simulation.stage_s``.
+STAGES = ("users", "drones", "radio", "scheduling", "power_wear", "sensing", "kpis")
+
+
+class _StageClock:
+    """Adds the wall time since the previous lap to ``acc[stage]``."""
+
+    def __init__(self, acc: dict[str, float]):
+        self.acc = acc
+        self.t = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.acc[stage] += now - self.t
+        self.t = now
 
 
 class SiteAgent(mesa.Agent):
@@ -101,7 +117,7 @@ class Simulation(mesa.Model):
         super().__init__(seed=run_seed)
         self.scenario = scenario
         self.seed_value = run_seed
-        (r_twin, self._r_pop, self._r_wear, self._r_sense, self._r_events) = self.rng.spawn(5)
+        r_twin, self._r_pop, self._r_wear, self._r_sense = self.rng.spawn(4)
         self.twin = Twin(scenario, r_twin, parallel=parallel)
         tw = self.twin
         sim = scenario.simulation
@@ -124,6 +140,9 @@ class Simulation(mesa.Model):
         self._other = np.zeros(n, np.int64)
         self._rsrp_other = np.zeros(n)
         self._rsrp_serv = np.zeros(n)
+        self._mw3 = np.zeros((n, 3))
+        self._interf = np.zeros(n)
+        self._prev_serving = np.zeros(n, np.int32)
         self.sinr_db = np.full(n, -np.inf)
         self.se_bps_hz = np.zeros(n)
         self.rate_mbps = np.zeros(n)
@@ -133,10 +152,11 @@ class Simulation(mesa.Model):
         self.drone_serving = np.full(d, -1, np.int64)
         self.drone_sinr_db = np.full(d, -np.inf)
         self._cell_load = np.zeros(tw.n_cells)
-        self._pix_interf = np.zeros(tw.grid.n_pixels)
         self._last_sched = None
         self.sites = [SiteAgent(self, s) for s in range(tw.n_sites)]
         self.wall_time_s = 0.0
+        #: Wall time spent per stage of the tick, summed over ticks (seconds); see :data:`STAGES`.
+        self.stage_s: dict[str, float] = dict.fromkeys(STAGES, 0.0)
 
     # ------------------------------------------------------------------ clock
     @property
@@ -258,19 +278,20 @@ class Simulation(mesa.Model):
         g = tw.grid
         par = tw.use_parallel(u.n)
         cand = user_candidates if par else user_candidates_serial
-        links = user_links if par else user_links_serial
+        links = user_links_fast if par else user_links_fast_serial
         off = tw.cells.offset_db
         rsrp_off = tw.cells.rsrp_offset_db
         cand(u.x_m, u.y_m, u.active, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows, tw.topk_cell,
              tw.topk_rx_dbm, can_serve, off, u.ho.serving_cell, rsrp_off, tw.o2i_db, self._row, self._best,
-             self._rsrp_best, self._other, self._rsrp_other, self._rsrp_serv)
+             self._rsrp_best, self._other, self._rsrp_other, self._rsrp_serv, tw.topk_rx_mw, radiates, load,
+             self._mw3, self._interf)
+        np.copyto(self._prev_serving, u.ho.serving_cell)
         counts = tw.population.step_handover(self._rsrp_serv, self._other, self._rsrp_other, self.time_s,
                                              self.tick_s, cell_available=can_serve, best_cell=self._best)
-        (pixel_interference if tw.use_parallel(tw.grid.n_pixels) else pixel_interference_serial)(
-            tw.topk_cell, tw.topk_rx_mw, radiates, load, self._pix_interf)
         kind, alpha, smin, tmax, thr, eff = tw.se_params
-        links(self._row, u.active, u.ho.serving_cell, tw.topk_cell, tw.topk_rx_mw, self._pix_interf, radiates,
-              load, tw.o2i_db, tw.noise_mw, kind, alpha, smin, tmax, thr, eff, self.sinr_db, self.se_bps_hz)
+        links(u.active, u.ho.serving_cell, self._prev_serving, self._best, self._other, self._mw3, self._interf,
+              radiates, load, tw.o2i_lin, tw.noise_mw, kind, alpha, smin, tmax, thr, eff, self.sinr_db,
+              self.se_bps_hz)
         return counts
 
     def _radio_drones(self, can_serve: np.ndarray, radiates: np.ndarray, load: np.ndarray) -> None:
@@ -289,19 +310,19 @@ class Simulation(mesa.Model):
         other = np.zeros(d.n, np.int64)
         f = np.zeros((4, d.n))
         zero_o2i = np.zeros(d.n)
+        one_o2i = np.ones(d.n)
         none = np.full(d.n, -1, np.int64)
         rx_dbm = np.empty(gain.shape, np.float32)
         rx_mw = np.empty(gain.shape, np.float64)
         rx_cache(idx, gain, tw.cells.tx_power_dbm, rx_dbm, rx_mw)
         user_candidates_serial(xs, ys, served, 0.0, 0.0, 1.0, d.n, 1, idx, rx_dbm, can_serve, tw.cells.offset_db,
-                               none, tw.cells.rsrp_offset_db, zero_o2i, row, best, f[0], other, f[1], f[2])
+                               none, tw.cells.rsrp_offset_db, zero_o2i, row, best, f[0], other, f[1], f[2], rx_mw,
+                               radiates, load, np.zeros((d.n, 3)), f[3])
         self.drone_serving[:] = np.where(served, best, -1)
-        interf = np.empty(d.n)
-        pixel_interference_serial(idx, rx_mw, radiates, load, interf)
         kind, alpha, smin, tmax, thr, eff = tw.se_params
         se = np.zeros(d.n)
-        user_links_serial(row, served, self.drone_serving, idx, rx_mw, interf, radiates, load, zero_o2i,
-                          tw.noise_mw, kind, alpha, smin, tmax, thr, eff, self.drone_sinr_db, se)
+        user_links_serial(row, served, self.drone_serving, idx, rx_mw, radiates, load, one_o2i, tw.noise_mw, kind,
+                          alpha, smin, tmax, thr, eff, self.drone_sinr_db, se)
         n = tw.users.n
         self._ue_serving[n:] = self.drone_serving
         self._ue_se[n:] = se
@@ -332,6 +353,7 @@ class Simulation(mesa.Model):
         bs = tw.bs
         dt = self.tick_s
         entries_failed_before = int(bs.entries[:, CellState.FAILED].sum())
+        clock = _StageClock(self.stage_s)
         self._apply_events()
         pop = tw.population
         pop.apply_crowds(self.wall_clock_s, self._r_pop)
@@ -340,8 +362,10 @@ class Simulation(mesa.Model):
         for g in tw.services:
             on = tw.users.active[g.index]
             tw.users.demand_mbps[g.index] = np.where(on, g.demand_mbps, 0.0)
+        clock.lap("users")
         step_drones(tw.drones, dt)
         update_drone_demand(tw.drones, pop.traffic_table)
+        clock.lap("drones")
 
         state_at_start = bs.state.copy()
         can_serve = bs.serving_mask()
@@ -350,18 +374,22 @@ class Simulation(mesa.Model):
         for _ in range(iterations):
             load = np.where(radiates, self._cell_load, 0.0)
             ho = self._radio_users(can_serve, radiates, load)
+            clock.lap("radio")
             self._radio_drones(can_serve, radiates, load)
+            clock.lap("drones")
             res = self._schedule(bs.available_fraction())
             self._cell_load = np.clip(res.prb_utilisation, 0.0, 1.0)
+            clock.lap("scheduling")
         n = tw.users.n
         self.rate_mbps[:] = res.rate_mbps[:n]
-        users_per_cell = res.n_active
+        users_per_cell = res.n_users
         bs.set_traffic(np.where(can_serve, self._cell_load, 0.0), np.where(can_serve, users_per_cell, 0))
         if self.wear is not None:
             wstep = self.wear.step(dt, bs.load)
             apply_failures(bs, self.wear, wstep)
         tick_energy_j = bs.advance(dt)
         self.failures += int(bs.entries[:, CellState.FAILED].sum()) - entries_failed_before
+        clock.lap("power_wear")
 
         new_detections = 0
         if self.sensing is not None:
@@ -371,8 +399,10 @@ class Simulation(mesa.Model):
             total = len(self.sensing.kpi.detected)
             new_detections = total - self._intruders_detected
             self._intruders_detected = total
+        clock.lap("sensing")
 
         self._record(res, state_at_start, tick_energy_j, ho, new_detections)
+        clock.lap("kpis")
         self.tick += 1
         self.time_s = self.tick * dt
         if self.tick >= self.n_ticks:
@@ -387,7 +417,7 @@ class Simulation(mesa.Model):
         serving = u.ho.serving_cell
         cov = coverage_pct(self.sinr_db, serving, active, SINR_MIN_DB)
         n_active = int(np.count_nonzero(active))
-        covered = int(round(cov * n_active / 100.0))
+        covered = int(np.count_nonzero(active & (serving >= 0) & (self.sinr_db >= SINR_MIN_DB)))
         demanding = active & (u.demand_mbps > 0)
         p5, p50 = rate_percentiles_mbps(self.rate_mbps, demanding)
         state = state_at_start.astype(np.int64)
@@ -396,7 +426,7 @@ class Simulation(mesa.Model):
         hour = self.hour_of_day
         cell = {
             "tick": self.tick, "time_s": self.time_s, "hour": hour, "cell": np.arange(tw.n_cells),
-            "site": tw.site_id, "state": state, "load": bs.load, "users": res.n_active,
+            "site": tw.site_id, "state": state, "load": bs.load, "users": res.n_users,
             "throughput_mbps": res.served_mbps, "demand_mbps": res.demand_mbps,
             "unsatisfied_mbps": res.unsatisfied_mbps, "power_w": bs.power_w, "energy_kwh": energy_kwh,
             "tx_power_dbm": tw.cells.tx_power_dbm, "tilt_deg": tw.cells.elec_tilt_deg, "health": health,

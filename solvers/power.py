@@ -219,6 +219,27 @@ def spectral_radius(problem: PowerProblem, sinr_target_db: np.ndarray | None = N
     return float(np.max(np.abs(np.linalg.eigvals(gamma[:, None] * f))))
 
 
+HIGHS_THREADS = 2
+"""HiGHS thread count. Its thread pool is process-global: every module must ask for the same count (rru_sleep
+uses 2, the target machine's cores) or a later model fails to run; :func:`run_highs` recovers if not."""
+
+
+def new_highs() -> highspy.Highs:
+    """A silent HiGHS instance with the project's thread count."""
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", HIGHS_THREADS)
+    return h
+
+
+def run_highs(h: highspy.Highs) -> None:
+    """``h.run()``, robust to HiGHS' process-global thread pool: once any model in the process has run, a model
+    asking for a different ``threads`` value fails with ``kError``/``Not Set``; then reset the pool and retry."""
+    if h.run() == highspy.HighsStatus.kError and h.getModelStatus() == highspy.HighsModelStatus.kNotset:
+        highspy.Highs.resetGlobalScheduler(True)
+        h.run()
+
+
 class _Lp:
     """The SINR/RSRP rows and bounds, rebuilt for a target vector and a set of relaxed families."""
 
@@ -279,10 +300,8 @@ class _Lp:
         if (lb > ub + 1e-12).any():
             return "infeasible", None, None, None, None
         cost, const = self.cost()
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
+        h = new_highs()
         h.setOptionValue("time_limit", max(float(time_limit_s), 1e-3))
-        h.setOptionValue("threads", 1)
         h.addVars(n_c, lb, ub)
         h.changeColsCost(n_c, np.arange(n_c, dtype=np.int32), cost)
         rows = self.sinr_rows(None if "sinr_target" in relaxed else target_db, ub)
@@ -305,7 +324,7 @@ class _Lp:
                          np.concatenate(([1.0], -pw[c])))
             h.setOptionValue("mip_rel_gap", 1e-9)
             h.setOptionValue("mip_abs_gap", 1e-9)
-        h.run()
+        run_highs(h)
         st = h.getModelStatus()
         info = h.getInfo()
         has_sol = info.primal_solution_status == 2  # kSolutionStatusFeasible
@@ -450,7 +469,8 @@ def _solve_max_min(problem: PowerProblem, lp: _Lp, t0: float, deadline: float) -
     if p_hi is not None:
         best = (hi, p_hi)
         bound = hi
-        method = "bisection on the common SINR target (LP feasibility); feasible at the bracket top"
+        method = ("bisection on the common SINR target (LP feasibility); feasible at the bracket top "
+                  "sinr_search_max_db, where the TR 36.942 rate saturates: higher targets are not sought")
     else:
         p_lo = feasible(lo)
         if p_lo is None:

@@ -1,7 +1,9 @@
 """``solvers.spectrum``: channel assignment for the cells of several operators with incumbent protection.
 
-Formulation: REFERENCES.md §6.4 (Aardal et al., Annals of OR 153, 2007; WInnForum IAP, §5.3), solved with CP-SAT
-on booleans ``x_ic`` (cell ``i`` uses channel ``c``):
+Formulation: REFERENCES.md §6.4 (Aardal et al., Annals of OR 153, 2007; WInnForum IAP, §5.3), on booleans
+``x_ic`` (cell ``i`` uses channel ``c``), solved with CP-SAT (integer-scaled interference) or as a HiGHS MILP
+(exact floating-point protection rows; the default when there are protection points, whose knapsack rows give
+CP-SAT weak bounds):
 
 * channels per cell: ``channels_min_i <= sum_c x_ic <= channels_max_i``          (family ``min_channels``)
 * conflict graph: for an edge (i, j) with separation ``s``, ``x_ia + x_jb <= 1`` whenever ``|a - b| < s``
@@ -17,10 +19,11 @@ draws in the reference; here the aggregate is the deterministic sum the caller s
 path loss) -- a documented simplification. Out-of-band emissions are not modelled (a channel only affects
 points that protect that channel).
 
-Integer scaling (CP-SAT is integer-only): each protection row is scaled so ``T_e - margin_e`` maps to
+CP-SAT integer scaling: each protection row is scaled so ``T_e - margin_e`` maps to
 ``SCALE = 10**6`` and each ``I_ie`` is rounded UP, ``ceil(SCALE I_ie / T'_e)``: an assignment the model accepts
-meets the exact constraint (conservative; an assignment within 1e-6 of a threshold may be refused). The returned
-assignment is re-checked in floating point (``protection_margin_db``).
+meets the exact constraint (conservative; an assignment within 1e-6 of a threshold may be refused). HiGHS rows use
+``sum I_ie/T'_e x_ic <= 1 - 1e-6`` so its feasibility tolerance cannot admit a violation. The returned
+assignment is always re-checked in floating point (``protection_margin_db``).
 
 Objectives (``fairness``):
 
@@ -57,6 +60,7 @@ from solvers.base import (
     register,
     relative_gap,
 )
+from solvers.power import new_highs, run_highs
 
 __all__ = ["SpectrumProblem", "SpectrumSolution", "ProtectionPoint", "solve_spectrum", "check_assignment",
            "CBRS_THRESHOLD_DBM", "CBRS_REF_BANDWIDTH_MHZ", "IAP_MARGIN_DB"]
@@ -562,9 +566,7 @@ class _Milp:
         self.rows = rows
 
     def build(self, cost: np.ndarray, extra_cols: int = 0) -> highspy.Highs:
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 2)
+        h = new_highs()
         n_x = self.n_x
         h.addVars(n_x, np.zeros(n_x), self.ub)
         h.changeColsIntegrality(n_x, np.arange(n_x, dtype=np.int32),
@@ -590,7 +592,7 @@ class _Milp:
 
     def run(self, h: highspy.Highs, time_limit_s: float) -> tuple[str, np.ndarray | None, float | None]:
         h.setOptionValue("time_limit", max(float(time_limit_s), 0.01))
-        h.run()
+        run_highs(h)
         st = h.getModelStatus()
         info = h.getInfo()
         has_sol = info.primal_solution_status == 2

@@ -349,6 +349,11 @@ def test_request_size_limit(tmp_path):
         big = {"inputs": {f"k{i}": i for i in range(500)}}
         body = problem(c.post("/v1/decisions/energy_saving/evaluate", json=big, headers=h()), 413)
         assert "2000 bytes" in body["detail"]
+        raw = json.dumps(big).encode()
+        chunks = (raw[i:i + 500] for i in range(0, len(raw), 500))  # no Content-Length: counted while streaming
+        body = problem(c.post("/v1/decisions/energy_saving/evaluate", content=chunks,
+                              headers={**h(), "content-type": "application/json"}), 413)
+        assert body["type"] == "urn:dientine:problem:payload-too-large"
         assert c.post("/v1/decisions/energy_saving/evaluate", json={"inputs": NIGHT}, headers=h()).status_code == 200
 
 
@@ -460,3 +465,121 @@ def test_bootstrap_key_printed_once(tmp_path, capsys):
     with TestClient(app) as c:
         assert c.get("/v1/keys", headers=h(key)).status_code == 200
     json.dumps({})
+
+
+def test_solve_real_power_problem(client):
+    # two cells, one receiver each, cross gain 0.1: min total power meeting 3 dB SINR has the closed form
+    # p = gamma * n / (1 - 0.1 gamma) per cell (Foschini-Miljanic fixed point), gamma = 10^(3/10)
+    problem_json = {"kind": "power", "gain": [[1.0, 0.1], [0.1, 1.0]], "serving_cell": [0, 1],
+                    "noise_w": [0.01, 0.01], "sinr_target_db": [3.0, 3.0], "p_max_w": [1.0, 1.0]}
+    r = client.post("/v1/solve", json={"problem": problem_json, "time_limit_s": 10}, headers=h())
+    assert r.status_code == 200, r.text
+    out = r.json()
+    gamma = 10 ** 0.3
+    p = gamma * 0.01 / (1 - 0.1 * gamma)
+    assert out["status"] == "optimal" and out["objective"] == pytest.approx(2 * p, rel=1e-5)
+    assert out["solution"]["power_w"] == pytest.approx([p, p], rel=1e-5)
+    bad = dict(problem_json, serving_cell=[0, 1, 1])
+    body = problem(client.post("/v1/solve", json={"problem": bad}, headers=h()), 422)
+    assert body["errors"][0]["field"].startswith("problem")
+
+
+def test_telemetry_timestamps_with_offsets_are_utc(client):
+    client.post("/v1/twins", json={"name": "tz", "cell_ids": ["a"]}, headers=h())
+    recs = [{"cell_id": "a", "time": "2026-01-01T12:00:00+02:00", "kpis": {"load": 1.0}},
+            {"cell_id": "a", "time": "2026-01-01T10:30:00Z", "kpis": {"load": 2.0}}]
+    assert client.post("/v1/twins/tz/telemetry", json={"records": recs}, headers=h()).status_code == 200
+    latest = client.get("/v1/twins/tz", headers=h()).json()["latest"]["a"]
+    assert latest == {"time": "2026-01-01T10:30:00Z", "kpis": {"load": 2.0}}
+
+
+def test_bundled_tables_with_the_threshold_store(tmp_path):
+    """The real wiring: decisions/tables/*.dmn and thresholds.yaml, thresholds filled from the store."""
+    import yaml
+
+    from dientine.api.engine import BUNDLED_TABLES
+
+    settings = make_settings(tmp_path, tables_dir=None, thresholds_spec=None)
+    app = create_app(settings)
+    with TestClient(app) as c:
+        names = [t["name"] for t in c.get("/v1/tables", headers=h()).json()["tables"]]
+        assert names == sorted(p.stem for p in BUNDLED_TABLES.glob("*.dmn"))
+        spec = yaml.safe_load((BUNDLED_TABLES / "thresholds.yaml").read_text())["thresholds"]
+        got = {t["name"]: t for t in c.get("/v1/thresholds", headers=h()).json()["thresholds"]}
+        assert set(got) == set(spec)
+        assert all((got[n]["value"], got[n]["min"], got[n]["max"]) == (s["default"], s["min"], s["max"])
+                   for n, s in spec.items())
+        kpis = {"is_coverage_cell": False, "cell_asleep": False, "cell_load": 0.05, "hour": 3,
+                "neighbour_headroom": 0.6}
+        url = "/v1/decisions/energy_saving/evaluate"
+        out = c.post(url, json={"inputs": kpis}, headers=h()).json()
+        # load 0.05 below threshold_sleep_load, 03:00 inside [start, end), neighbour headroom above its threshold
+        assert out["result"] == {"energy_saving": "rru_sleep"}
+        assert out["matched_rules"] and out["table_version"] is None
+        # the same DMN XML uploaded as a policy: validated by the engine, stored with a version, evaluated
+        dmn = (BUNDLED_TABLES / "energy_saving.dmn").read_text()
+        r = c.put("/v1/policies/es_copy", json={"text": dmn, "format": "dmn"}, headers=h())
+        assert r.status_code == 200 and r.headers["etag"] == '"1"'
+        copy = c.post("/v1/decisions/es_copy/evaluate", json={"inputs": kpis, "decision": "energy_saving"},
+                      headers=h()).json()
+        assert copy["result"] == out["result"] and copy["table_version"] == 1
+        broken = dmn.replace("</definitions>", "")
+        body = problem(c.put("/v1/policies/es_bad", json={"text": broken, "format": "dmn"}, headers=h()), 422)
+        assert fields(body) == ["text"]
+        etag = c.get("/v1/thresholds/threshold_sleep_load", headers=h()).headers["etag"]
+        r = c.put("/v1/thresholds/threshold_sleep_load", json={"value": 0.04, "reason": "test"},
+                  headers={**h(), "If-Match": etag})
+        assert r.status_code == 200
+        assert c.post(url, json={"inputs": kpis}, headers=h()).json()["result"] == {"energy_saving": "keep"}
+        assert c.post(url, json={"inputs": {**kpis, "hour": 12}}, headers=h()).json()["result"] == {
+            "energy_saving": "keep"}
+
+
+def _snapshot(app) -> dict[str, Any]:
+    state = app.state.dientine
+    state.log.flush()
+    tables = ["runs", "variants", "decisions", "thresholds", "policies", "jobs", "api_keys"]
+    snap: dict[str, Any] = {t: state.store.query(f"SELECT * FROM {t} ORDER BY ALL") for t in tables}
+    snap["twins"] = [t.state() for t in state.twins.list()]
+    snap["files"] = sorted(str(p.relative_to(state.store.root)) for p in state.store.root.rglob("*")
+                           if p.suffix != ".wal" and "catalog" not in p.name)
+    return snap
+
+
+def test_dry_run_changes_nothing_anywhere(app, client):
+    """Every state-changing endpoint with dry_run: the whole catalog, the twins and the files stay identical."""
+    did = client.post("/v1/decisions/energy_saving/evaluate", json={"inputs": NIGHT}, headers=h()).json()[
+        "decision_id"]
+    jid = client.post("/v1/jobs", json={"kind": "echo"}, headers=h()).json()["job_id"]  # stays queued (no runner)
+    client.post("/v1/twins", json={"name": "t", "cell_ids": ["0"]}, headers=h())
+    client.put("/v1/policies/p", json={"text": TABLE, "format": "yaml"}, headers=h())
+    ctl = client.post("/v1/keys", json={"name": "ctl", "scopes": ["control"]}, headers=h()).json()
+    before = _snapshot(app)
+    calls = [
+        ("post", "/v1/decisions/energy_saving/evaluate", {"inputs": NIGHT, "dry_run": True}, {}),
+        ("post", f"/v1/decisions/{did}/outcome", {"adopted": True, "outcome": {"x": 1}, "dry_run": True}, {}),
+        ("post", "/v1/solve", {"problem": {"kind": "power", "gain": [[1.0]], "serving_cell": [0],
+                                           "noise_w": [0.01], "sinr_target_db": [0.0], "p_max_w": [1.0]},
+                               "dry_run": True}, {}),
+        ("post", "/v1/jobs", {"kind": "echo", "dry_run": True}, {}),
+        ("delete", f"/v1/jobs/{jid}?dry_run=true", None, {}),
+        ("post", "/v1/twins", {"name": "t2", "cell_ids": ["0"], "dry_run": True}, {}),
+        ("post", "/v1/twins/t/telemetry", {"records": [{"cell_id": "0", "kpis": {"x": 1.0}}], "dry_run": True}, {}),
+        ("put", "/v1/thresholds/threshold_sleep_load", {"value": 0.2, "reason": "r", "dry_run": True},
+         {"If-Match": '"1"'}),
+        ("put", "/v1/policies/p", {"text": POLICY, "format": "yaml", "dry_run": True}, {"If-Match": '"1"'}),
+        ("put", "/v1/policies/q", {"text": POLICY, "format": "yaml", "dry_run": True}, {}),
+        ("post", "/v1/keys", {"name": "k", "scopes": ["read"], "dry_run": True}, {}),
+        ("delete", f"/v1/keys/{ctl['key_id']}?dry_run=true", None, {}),
+    ]
+    for method, url, body, extra in calls:
+        r = client.request(method, url, json=body, headers={**h(), **extra})
+        assert r.status_code < 300, (url, r.text)
+        assert r.json().get("dry_run", True) is True or r.json().get("status") in ("dry_run", "cancelled")
+    assert _snapshot(app) == before
+
+
+def test_job_kinds_listed(client):
+    got = {k["name"]: k for k in client.get("/v1/jobs/kinds", headers=h()).json()["kinds"]}
+    assert {"echo", "sleep", "whatif"} <= set(got) and got["whatif"]["available"] is True
+    assert "seconds" in got["sleep"]["params_schema"]["properties"]

@@ -49,7 +49,7 @@ schema = schemathesis.openapi.from_asgi("/v1/openapi.json", _without_lifespan)
 
 
 @schema.parametrize()
-@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_server_errors(case):
     case.call_and_validate(
         headers={"Authorization": f"Bearer {ADMIN}"},

@@ -149,3 +149,15 @@ def test_bad_data_names_the_field() -> None:
         PowerProblem.model_validate(data)
     with pytest.raises(ProblemDataError, match="backend"):
         solve_power(p, backend="gurobi")
+
+
+def test_survives_a_different_highs_thread_setting_in_the_same_process() -> None:
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", 1)  # the pool is process-global: a later model asking for 2 would fail
+    h.addVars(1, np.zeros(1), np.ones(1))
+    h.run()
+    sol = solve_power(_one_to_one(3, 9))
+    assert sol.status == SolveStatus.OPTIMAL

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from solvers import load_problem, solve
@@ -43,7 +45,8 @@ def _brute(problem: SpectrumProblem) -> float:
         ok &= (g >= problem.channels_min).all(axis=1)
     ch = np.arange(C)
     close = np.abs(ch[:, None] - ch[None, :])
-    for (i, j), s in zip(problem.conflict_pairs, problem.separation, strict=True):
+    edges = [] if problem.conflict_pairs is None else zip(problem.conflict_pairs, problem.separation, strict=True)
+    for (i, j), s in edges:
         ok &= ~(xs[:, i, :, None] & xs[:, j, None, :] & (close < s)).any(axis=(1, 2))
     ok &= ~(xs & problem.excluded).any(axis=(1, 2))
     i_mw = 10 ** (problem.interference_dbm / 10)
@@ -53,13 +56,16 @@ def _brute(problem: SpectrumProblem) -> float:
         ok &= (agg[:, prot[e]] <= pt.limit_mw()).all(axis=1)
     d = problem.demand()
     gop = np.stack([g[:, problem.operator == o].sum(axis=1) for o in range(problem.n_operators)], axis=1)
-    share = gop / d
+    active = d > 0  # operators that request nothing do not count
+    share = gop[:, active] / d[active]
     if problem.fairness == "none":
         val = g @ problem.values()
     elif problem.fairness == "weighted_share":
-        val = share @ problem.weights()
+        val = share @ problem.weights()[active]
+    elif active.any():
+        val = (share / problem.weights()[active]).min(axis=1)
     else:
-        val = (share / problem.weights()).min(axis=1)
+        val = np.zeros(len(xs))
     return float(val[ok].max())
 
 
@@ -151,3 +157,22 @@ def test_bad_data_names_the_field() -> None:
     data["channels_max"][0] = -1
     with pytest.raises(ValidationError, match=r"channels_max\[0\]"):
         SpectrumProblem.model_validate(data)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), fairness=st.sampled_from(["none", "weighted_share", "max_min"]))
+def test_random_instances_both_backends_match_brute_force(seed: int, fairness: str) -> None:
+    rng = np.random.default_rng(seed)
+    pairs = [[i, j] for i in range(N) for j in range(i + 1, N) if rng.random() < 0.4]
+    p = SpectrumProblem(
+        n_channels=C, operator=rng.integers(0, 2, N), channels_max=rng.integers(0, 3, N),
+        value=rng.integers(1, 4, N).astype(float),
+        conflict_pairs=pairs or None, separation=rng.integers(1, 3, len(pairs)) if pairs else None,
+        points=[ProtectionPoint(name="PPA-1", kind="PPA", channels=[0, 1])],
+        interference_dbm=rng.uniform(-92.0, -80.0, (N, 1)), excluded=rng.random((N, C)) < 0.1,
+        fairness=fairness)
+    want = _brute(p)
+    for backend in ("cp-sat", "highs"):
+        sol = solve_spectrum(p, backend=backend)
+        assert sol.status == SolveStatus.OPTIMAL
+        assert sol.objective == pytest.approx(want, rel=1e-12, abs=1e-12)

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from solvers import load_problem, solve
@@ -142,3 +144,74 @@ def test_bad_data_names_the_field() -> None:
         TiltProblem.model_validate(data)
     with pytest.raises(ProblemDataError, match="backend"):
         solve_tilt(p, backend="simplex")
+
+
+def _brute_constrained(problem: TiltProblem, frac: float) -> float | None:
+    rx, n, w = problem.rx_power_mw, problem.noise_mw, problem.weight
+    gamma = 10 ** (problem.sinr_min_db / 10)
+    best = None
+    for combo in itertools.product(range(problem.n_tilts), repeat=problem.n_cells):
+        r = rx[np.arange(problem.n_cells), list(combo), :]
+        s = r.max(axis=0)
+        sinr = s / (r.sum(axis=0) - s + n)
+        if w[sinr >= gamma].sum() < frac * w.sum() * (1 - 1e-12):
+            continue
+        v = float((w * np.log(np.log2(1 + np.maximum(sinr, gamma)))).sum())
+        best = v if best is None else max(best, v)
+    return best
+
+
+def test_log_rate_with_min_coverage_matches_brute_force() -> None:
+    base = _geometric(3, 6, 80, 7).model_copy(update={"objective": "sum_log_rate"})
+    cov = [solve_tilt(base.model_copy(update={"objective": "coverage"})).covered_fraction]
+    frac = 0.98 * cov[0]
+    p = base.model_copy(update={"min_covered_fraction": frac})
+    want = _brute_constrained(p, frac)
+    assert want is not None
+    sol = solve_tilt(p)
+    assert sol.status == SolveStatus.OPTIMAL and sol.backend == "enumeration"
+    assert sol.objective == pytest.approx(want, rel=1e-12)
+    assert sol.covered_fraction >= frac - 1e-12
+    ls = solve_tilt(p, backend="local-search")
+    assert ls.covered_fraction >= frac - 1e-12 and ls.objective <= want + 1e-9
+    assert ls.objective == pytest.approx(want, rel=1e-9)
+
+
+def test_min_coverage_infeasible_is_reported_with_its_family() -> None:
+    p = _geometric(3, 6, 80, 7).model_copy(update={"objective": "sum_log_rate"})
+    noise = p.noise_mw.copy()
+    noise[0] = 1e3  # a pixel drowned in noise: no configuration covers it
+    p = p.model_copy(update={"noise_mw": noise})
+    best_cov = solve_tilt(p.model_copy(update={"objective": "coverage"})).covered_fraction
+    ub = tilt_upper_bound(p.model_copy(update={"objective": "coverage"})) / p.weight.sum()
+    assert best_cov < ub < 1.0
+    # above the best achievable coverage: complete enumeration proves it
+    sol = solve_tilt(p.model_copy(update={"min_covered_fraction": min(best_cov + 1e-3, 1.0)}))
+    assert sol.status == SolveStatus.INFEASIBLE and sol.blocking_constraints == ["min_coverage"]
+    # above the per-pixel bound: proven before searching, by any method
+    sol2 = solve_tilt(p.model_copy(update={"min_covered_fraction": 1.0}), backend="local-search")
+    assert sol2.status == SolveStatus.INFEASIBLE and sol2.blocking_constraints == ["min_coverage"]
+    assert sol2.method == "per-pixel coverage bound"
+
+
+def test_min_coverage_needs_the_log_rate_objective() -> None:
+    with pytest.raises(ValidationError, match="min_covered_fraction"):
+        TiltProblem.model_validate({**_geometric(2, 2, 5, 0).model_dump(mode="json"), "min_covered_fraction": 0.5})
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), n_cells=st.integers(1, 3), n_tilts=st.integers(1, 5),
+       objective=st.sampled_from(["coverage", "sum_log_rate"]), floor_db=st.floats(-6.0, 6.0))
+def test_random_instances_enumeration_exact_and_bounds_valid(seed: int, n_cells: int, n_tilts: int,
+                                                             objective: str, floor_db: float) -> None:
+    rng = np.random.default_rng(seed)
+    n_pix = 25
+    p = TiltProblem(rx_power_mw=10 ** rng.uniform(-11, -7, (n_cells, n_tilts, n_pix)),
+                    noise_mw=np.full(n_pix, 10 ** -9.5), weight=rng.integers(0, 3, n_pix).astype(float),
+                    tilts_deg=np.arange(n_tilts, dtype=float), objective=objective, sinr_min_db=floor_db)
+    best, _ = _brute(p)
+    sol = solve_tilt(p)
+    assert sol.status == SolveStatus.OPTIMAL
+    assert sol.objective == pytest.approx(best, rel=1e-9, abs=1e-9)
+    ls = solve_tilt(p, backend="local-search")
+    assert ls.objective <= best + 1e-9 and ls.best_bound >= best - 1e-9

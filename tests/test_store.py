@@ -17,6 +17,7 @@ from dientine.store import (
     StoreError,
     VersionConflict,
     resolve_root,
+    stage_run,
     utcnow,
     write_run,
 )
@@ -181,3 +182,43 @@ def test_keys_rows(store: Store):
     assert store.get_key("k1")["scopes"] == ["read", "decide"]
     assert store.revoke_key("k1")["revoked"] is True
     assert os.path.exists(store.catalog_path)
+
+
+def test_feedback_changes_persisted_as_versions(store: Store, tmp_path: Path):
+    from decisions.feedback import Outcome, ThresholdBook
+    from dientine.thresholds import BUNDLED_SPEC
+
+    th = ThresholdStore(store)  # the bundled decisions/tables/thresholds.yaml
+    assert th.specs and all(t.startswith("threshold_") for t in th.specs)
+    assert all(s.minimum <= s.default <= s.maximum for s in th.specs.values())
+    import yaml
+
+    raw = yaml.safe_load(BUNDLED_SPEC.read_text())["thresholds"]
+    book = ThresholdBook.from_mapping(raw)
+    # QoS far better than its target: the rule steps the threshold towards aggressive
+    outcome = Outcome(qos_measure=0.0, qos_target=0.05, qos_scale=0.05, benefit=3.0, window="w1")
+    changes = book.update(["threshold_sleep_load"], outcome)
+    saved = th.apply_changes(changes)
+    assert len(changes) == 1 and changes[0].new != changes[0].old
+    assert [(t.name, t.version, t.value) for t in saved] == [("threshold_sleep_load", 2, changes[0].new)]
+    assert th.get("threshold_sleep_load").changed_by == "decisions.feedback"
+
+
+def test_stage_run_for_a_worker_writing_its_own_files(store: Store):
+    import pyarrow.parquet as pq
+
+    with stage_run(store.root, "sim1") as run:
+        pq.write_table(_kpis(4), run.path / "kpis_cell.parquet")
+        (run.path / "summary.json").write_text("{}")
+        (run.path / "maps").mkdir()
+        (run.path / "maps" / "rsrp.npy").write_bytes(b"\x00")
+        run.scenario, run.seed, run.summary = "city", 3, {"coverage_pct": 97.5}
+        assert store.list_runs() == [] and not (store.runs_dir / "sim1").exists()
+    assert run.path == store.runs_dir / "sim1"
+    row = store.register_run("sim1")
+    assert row["summary"] == {"coverage_pct": 97.5} and row["seed"] == 3
+    assert store.read_run_table("sim1", "kpis_cell").num_rows == 4
+    with pytest.raises(RuntimeError, match="crash"), stage_run(store.root, "sim2") as run:
+        (run.path / "part.parquet").write_bytes(b"partial")
+        raise RuntimeError("crash")
+    assert sorted(p.name for p in store.runs_dir.iterdir()) == ["sim1"]

@@ -16,11 +16,10 @@ from dientine.scenario import validate_data
 from dientine.twin import (
     Twin,
     TwinError,
-    pixel_interference,
-    pixel_interference_serial,
     rx_cache,
     user_candidates_serial,
     user_links,
+    user_links_fast_serial,
     user_links_serial,
 )
 
@@ -66,26 +65,40 @@ def test_user_kernels_reproduce_radio_serve_at_pixel_centres(twin):
     none = np.full(n, -1, np.int64)
     o2i = np.zeros(n)
     g = twin.grid
+    mw3, w = np.zeros((n, 3)), np.zeros(n)
     user_candidates_serial(x, y, act, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows, twin.topk_cell,
-                           twin.topk_rx_dbm, can, cells.offset_db, none, 0.0, o2i, row, best, rb, other, ro, rs)
+                           twin.topk_rx_dbm, can, cells.offset_db, none, 0.0, o2i, row, best, rb, other, ro, rs,
+                           twin.topk_rx_mw, can, load, mw3, w)
     np.testing.assert_array_equal(row, np.arange(n))
     np.testing.assert_array_equal(best, ref.serving_cell)
     np.testing.assert_allclose(rb, ref.rsrp_dbm, atol=1e-3)
     sinr, se = np.zeros(n), np.zeros(n)
-    w = np.zeros(n)
-    pixel_interference_serial(twin.topk_cell, twin.topk_rx_mw, can, load, w)
-    w2 = np.zeros(n)
-    pixel_interference(twin.topk_cell, twin.topk_rx_mw, can, load, w2)
-    np.testing.assert_allclose(w, w2, rtol=1e-12)
-    user_links_serial(row, act, best, twin.topk_cell, twin.topk_rx_mw, w, can, load, o2i, twin.noise_mw,
+    user_links_serial(row, act, best, twin.topk_cell, twin.topk_rx_mw, can, load, 10 ** (o2i / 10), twin.noise_mw,
                       *twin.se_params, sinr, se)
     np.testing.assert_allclose(sinr, ref.sinr_db, atol=2e-3)
     np.testing.assert_allclose(se * twin.bandwidth_hz / 1e6, ref.rate_mbps, rtol=1e-4, atol=1e-3)
     # the parallel variant gives the same numbers
     sinr2, se2 = np.zeros(n), np.zeros(n)
-    user_links(row, act, best, twin.topk_cell, twin.topk_rx_mw, w, can, load, o2i, twin.noise_mw,
+    user_links(row, act, best, twin.topk_cell, twin.topk_rx_mw, can, load, 10 ** (o2i / 10), twin.noise_mw,
                *twin.se_params, sinr2, se2)
     np.testing.assert_array_equal(sinr, sinr2)
+    # the fast path (after handover, from the candidates' stored powers) agrees, whichever of best / best other /
+    # previous server the user ends up with
+    rng = np.random.default_rng(1)
+    prev = np.where(rng.random(n) < 0.5, other, best)
+    mw3b, wb = np.zeros((n, 3)), np.zeros(n)
+    user_candidates_serial(x, y, act, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows, twin.topk_cell,
+                           twin.topk_rx_dbm, can, cells.offset_db, prev, 0.0, o2i, row, best, rb, other, ro, rs,
+                           twin.topk_rx_mw, can, load, mw3b, wb)
+    choice = rng.integers(0, 3, n)
+    new = np.select([choice == 0, choice == 1], [best, other], prev)
+    s_ref, se_ref, s_fast, se_fast = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    user_links_serial(row, act, new, twin.topk_cell, twin.topk_rx_mw, can, load, np.ones(n), twin.noise_mw,
+                      *twin.se_params, s_ref, se_ref)
+    user_links_fast_serial(act, new, prev, best, other, mw3b, wb, can, load, np.ones(n), twin.noise_mw,
+                           *twin.se_params, s_fast, se_fast)
+    np.testing.assert_allclose(s_fast, s_ref, atol=1e-9)
+    np.testing.assert_allclose(se_fast, se_ref, atol=1e-12)
 
 
 def test_indoor_loss_only_changes_the_noise_term(twin):
@@ -98,10 +111,8 @@ def test_indoor_loss_only_changes_the_noise_term(twin):
     serving = np.array([twin.topk_cell[p, 0]], np.int64)
     row = np.array([p], np.int64)
     sinr, se = np.zeros(n), np.zeros(n)
-    w = np.zeros(twin.grid.n_pixels)
-    pixel_interference_serial(twin.topk_cell, twin.topk_rx_mw, can, load, w)
-    user_links_serial(row, np.ones(n, bool), serving, twin.topk_cell, twin.topk_rx_mw, w, can, load,
-                      np.array([13.0]), twin.noise_mw, *twin.se_params, sinr, se)
+    user_links_serial(row, np.ones(n, bool), serving, twin.topk_cell, twin.topk_rx_mw, can, load,
+                      np.array([10**1.3]), twin.noise_mw, *twin.se_params, sinr, se)
     rx_mw = 10 ** ((tx[twin.topk_cell[p]] + twin.topk_gain_db[p] - 13.0) / 10)
     s, i = rx_mw[0], 0.5 * rx_mw[1:].sum()
     assert sinr[0] == pytest.approx(10 * math.log10(s / (i + twin.noise_mw)), abs=1e-3)
@@ -153,10 +164,9 @@ def test_user_links_match_brute_force(n_cells, k, seed):
     noise_mw = 10 ** (-95 / 10)
     params = se_parameters("shannon-36942", None)
     sinr, se = np.zeros(n_users), np.zeros(n_users)
-    rx_dbm, rx_mw, w = np.zeros((n_pix, k), np.float32), np.zeros((n_pix, k)), np.zeros(n_pix)
+    rx_dbm, rx_mw = np.zeros((n_pix, k), np.float32), np.zeros((n_pix, k))
     rx_cache(idx, gain, tx, rx_dbm, rx_mw)
-    pixel_interference_serial(idx, rx_mw, rad, load, w)
-    user_links_serial(row, act, serving, idx, rx_mw, w, rad, load, o2i, noise_mw, *params, sinr, se)
+    user_links_serial(row, act, serving, idx, rx_mw, rad, load, 10 ** (o2i / 10), noise_mw, *params, sinr, se)
     for u in range(n_users):
         s = serving[u]
         if not act[u] or s < 0 or not rad[s]:

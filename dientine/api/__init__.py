@@ -2,6 +2,11 @@
 
 ``dientine serve --host H --port P`` calls :func:`serve`. One server process per store: it is the coordinating
 process, the only one writing the DuckDB catalog (jobs run in worker processes that write files only).
+
+First start: with ``DIENTINE_ADMIN_KEY`` set (or ``admin_key=``), that key gets the admin scope; otherwise, when
+the store has no key yet, one admin key is generated and printed once to stderr. More keys: ``POST /v1/keys``
+while the server runs, or :func:`dientine.api.keys.create_key` on a stopped store (DuckDB locks the catalog to one
+process). Store location: ``store_path``, else env ``DIENTINE_STORE``, else ``./dientine_store``.
 """
 
 from __future__ import annotations

@@ -6,11 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from dientine.api import problems
-from dientine.api.deps import ApiState
+from dientine.api.deps import SECURITY_SCHEMES, ApiState
 from dientine.api.engine import DecisionService
 from dientine.api.keys import KeyVerifier, ensure_admin
 from dientine.api.middleware import BodySizeLimit
@@ -89,4 +92,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (decisions, solve, jobs, twins, admin):
         v1.include_router(module.router)
     app.include_router(v1)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _openapi_with_security(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _openapi_with_security(app: FastAPI) -> dict[str, Any]:
+    """The generated document plus the security schemes and, per operation, its security and required scope."""
+    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    doc.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        scopes = [d.call.scope for d in route.dependant.dependencies if hasattr(d.call, "scope")]
+        if not scopes:
+            continue
+        for method in route.methods:
+            op = doc["paths"][route.path_format][method.lower()]
+            op["security"] = [{name: []} for name in SECURITY_SCHEMES]
+            op["x-required-scope"] = scopes[0]
+            note = f"Requires an API key with the `{scopes[0]}` scope (or `admin`)."
+            op["description"] = f"{op['description']}\n\n{note}" if op.get("description") else note
+    return doc

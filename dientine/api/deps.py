@@ -6,9 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from dientine.api.engine import DecisionService
 from dientine.api.keys import KeyInfo, KeyVerifier
@@ -63,19 +62,31 @@ async def get_solver() -> Callable[..., Any]:
     return run
 
 
-_bearer = HTTPBearer(auto_error=False, description="API key as a bearer token")
-_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")
+SECURITY_SCHEMES = {
+    "HTTPBearer": {"type": "http", "scheme": "bearer", "description": "API key as a bearer token"},
+    "APIKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "API key"},
+}
+
+
+def presented_key(request: Request) -> str | None:
+    """The key from ``Authorization: Bearer <key>`` or else ``X-API-Key``."""
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, credentials = auth.partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            return credentials.strip()
+    return request.headers.get("x-api-key") or None
 
 
 def require(scope: str) -> Callable[..., Any]:
-    """Dependency: the request carries a valid, unrevoked key holding ``scope`` (admin holds every scope)."""
+    """Dependency: the request carries a valid, unrevoked key holding ``scope`` (admin holds every scope).
 
-    async def check(
-        request: Request,
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-        header: Annotated[str | None, Security(_header)],
-    ) -> KeyInfo:
-        key = bearer.credentials if bearer is not None else header
+    Headers are read directly (one dependency on the hot path); the OpenAPI security schemes and the scope of each
+    operation are added to the document by :func:`dientine.api.app.create_app` from ``check.scope``.
+    """
+
+    async def check(request: Request) -> KeyInfo:
+        key = presented_key(request)
         if not key:
             raise ApiError(401, "no API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
                            kind="unauthorized", headers={"WWW-Authenticate": "Bearer"})
@@ -92,6 +103,7 @@ def require(scope: str) -> Callable[..., Any]:
         return info
 
     check.__name__ = f"require_{scope}"
+    check.scope = scope  # type: ignore[attr-defined]
     return check
 
 

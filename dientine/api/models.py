@@ -29,6 +29,36 @@ Scope = Literal["read", "decide", "control", "admin"]
 JSONScalar = str | bool | int | float | None
 
 
+_EX_SOLVE_RESPONSE: dict[str, Any] = {
+    "decision_id": "5f1c2a9e3b7d4e600000000000000031",
+    "kind": "power",
+    "status": "optimal",
+    "objective": 0.0499,
+    "solution": {"kind": "power", "status": "optimal", "objective": 0.0499, "power_w": [0.0249, 0.0249]},
+    "dry_run": False,
+}
+_EX_JOB: dict[str, Any] = {
+    "job_id": "5f1c2a9e3b7d4e60000000000000002a",
+    "kind": "whatif",
+    "status": "succeeded",
+    "params": {"scenario": "city_day.yaml", "max_workers": 1},
+    "created": "2026-01-01T10:00:00Z",
+    "started": "2026-01-01T10:00:01Z",
+    "finished": "2026-01-01T10:03:12Z",
+    "error": None,
+}
+_EX_THRESHOLD_OUT: dict[str, Any] = {
+    "name": "threshold_sleep_load",
+    "value": 0.15,
+    "version": 1,
+    "min": 0.0,
+    "max": 0.4,
+    "reason": "default from thresholds.yaml",
+    "changed_at": "2026-01-01T00:00:00Z",
+    "changed_by": "system",
+}
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -150,6 +180,8 @@ class SolveRequest(_In):
 
 
 class SolveResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_EX_SOLVE_RESPONSE]})
+
     decision_id: str | None
     kind: str
     status: str
@@ -162,15 +194,25 @@ class SolveResponse(BaseModel):
 class JobRequest(_In):
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"kind": "echo", "params": {"message": "hi"}}, {"kind": "sleep",
-                                                                                         "params": {"seconds": 2}}]},
+        json_schema_extra={
+            "examples": [
+                {"kind": "whatif", "params": {"scenario": "city_day.yaml"}},
+                {"kind": "echo", "params": {"message": "hi"}},
+            ]
+        },
     )
-    kind: str = Field(max_length=64, description="Registered job kind (whatif, sleep, echo, ...)")
-    params: dict[str, Any] = Field(default_factory=dict)
+    kind: str = Field(max_length=64, description="Registered job kind: whatif, sleep, echo (GET /v1/jobs/kinds)")
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Parameters of the kind; whatif: {scenario: file name under the server's scenarios/ "
+        "| scenario_yaml: text, max_workers}",
+    )
     dry_run: bool = Field(False, description="Validate and answer without queueing")
 
 
 class Job(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_EX_JOB]})
+
     job_id: str | None
     kind: str
     status: Literal["queued", "running", "succeeded", "failed", "cancelled", "dry_run"]
@@ -183,6 +225,16 @@ class Job(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[Job]
+
+
+class JobKindInfo(BaseModel):
+    name: str
+    available: bool
+    params_schema: dict[str, Any]
+
+
+class JobKinds(BaseModel):
+    kinds: list[JobKindInfo]
 
 
 class JobResult(BaseModel):
@@ -245,6 +297,8 @@ class TelemetryBatch(_In):
 
 
 class TelemetryAck(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"twin": "city-live", "accepted": 57, "dry_run": False}]})
+
     twin: str
     accepted: int
     dry_run: bool
@@ -252,6 +306,8 @@ class TelemetryAck(BaseModel):
 
 # -- thresholds, policies, keys -------------------------------------------------------------------------------
 class ThresholdOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_EX_THRESHOLD_OUT]})
+
     name: str
     value: float
     version: int

@@ -37,6 +37,10 @@ _D2D_MAX_LOS = np.array([5000.0, 5000.0, 10000.0])
 _D2D_MAX_NLOS = np.array([5000.0, 5000.0, 5000.0])
 _D2D_MAX_AV = np.array([4000.0, 4000.0, 10000.0])
 _SIGMA_O2I = np.array([7.0, 7.0, 8.0])
+# cos of the LCS azimuth beyond which A_H is capped: φ_cap = φ3dB · sqrt(A_max/12) (TR 36.814: 70°, 25 dB;
+# TR 38.901 element: 65°, 30 dB)
+_COS_CAP_36814 = math.cos(math.radians(70.0 * math.sqrt(25.0 / 12.0)))
+_COS_CAP_38901 = math.cos(math.radians(65.0 * math.sqrt(30.0 / 12.0)))
 
 
 # ----------------------------------------------------------------------------------------------- path loss
@@ -159,15 +163,23 @@ def los_probability_scalar(fam, d, h_ut):
 def antenna_gain_lcs_dbi(code, rz, rx, ry, etilt_deg, cos_te, n_rows, dv):
     """Gain (dBi) for LCS unit direction (rx, ry, rz); code 0 36.814 sector, 1 38.901 element, 2 array."""
     rz = min(1.0, max(-1.0, rz))
-    below = -math.degrees(math.asin(rz))  # θ' − 90°
-    phi = math.degrees(math.atan2(ry, rx))
-    if code == 0:
-        a_h = -min(12.0 * (phi / 70.0) ** 2, 25.0)
-        a_v = -min(12.0 * ((below - etilt_deg) / 10.0) ** 2, 20.0)
-        return 14.0 - min(-(a_h + a_v), 25.0)
-    a_v = -min(12.0 * (below / 65.0) ** 2, 30.0)
-    a_h = -min(12.0 * (phi / 65.0) ** 2, 30.0)
-    g = 8.0 - min(-(a_v + a_h), 30.0)
+    # Exact shortcut: beyond the azimuth where A_H reaches its cap the total attenuation is the cap
+    # (A = −min(−(A_H + A_V), cap) with A_H = −cap), so atan2/asin are not needed for back-lobe links.
+    rh = math.sqrt(rx * rx + ry * ry)
+    if rh > 1e-12 and rx <= (_COS_CAP_36814 if code == 0 else _COS_CAP_38901) * rh:
+        if code == 0:
+            return 14.0 - 25.0
+        g = 8.0 - 30.0
+    else:
+        below = -math.degrees(math.asin(rz))  # θ' − 90°
+        phi = math.degrees(math.atan2(ry, rx))
+        if code == 0:
+            a_h = -min(12.0 * (phi / 70.0) ** 2, 25.0)
+            a_v = -min(12.0 * ((below - etilt_deg) / 10.0) ** 2, 20.0)
+            return 14.0 - min(-(a_h + a_v), 25.0)
+        a_v = -min(12.0 * (below / 65.0) ** 2, 30.0)
+        a_h = -min(12.0 * (phi / 65.0) ** 2, 30.0)
+        g = 8.0 - min(-(a_v + a_h), 30.0)
     if code == 2:
         half = math.pi * dv * (rz - cos_te)  # ψ/2
         s = math.sin(half)
@@ -317,12 +329,13 @@ gain_topk_serial = numba.njit(**_JIT)(_make_gain_topk(False))
 
 # ------------------------------------------------------------------------------------------------- serving
 @numba.njit(**_JIT)
-def spectral_efficiency_scalar(sinr_db, kind, alpha, smin, tmax, thr, eff):
-    """kind 0: TR 36.942 A.1 attenuated Shannon; kind 1: CQI table lookup (highest CQI with SINR ≥ thr)."""
+def spectral_efficiency_scalar(sinr_db, sinr_lin, kind, alpha, smin, tmax, thr, eff):
+    """kind 0: TR 36.942 A.1 attenuated Shannon α log2(1 + SINR) in [SINR_MIN, Thr_MAX]; kind 1: CQI table
+    lookup (efficiency of the highest CQI with SINR ≥ threshold, 0 below CQI 1). SINR given in dB and linear."""
     if kind == 0:
         if sinr_db < smin:
             return 0.0
-        return min(alpha * math.log2(1.0 + 10.0 ** (min(sinr_db, 300.0) / 10.0)), tmax)
+        return min(alpha * math.log2(1.0 + sinr_lin), tmax)
     se = 0.0
     for k in range(thr.shape[0]):
         if sinr_db >= thr[k]:
@@ -364,11 +377,12 @@ def _serve_point(p, row, cell_index, gain, gain_lin, tx, p_lin, active, load, of
         out_rate[p] = 0.0
         return
     interf = max(wsum - load[best_c] * best_mw, 0.0)
-    sinr = 10.0 * math.log10(best_mw / (interf + noise_mw))
+    sinr_lin = best_mw / (interf + noise_mw)
+    sinr = 10.0 * math.log10(sinr_lin)
     out_serv[p] = best_c
     out_rsrp[p] = best_rx + rsrp_off
     out_sinr[p] = sinr
-    out_rate[p] = spectral_efficiency_scalar(sinr, kind, alpha, smin, tmax, thr, eff) * bw_hz * 1e-6
+    out_rate[p] = spectral_efficiency_scalar(sinr, sinr_lin, kind, alpha, smin, tmax, thr, eff) * bw_hz * 1e-6
 
 
 def _make_serve(parallel):

@@ -55,9 +55,18 @@ def gain_map_dense_numpy(cells: CellArrays, points: PointArrays, fields: SiteFie
 
 def serve_numpy(gain_db: np.ndarray, cell_index: np.ndarray | None, cells: CellArrays, *,
                 noise_dbm: float | None = None, se_model: str = "shannon-36942",
-                cqi_thresholds_db=None, gain_lin: np.ndarray | None = None) -> ServeResult:
+                cqi_thresholds_db=None, gain_lin: np.ndarray | None = None,
+                chunk: int | None = None) -> ServeResult:
     """Same result as :func:`dientine.radio.maps.serve` (dense or top-K), vectorised over [P, K]; with
-    ``gain_lin`` (linear copy of the gains) received powers are 10^(tx/10) · gain_lin, as in the cached path."""
+    ``gain_lin`` (linear copy of the gains) received powers are 10^(tx/10) · gain_lin, as in the cached path.
+    ``chunk``: process that many points at a time (bounds the float64 temporaries), None = all at once."""
+    if chunk is not None and gain_db.shape[0] > chunk:
+        parts = [serve_numpy(gain_db[s:s + chunk], None if cell_index is None else cell_index[s:s + chunk], cells,
+                             noise_dbm=noise_dbm, se_model=se_model, cqi_thresholds_db=cqi_thresholds_db,
+                             gain_lin=None if gain_lin is None else gain_lin[s:s + chunk])
+                 for s in range(0, gain_db.shape[0], chunk)]
+        return ServeResult(*(np.concatenate([getattr(r, f) for r in parts])
+                             for f in ("serving_cell", "rsrp_dbm", "sinr_db", "rate_mbps")))
     g = np.asarray(gain_db, dtype=np.float64)
     ci = (np.broadcast_to(np.arange(cells.n_cells), g.shape) if cell_index is None
           else np.asarray(cell_index, dtype=np.int64))

@@ -34,6 +34,13 @@ from solvers.rru_sleep.problem import RruSleepProblem, RruSleepSolution
 BACKENDS = ("highs", "highs-monolithic", "pyomo")
 _LP_FAMILIES = ("coverage", "capacity", "demand")
 _MS = highspy.HighsModelStatus
+#: Coupled instances with at most this many (pair, period) traffic variables also get the whole-horizon MILP
+#: (warm-started); bigger ones rely on the per-period bounds and fix-and-optimise windows.
+_SMALL_COUPLED_PAIRS = 4000
+#: The greedy start tries this many least-loaded cells per step (a speed/quality knob of the heuristic only).
+_GREEDY_WIDTH = 12
+#: Share of a period's time budget spent on its start plan (greedy + LP local search) before the MILP.
+_START_SHARE = 0.35
 
 
 class _Clock:
@@ -106,7 +113,8 @@ def _sleep_levels(d: _model.Data, on: np.ndarray) -> tuple[np.ndarray, float]:
     sleep_wh = 0.0
     for i in range(n_i):
         prev = [_prev_state(d, on, i, t) for t in range(n_t)]
-        starts = [t for t in range(n_t) if not on[i, t] and prev[t] is not False]
+        starts = [t for t in range(n_t)
+                  if not on[i, t] and (prev[t] is not False or (t == 0 and not d.cyclic))]
         if not starts and not on[i].any():
             starts = [0]  # cyclic cell asleep all day
         for s in starts:
@@ -209,6 +217,114 @@ def _count_switches(d: _model.Data, on: np.ndarray) -> int:
     return n
 
 
+# --------------------------------------------------------------------------------------------- greedy start
+def _greedy_period(d: _model.Data, t: int) -> np.ndarray:
+    """A feasible plan for period t, fast (used as the MILP's first incumbent; the MILP improves it and proves
+    the bound). Assignment heuristic: every point to its best active candidate (smallest utilisation per unit
+    of traffic); an overloaded cell keeps the share that fits and passes the rest of each point to that point's
+    next active candidate, for as many rounds as there are candidates -- a feasible assignment if no cell ends
+    above rho_max. Starting from all cells on, cells are put to sleep one at a time, least loaded first, while
+    that assignment stays feasible and the energy drops."""
+    dem = d.demand[:, t]
+    pts = np.flatnonzero(dem > 0)
+    on = np.ones(d.n_i, dtype=bool)
+    if len(pts) == 0:
+        on[:] = d.must_on
+        return on
+    sel = np.isin(d.pair_j, pts)
+    pi, pj, coef = d.pair_i[sel], d.pair_j[sel], d.cap_coef[sel, t]
+    order = np.lexsort((coef, pj))
+    pi, pj, coef = pi[order], pj[order], coef[order]
+    local = np.searchsorted(pts, pj)
+    n_k = int(np.bincount(local, minlength=len(pts)).max())
+    rank = np.arange(len(pj)) - np.searchsorted(pj, pj)
+    cand = np.full((len(pts), n_k), d.n_i, dtype=np.int64)  # n_i = padding "cell", never active
+    cc = np.zeros((len(pts), n_k))
+    cand[local, rank] = pi
+    cc[local, rank] = coef
+    cover_ok = d.covers[:, pts]
+    sleep = d.sleep_cost_wh.min(axis=1)
+    rows = np.arange(len(pts))
+
+    def evaluate(mask: np.ndarray) -> tuple[float, np.ndarray]:
+        act = np.append(mask, False)[cand]  # (P, K)
+        if not act.any(axis=1).all() or not (cover_ok & mask[:, None]).any(axis=0).all():
+            return np.inf, np.zeros(d.n_i)
+        share = np.zeros(cand.shape)
+        share[rows, np.argmax(act, axis=1)] = 1.0
+        # next active candidate column after column k, per point (n_k = none)
+        nxt = np.full(cand.shape, n_k, dtype=np.int64)
+        following = np.full(len(pts), n_k, dtype=np.int64)
+        for k in range(n_k - 1, -1, -1):
+            nxt[:, k] = following
+            following = np.where(act[:, k], k, following)
+        for _ in range(n_k + 1):
+            load = np.bincount(cand.ravel(), weights=(share * cc).ravel(), minlength=d.n_i + 1)[: d.n_i]
+            over = load > d.rho_max * (1 + 1e-9)
+            if not over.any():
+                return float((d.on_cost_wh * mask).sum() + (d.load_cost_wh * load).sum() + sleep[~mask].sum()), load
+            keep = np.append(np.where(over, d.rho_max / np.maximum(load, 1e-300), 1.0), 1.0)[cand]
+            excess = share * (1.0 - keep)
+            share *= keep
+            for k in range(n_k):
+                has = (excess[:, k] > 0) & (nxt[:, k] < n_k)
+                if (excess[:, k] > 1e-12).any() and not has[excess[:, k] > 1e-12].all():
+                    return np.inf, load  # a point's traffic would be pushed past its last candidate
+                share[rows[has], nxt[has, k]] += excess[has, k]
+        return np.inf, np.zeros(d.n_i)
+
+    current, load = evaluate(on)
+    if not np.isfinite(current):
+        return on  # the heuristic cannot place the traffic even with every cell on: leave it to the MILP
+    while True:  # best of the _GREEDY_WIDTH least-loaded active cells, while the energy drops
+        order_i = [int(i) for i in np.argsort(load, kind="stable") if on[i] and not d.must_on[i]]
+        best_i, best_c, best_load = -1, current, load
+        for i in order_i[:_GREEDY_WIDTH]:
+            on[i] = False
+            c, new_load = evaluate(on)
+            on[i] = True
+            if c < best_c - 1e-9:
+                best_i, best_c, best_load = i, c, new_load
+        if best_i < 0:
+            return on
+        on[best_i] = False
+        current, load = best_c, best_load
+
+
+def _lp_improve(d: _model.Data, t: int, on: np.ndarray, budget_s: float) -> tuple[np.ndarray, float]:
+    """Local search with the exact assignment LP (warm-started dual simplex re-solves of one model): put
+    active cells to sleep one at a time, least loaded first, keeping each move that lowers the energy, until
+    every active cell has been tried or ``budget_s`` is spent. Returns the plan and its period energy."""
+    t_end = time.perf_counter() + budget_s
+    on = on.astype(bool).copy()
+    m = _model.build(d, [t], coupled=False, integer=False, x_lb=np.zeros((d.n_i, d.n_t)),
+                     x_ub=np.ones((d.n_i, d.n_t)))
+    h = m.highs
+    cols = m.x[:, t].astype(np.int32)
+    h.changeColsBounds(d.n_i, cols, on.astype(float), on.astype(float))
+    h.setOptionValue("time_limit", max(1e-3, budget_s))
+    h.run()
+    if h.getModelStatus() != _MS.kOptimal:
+        return on, np.inf
+    current = h.getInfo().objective_function_value
+    yv = np.asarray(h.getSolution().col_value)[m.y_cols[t]]
+    pairs = m.y_pairs[t]
+    load = np.bincount(d.pair_i[pairs], weights=yv * d.cap_coef[pairs, t], minlength=d.n_i)
+    for i in [int(i) for i in np.argsort(load, kind="stable") if on[i] and not d.must_on[i]]:
+        left = t_end - time.perf_counter()
+        if left <= 0:
+            break
+        h.changeColBounds(int(cols[i]), 0.0, 0.0)
+        h.setOptionValue("time_limit", max(1e-3, left))
+        h.run()
+        if h.getModelStatus() == _MS.kOptimal and h.getInfo().objective_function_value < current - 1e-9:
+            current = h.getInfo().objective_function_value
+            on[i] = False
+        else:
+            h.changeColBounds(int(cols[i]), 1.0, 1.0)
+    return on, float(current)
+
+
 # --------------------------------------------------------------------------------------------- repair
 def _repair(d: _model.Data, on: np.ndarray) -> np.ndarray:
     """Smallest-change dwell repair by switching cells on: fill sleep runs shorter than the minimum off time
@@ -260,7 +376,9 @@ def solve_rru_sleep(problem: RruSleepProblem, *, time_limit_s: float = 60.0, bac
 
     # 1. all cells on: reference energy and feasibility
     all_on = np.ones((d.n_i, d.n_t))
+    t_ref = clock.elapsed()
     ref = _price(d, all_on, clock, gap)
+    lp_s = (clock.elapsed() - t_ref) / d.n_t  # one period's assignment LP: what pricing the final plan costs
     if not ref.feasible:
         return _infeasible(problem, d, clock, backend)
     if backend == "pyomo":
@@ -275,81 +393,116 @@ def solve_rru_sleep(problem: RruSleepProblem, *, time_limit_s: float = 60.0, bac
         on = None if r.values is None else np.round(r.values[m.x]).astype(bool)
         return _finish(problem, d, clock, backend, "monolithic MILP", on, r.bound, r.hit_limit, ref, r.objective)
 
-    # 2. per-period MILPs
+    # 2. per-period MILPs, busiest period first (its plan is the next one's hint), then a second pass on the
+    #    periods with the largest absolute gap while time remains
     coupled = problem.has_coupling() and d.n_t > 1
+    small = int((d.demand[d.pair_j, :] > 0).sum()) <= _SMALL_COUPLED_PAIRS
     on = np.ones((d.n_i, d.n_t), dtype=bool)
-    bounds = np.zeros(d.n_t)
+    bounds = np.full(d.n_t, -np.inf)
+    upper = np.full(d.n_t, np.inf)
     hit = False
-    budget_share = 0.5 if coupled else 0.95
-    for t in range(d.n_t):
+    period_gap = gap * (0.5 if coupled else 1.0)
+    # time kept back: pricing the final plan (one LP per period) and, when coupled, repair and windows
+    reserve = 1.5 * lp_s * d.n_t + (0.25 if coupled else 0.0) * time_limit_s
+    order = [int(t) for t in np.argsort(-d.demand.sum(axis=0), kind="stable")]
+    for k, t in enumerate(order):
         m = _model.build(d, [t], coupled=False)
-        share = clock.left() * budget_share / (d.n_t - t)
-        hint_x = hint_on[:, t] if hint_on is not None else np.ones(d.n_i)
-        r = _run(m.highs, share, gap, (m.x[:, t], hint_x.astype(float)))
+        share = max(0.0, clock.left() - reserve) / (d.n_t - k)
+        t_start = clock.elapsed()
+        if hint_on is not None:
+            hint_x, hint_obj = hint_on[:, t], np.inf
+        else:
+            hint_x, hint_obj = _lp_improve(d, t, _greedy_period(d, t), _START_SHARE * share)
+        r = _run(m.highs, share - (clock.elapsed() - t_start), period_gap, (m.x[:, t], hint_x.astype(float)))
         hit |= r.hit_limit
-        if r.values is not None:
+        if (r.values is None or r.objective is None or r.objective > hint_obj) and np.isfinite(hint_obj):
+            on[:, t], upper[t] = hint_x, hint_obj  # the MILP found nothing better within its time
+        elif r.values is not None:
             on[:, t] = np.round(r.values[m.x[:, t]]).astype(bool)
+            upper[t] = r.objective if r.objective is not None else np.inf
         bounds[t] = r.bound if r.bound is not None else -np.inf
+    passes = 1
+    while clock.left() - reserve > 0.02 * time_limit_s:
+        open_gap = np.where(np.isfinite(upper) & np.isfinite(bounds), upper - bounds, np.inf)
+        todo = [t for t in np.argsort(-open_gap, kind="stable")
+                if open_gap[t] > period_gap * max(abs(upper[t]), 1e-9)]
+        if not todo:
+            break
+        passes += 1
+        todo = todo[: max(1, len(todo) // 2)]
+        for k, t in enumerate(todo):
+            share = max(0.0, clock.left() - reserve) / (len(todo) - k)
+            if share < 0.2:
+                break
+            m = _model.build(d, [int(t)], coupled=False)
+            r = _run(m.highs, share, period_gap, (m.x[:, t], on[:, t].astype(float)))
+            if r.values is not None and r.objective is not None and r.objective < upper[t]:
+                on[:, t] = np.round(r.values[m.x[:, t]]).astype(bool)
+                upper[t] = r.objective
+            if r.bound is not None:
+                bounds[t] = max(bounds[t], r.bound)
+    hit |= bool(np.any(upper - bounds > period_gap * np.abs(upper)))
     lower = float(bounds.sum()) if np.isfinite(bounds).all() else None
-    # the constant sleep-power of idle periods is inside each period's bound; add nothing for coupling (>= 0)
-    method = "per-period MILP" + (" (exact: no coupling)" if not coupled else "")
+    # the sum of per-period bounds is valid for the coupled problem: coupling only adds costs and constraints
+    method = f"per-period MILP ({passes} pass{'es' if passes > 1 else ''})"
     if not coupled:
-        return _finish(problem, d, clock, backend, method, on, lower, hit, ref)
+        return _finish(problem, d, clock, backend, method + ", exact: no coupling", on, lower, hit, ref)
 
-    # 3. repair, fix-and-optimise, coupled MILP
+    # 3. dwell repair, fix-and-optimise windows, and (small instances) the coupled MILP warm-started
     best_on = _repair(d, on)
     best = _price(d, best_on, clock, gap)
     if hint_on is not None and _dwell_ok(d, hint_on):
         cand = _price(d, hint_on, clock, gap)
         if cand.feasible and cand.objective < best.objective:
             best_on, best = hint_on.astype(bool), cand
-    window = max(3, min(6, max(d.min_on, d.min_off) + 2))
-    step = max(1, window // 2)
-    starts = list(range(0, d.n_t, step))
-    improved_any = True
+    window = max(3, min(6, max(d.min_on, d.min_off) + 1))
     n_windows = 0
-    while improved_any and clock.left() > 0.35 * time_limit_s:
+    final_reserve = (0.5 * reserve if small else 0.0) + 1.5 * lp_s * d.n_t
+    changed = np.flatnonzero((best_on != on).any(axis=0))  # periods the repair touched first
+    starts = [int(t) for t in changed] + [t for t in range(0, d.n_t, max(1, window // 2)) if t not in changed]
+    improved_any = True
+    while improved_any and clock.left() > final_reserve + 0.5:
         improved_any = False
-        for s in starts:
-            if clock.left() <= 0.35 * time_limit_s:
+        for s0 in starts:
+            budget = clock.left() - final_reserve
+            if budget <= 0.5:
                 hit = True
                 break
-            periods = [(s + k) % d.n_t if d.cyclic else s + k for k in range(window)]
-            periods = sorted({p for p in periods if p < d.n_t})
+            first = max(0, s0 - window // 2) if not d.cyclic else s0 - window // 2
+            periods = sorted({(first + k) % d.n_t for k in range(window)} if d.cyclic
+                             else {p for p in range(first, first + window) if p < d.n_t})
             lb = best_on.astype(float).copy()
             ub = best_on.astype(float).copy()
             lb[:, periods] = 0.0
             ub[:, periods] = 1.0
             m = _model.build(d, periods, coupled=True, x_lb=lb, x_ub=ub)
-            hint = (m.x.ravel(), best_on.astype(float).ravel())
-            r = _run(m.highs, min(clock.left() - 0.35 * time_limit_s, 0.1 * time_limit_s), gap, hint)
+            r = _run(m.highs, min(budget, max(1.0, 0.1 * time_limit_s)), period_gap,
+                     (m.x.ravel(), best_on.astype(float).ravel()))
             n_windows += 1
             if r.values is None:
                 continue
             cand_on = np.round(r.values[m.x]).astype(bool)
-            if (cand_on == best_on).all():
+            if (cand_on == best_on).all() or not _dwell_ok(d, cand_on):
                 continue
             cand = _price(d, cand_on, clock, gap)
             if cand.feasible and cand.objective < best.objective - 1e-9 * abs(best.objective):
                 best_on, best = cand_on, cand
                 improved_any = True
-    method = (f"per-period MILP bounds + dwell repair + fix-and-optimise ({n_windows} windows of {window} "
-              f"periods)")
-    if clock.left() > 0.5:
+        starts = list(range(d.n_t))
+    method += f" + dwell repair + fix-and-optimise ({n_windows} windows of {window} periods)"
+    if small and clock.left() - 1.5 * lp_s * d.n_t > 0.2:
         m = _model.build(d, np.arange(d.n_t), coupled=True)
-        r = _run(m.highs, clock.left(), gap, (m.x.ravel(), best_on.astype(float).ravel()))
+        r = _run(m.highs, clock.left() - 1.5 * lp_s * d.n_t, gap, (m.x.ravel(), best_on.astype(float).ravel()))
         hit |= r.hit_limit
         method += " + coupled MILP warm-started"
         if r.bound is not None and (lower is None or r.bound > lower):
             lower = r.bound
         if r.values is not None:
             cand_on = np.round(r.values[m.x]).astype(bool)
-            if not (cand_on == best_on).all():
+            if not (cand_on == best_on).all() and _dwell_ok(d, cand_on):
                 cand = _price(d, cand_on, clock, gap)
                 if cand.feasible and cand.objective < best.objective:
                     best_on, best = cand_on, cand
-    else:
-        hit = True
     return _finish(problem, d, clock, backend, method, best_on, lower, hit, ref, priced=best)
 
 

@@ -10,7 +10,9 @@ Objectives (``objective``):
 * ``"coverage"``: ``sum_p w_p [SINR_p >= gamma and S_p >= RSRP_min]`` -- covered traffic, in the units of
   ``weight``; ties are broken by the log-rate sum (lexicographic, REFERENCES.md §6.2);
 * ``"sum_log_rate"``: ``sum_p w_p ln(log2(1 + max(SINR_p, gamma)))`` -- proportional fairness over the Shannon
-  spectral efficiency (bps/Hz), floored at the SINR floor so pixels out of coverage stay finite.
+  spectral efficiency (bps/Hz), floored at the SINR floor so pixels out of coverage stay finite; optionally
+  subject to ``min_covered_fraction`` (a hard coverage constraint, family ``min_coverage``: INFEASIBLE when the
+  per-pixel coverage bound or complete enumeration proves it unreachable).
 
 ``gamma`` defaults to -10 dB, the TR 36.942 Annex A.1 SINR_MIN below which the attenuated Shannon throughput is
 zero (REFERENCES.md §4.1).
@@ -55,6 +57,9 @@ SINR_MIN_DB_TR36942 = -10.0
 """TR 36.942 Annex A.1 DL SINR_MIN (REFERENCES.md §4.1): below it the attenuated Shannon rate is zero."""
 
 _ENUM_MAX_CONFIGS = 200_000
+TIE_EPS = 1e-3
+"""Coverage mode: the log-rate tie-breaker ignores pixels where the moving cell's strongest tilt is below 1e-3 of
+their interference plus noise (assumption; affects only the order of equal-coverage moves)."""
 _ENUM_MAX_WORK = 4e8  # configurations x cells x pixels
 
 
@@ -81,6 +86,9 @@ class TiltProblem(Problem):
     kicks from the best local optimum pay off more than further random starts, see bench/solvers_assign.py)."""
     ils_kicks: int | None = None
     """Iterated-local-search kicks after the restarts; default 4 x n_cells (assumption)."""
+    min_covered_fraction: float | None = None
+    """Objective ``sum_log_rate`` only: a hard constraint, the weighted fraction of covered pixels (SINR >= floor,
+    RSRP >= minimum) must reach this value (family ``min_coverage``)."""
 
     @property
     def n_cells(self) -> int:
@@ -131,6 +139,12 @@ class TiltProblem(Problem):
             if bad.size:
                 i = int(bad[0])
                 raise ProblemDataError(f"initial_tilt_index[{i}]", f"tilt index {t[i]} is not allowed")
+        if self.min_covered_fraction is not None:
+            if not 0.0 <= self.min_covered_fraction <= 1.0:
+                raise ProblemDataError("min_covered_fraction", f"expected 0..1, found {self.min_covered_fraction}")
+            if self.objective != "sum_log_rate":
+                raise ProblemDataError("min_covered_fraction", "a constraint of objective 'sum_log_rate' only "
+                                                               f"(objective is {self.objective!r})")
         if self.max_restarts < 0:
             raise ProblemDataError("max_restarts", f"expected >= 0, found {self.max_restarts}")
         if self.ils_kicks is not None and self.ils_kicks < 0:
@@ -167,17 +181,27 @@ class _Data:
         self.w = np.ascontiguousarray(problem.weight, dtype=np.float64)
         self.allowed = np.ascontiguousarray(problem.allowed_mask())
         self.mode = 0 if problem.objective == "coverage" else 1
+        self.cap = math.inf
+        if problem.min_covered_fraction is not None:
+            self.mode = 2
+            self.cap = problem.min_covered_fraction * float(problem.weight.sum()) * (1.0 - 1e-12)
         self.gamma = 10.0 ** (problem.sinr_min_db / 10.0)
         self.rsrp_min = -math.inf if problem.rsrp_min_dbm is None else 10.0 ** (problem.rsrp_min_dbm / 10.0)
         self.ln_se_floor = math.log(math.log2(1.0 + self.gamma))
         self.total_w = float(self.w.sum())
         self.coupled = _coupling(self.rx, self.noise)
+        self.rmin = np.ascontiguousarray(np.where(self.allowed[:, :, None], self.rx, np.inf).min(axis=1))
+        self.rmax = np.ascontiguousarray(np.where(self.allowed[:, :, None], self.rx, -np.inf).max(axis=1))
 
     def evaluate(self, t: np.ndarray) -> tuple[float, float, np.ndarray]:
+        """(capped primary, secondary, SINR per pixel): the comparison key of the search."""
         sinr = np.empty(self.rx.shape[2])
         a, b = K.evaluate_config(self.rx, np.ascontiguousarray(t, dtype=np.int64), self.noise, self.w,
                                  self.mode, self.gamma, self.rsrp_min, self.ln_se_floor, sinr)
-        return float(a), float(b), sinr
+        return min(float(a), self.cap), float(b), sinr
+
+    def objective_of(self, key: tuple[float, float]) -> float:
+        return key[1] if self.mode == 2 else key[0]
 
 
 def _coupling(rx: np.ndarray, noise: np.ndarray, top: int = 4) -> np.ndarray:
@@ -211,12 +235,10 @@ def _kpis(d: _Data, t: np.ndarray) -> dict[str, Any]:
     # the other objective's value, for reporting
     covered = (sinr >= d.gamma) & (_serving_power(d, t) >= d.rsrp_min)
     cov_w = float(d.w[covered].sum())
-    if d.mode == 0:
-        log_rate = sec
-    else:
-        log_rate = prim
+    log_rate = prim if d.mode == 1 else sec
     return {
-        "objective": prim,
+        "objective": d.objective_of((prim, sec)),
+        "covered_w": cov_w,
         "secondary": sec,
         "covered_fraction": cov_w / d.total_w if d.total_w > 0 else 0.0,
         "sum_log_rate": log_rate,
@@ -247,7 +269,11 @@ def tilt_upper_bound(problem: TiltProblem) -> float:
     return _upper_bound(d)
 
 
-def _upper_bound(d: _Data) -> float:
+def _upper_bound(d: _Data, kind: str | None = None) -> float:
+    """Per-pixel relaxation bound of the coverage (``kind="coverage"``) or log-rate objective (default: the
+    problem's objective)."""
+    if kind is None:
+        kind = "coverage" if d.mode == 0 else "log_rate"
     big = np.where(d.allowed[:, :, None], d.rx, np.inf)
     min_r = big.min(axis=1)  # (C, P)
     tot_min = min_r.sum(axis=0)
@@ -262,7 +288,7 @@ def _upper_bound(d: _Data) -> float:
         sinr_ok = np.where(ok, sinr, -np.inf).max(axis=0)
         best_ok |= ok.any(axis=0)
         best_sinr = np.maximum(best_sinr, sinr_ok)
-    if d.mode == 0:
+    if kind == "coverage":
         return float(d.w[best_ok & (best_sinr >= d.gamma)].sum())
     lnse = np.full(best_sinr.shape, d.ln_se_floor)
     good = best_ok & (best_sinr > d.gamma)
@@ -296,7 +322,7 @@ def _enumerate(d: _Data, deadline: float) -> tuple[np.ndarray, tuple[float, floa
     while done < total:
         stop = min(total, done + chunk)
         a, b, i = K.enumerate_range(d.rx, choices, n_choices, done, stop, d.noise, d.w, d.mode, d.gamma,
-                                    d.rsrp_min, d.ln_se_floor)
+                                    d.rsrp_min, d.ln_se_floor, d.cap)
         if a > best[0] or (a == best[0] and b > best[1]):
             best, best_i = (float(a), float(b)), int(i)
         done = stop
@@ -321,9 +347,10 @@ class _Search:
         self.hit = False
         self.tol = 1e-12 * max(d.total_w, 1.0)
 
-    def descend(self, t: np.ndarray, dirty: np.ndarray | None = None) -> tuple[np.ndarray, tuple[float, float]]:
-        """Coordinate descent to a local optimum: sweeps over the dirty cells (all when ``dirty`` is None)
-        until none is left, then one full confirming sweep; repeated until a full sweep makes no move."""
+    def descend(self, t: np.ndarray, dirty: np.ndarray | None = None,
+                confirm: bool = True) -> tuple[np.ndarray, tuple[float, float]]:
+        """Coordinate descent: sweeps over the dirty cells (all when ``dirty`` is None) until none is left, then
+        (``confirm``) one full sweep, repeated until a full sweep makes no move -- a local optimum."""
         d = self.d
         t = np.ascontiguousarray(t, dtype=np.int64).copy()
         n_cells = d.rx.shape[0]
@@ -334,10 +361,10 @@ class _Search:
                 self.hit = True
                 break
             order = self.rng.permutation(n_cells).astype(np.int64)
-            moves = K.sweep(d.rx, t, d.allowed, order, dirty, d.coupled, d.noise, d.w, d.mode, d.gamma,
-                            d.rsrp_min, d.ln_se_floor, self.tol, self.tol)
+            moves = K.sweep(d.rx, d.rmin, d.rmax, t, d.allowed, order, dirty, d.coupled, d.noise, d.w, d.mode,
+                            d.gamma, d.rsrp_min, d.ln_se_floor, TIE_EPS, self.tol, self.tol, d.cap)
             if moves == 0 and not dirty.any():
-                if full:
+                if full or not confirm:
                     break
                 dirty[:] = True  # confirm local optimality with one full sweep
                 full = True
@@ -401,9 +428,11 @@ def _local_search(d: _Data, problem: TiltProblem, start: np.ndarray | None, dead
         for c in kicked:
             t[c] = rng.choice(np.flatnonzero(d.allowed[c]))
             dirty |= d.coupled[c]
-        t, v = s.descend(t, dirty)
+        t, v = s.descend(t, dirty, confirm=False)
         if not _better(best_v, v, s.tol):  # accept equal or better (plateau moves)
             best_t, best_v = t, v
+    if kicks and not s.hit:
+        best_t, best_v = s.descend(best_t)  # confirm local optimality of the final configuration
     return best_t, best_v, s.hit, n_done
 
 
@@ -468,6 +497,14 @@ def solve_tilt(problem: TiltProblem, *, time_limit_s: float = 60.0, backend: str
     hit = False
     bound: float | None
     status = SolveStatus.FEASIBLE
+    if d.mode == 2:
+        cov_ub = _upper_bound(d, "coverage")
+        if cov_ub < d.cap:
+            return TiltSolution(
+                status=SolveStatus.INFEASIBLE, wall_time_s=time.perf_counter() - t_start, backend=chosen,
+                method="per-pixel coverage bound", blocking_constraints=["min_coverage"],
+                message=f"no configuration can cover more than {cov_ub / d.total_w:.4f} of the weight "
+                        f"(min_covered_fraction {problem.min_covered_fraction})")
     if chosen == "enumeration":
         t, v, hit, n_done = _enumerate(d, deadline)
         method = "exhaustive enumeration of all allowed tilt combinations"
@@ -475,7 +512,7 @@ def solve_tilt(problem: TiltProblem, *, time_limit_s: float = 60.0, backend: str
             bound = _upper_bound(d)
             method += f" (stopped after {n_done} configurations; bound from the per-pixel relaxation)"
         else:
-            bound = v[0]
+            bound = d.objective_of(v)
             status = SolveStatus.OPTIMAL
     elif chosen == "local-search":
         t, v, hit, n_restarts = _local_search(d, problem, start, deadline)
@@ -500,10 +537,20 @@ def solve_tilt(problem: TiltProblem, *, time_limit_s: float = 60.0, backend: str
         hit = res.status not in ("OPTIMAL", "INFEASIBLE")
         method = (f"CP-SAT on the pruned relaxed model ({res.n_candidates} candidates, {res.n_terms} terms, "
                   f"status {res.status}) hinted by local search; configuration re-evaluated exactly")
-    if status != SolveStatus.OPTIMAL and bound is not None and v[0] >= bound - 1e-9 * max(abs(bound), 1.0):
+    obj_v = d.objective_of(v)
+    if status != SolveStatus.OPTIMAL and bound is not None and obj_v >= bound - 1e-9 * max(abs(bound), 1.0):
         status = SolveStatus.OPTIMAL
-        bound = v[0]
+        bound = obj_v
     kpis = _kpis(d, t)
+    if d.mode == 2 and kpis["covered_w"] < d.cap:
+        proven = chosen == "enumeration" and not hit
+        return TiltSolution(
+            status=SolveStatus.INFEASIBLE if proven else (SolveStatus.TIME_LIMIT if hit else SolveStatus.ERROR),
+            wall_time_s=time.perf_counter() - t_start, backend=chosen, method=method, time_limit_reached=hit,
+            blocking_constraints=["min_coverage"] if proven else [],
+            message=(f"best coverage {kpis['covered_fraction']:.4f} < min_covered_fraction "
+                     f"{problem.min_covered_fraction}" + ("" if proven else
+                                                          "; infeasibility not proven (heuristic search)")))
     init_obj = None
     if problem.initial_tilt_index is not None:
         init_obj = _kpis(d, problem.initial_tilt_index)["objective"]

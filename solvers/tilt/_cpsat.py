@@ -58,14 +58,6 @@ def candidates(rx: np.ndarray, allowed: np.ndarray, noise: np.ndarray, w: np.nda
     return out
 
 
-def estimate_terms(rx: np.ndarray, allowed: np.ndarray, noise: np.ndarray, w: np.ndarray, gamma: float,
-                   rsrp_min: float) -> int:
-    """Upper estimate of the number of linear terms of the model (candidates x other cells' tilts)."""
-    n_cells = rx.shape[0]
-    n_allowed = int(allowed.sum())
-    return len(candidates(rx, allowed, noise, w, gamma, rsrp_min)) * max(n_allowed - n_allowed // n_cells, 1)
-
-
 def solve_cpsat(rx: np.ndarray, allowed: np.ndarray, noise: np.ndarray, w: np.ndarray, gamma: float,
                 rsrp_min: float, time_limit_s: float, hint: np.ndarray | None, seed: int,
                 workers: int = 2) -> CpSatResult:

@@ -8,11 +8,13 @@ Pixel value (``mode``):
 
 * ``0`` coverage: ``w_p`` if ``SINR_p >= gamma`` and ``S_p >= rsrp_min`` else 0 (REFERENCES.md §6.2);
 * ``1`` log-rate: ``w_p ln(log2(1 + max(SINR_p, gamma)))`` (Shannon spectral efficiency, floored at the SINR
-  floor, so the logarithm stays finite); a pixel below ``rsrp_min`` gets the floor value.
+  floor, so the logarithm stays finite); a pixel below ``rsrp_min`` gets the floor value;
+* ``2`` log-rate subject to a minimum coverage: values as in mode 0 (coverage, log-rate), compared as
+  ``(min(coverage, cap), log-rate)`` lexicographically -- reach the coverage target, then maximise the log-rate.
 
 Every kernel returns a *primary* and a *secondary* total. In coverage mode the secondary is the log-rate sum, used
 only to break ties between configurations of equal coverage (a lexicographic objective, REFERENCES.md §6.2);
-in log-rate mode the secondary is 0.
+in log-rate mode the secondary is 0. Comparisons cap the primary at ``cap`` (``inf`` except in mode 2).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def _values(sig: float, interf: float, noise: float, w: float, mode: int, gamma:
         lnse = math.log(math.log2(1.0 + sinr)) if sinr < 1e300 else 700.0
     else:
         lnse = ln_se_floor
-    if mode == 0:
+    if mode != 1:
         cov = w if (ok_rsrp and sinr >= gamma) else 0.0
         return cov, w * lnse
     return w * lnse, 0.0
@@ -96,49 +98,72 @@ def pixel_state(rx: np.ndarray, t: np.ndarray, tot: np.ndarray, b1: np.ndarray, 
 
 
 @numba.njit(cache=True)
-def cell_deltas(rx: np.ndarray, t: np.ndarray, c: int, tot: np.ndarray, b1: np.ndarray, i1: np.ndarray,
-                b2: np.ndarray, noise: np.ndarray, w: np.ndarray, mode: int, gamma: float, rsrp_min: float,
-                ln_se_floor: float, d_prim: np.ndarray, d_sec: np.ndarray) -> None:
+def cell_deltas(rx: np.ndarray, rmin: np.ndarray, rmax: np.ndarray, t: np.ndarray, c: int, tot: np.ndarray,
+                b1: np.ndarray, i1: np.ndarray, b2: np.ndarray, noise: np.ndarray, w: np.ndarray, mode: int,
+                gamma: float, rsrp_min: float, ln_se_floor: float, tie_eps: float, d_prim: np.ndarray,
+                d_sec: np.ndarray) -> None:
     """Change of the (primary, secondary) objective if cell ``c`` moved to each tilt index, all other cells
-    fixed: O(n_tilts x n_pixels) from the pixel state, no full re-evaluation."""
+    fixed: O(n_tilts x relevant pixels) from the pixel state, no full re-evaluation.
+
+    Coverage mode skips, exactly, the pixels whose coverage cannot change: cell ``c`` never becomes their best
+    server (``rmax < other best``) and the SINR floor test gives the same answer at ``rmin`` and ``rmax`` (the
+    SINR is monotone in ``c``'s power there). The tie-breaking secondary (log-rate) is then summed only over the
+    remaining pixels and those where ``c``'s strongest tilt exceeds ``tie_eps`` of the interference plus
+    noise -- an approximation used only to order equal-coverage moves. Log-rate mode evaluates every pixel."""
     n_tilts = rx.shape[1]
     n_pix = rx.shape[2]
     kc = t[c]
+    rel = np.empty(n_pix, dtype=np.int64)
     base = np.empty(n_pix)
     other = np.empty(n_pix)
     cur_p = np.empty(n_pix)
     cur_s = np.empty(n_pix)
+    m = 0
     for p in range(n_pix):
-        base[p] = tot[p] - rx[c, kc, p]
-        other[p] = b2[p] if i1[p] == c else b1[p]
-        a, b = _values(b1[p], tot[p] - b1[p], noise[p], w[p], mode, gamma, rsrp_min, ln_se_floor)
-        cur_p[p] = a
-        cur_s[p] = b
+        bs = tot[p] - rx[c, kc, p]
+        ot = b2[p] if i1[p] == c else b1[p]
+        keep = True
+        if mode == 0 and rmax[c, p] < ot:
+            rest = bs - ot + noise[p]
+            ok_lo = ot >= gamma * (rest + rmin[c, p])
+            ok_hi = ot >= gamma * (rest + rmax[c, p])
+            if ok_lo == ok_hi and rmax[c, p] < tie_eps * rest:
+                keep = False
+        if keep:
+            rel[m] = p
+            base[m] = bs
+            other[m] = ot
+            a, b = _values(b1[p], tot[p] - b1[p], noise[p], w[p], mode, gamma, rsrp_min, ln_se_floor)
+            cur_p[m] = a
+            cur_s[m] = b
+            m += 1
     for k in range(n_tilts):
         sp = 0.0
         ss = 0.0
         if k != kc:
-            for p in range(n_pix):
+            for j in range(m):
+                p = rel[j]
                 r = rx[c, k, p]
-                if r >= other[p]:
+                if r >= other[j]:
                     sig = r
-                    interf = base[p]
+                    interf = base[j]
                 else:
-                    sig = other[p]
-                    interf = base[p] - other[p] + r
+                    sig = other[j]
+                    interf = base[j] - other[j] + r
                     if interf < 0.0:
                         interf = 0.0
                 a, b = _values(sig, interf, noise[p], w[p], mode, gamma, rsrp_min, ln_se_floor)
-                sp += a - cur_p[p]
-                ss += b - cur_s[p]
+                sp += a - cur_p[j]
+                ss += b - cur_s[j]
         d_prim[k] = sp
         d_sec[k] = ss
 
 
 @numba.njit(cache=True)
-def sweep(rx: np.ndarray, t: np.ndarray, allowed: np.ndarray, order: np.ndarray, dirty: np.ndarray,
-          coupled: np.ndarray, noise: np.ndarray, w: np.ndarray, mode: int, gamma: float, rsrp_min: float,
-          ln_se_floor: float, tol_prim: float, tol_sec: float) -> int:
+def sweep(rx: np.ndarray, rmin: np.ndarray, rmax: np.ndarray, t: np.ndarray, allowed: np.ndarray,
+          order: np.ndarray, dirty: np.ndarray, coupled: np.ndarray, noise: np.ndarray, w: np.ndarray, mode: int,
+          gamma: float, rsrp_min: float, ln_se_floor: float, tie_eps: float, tol_prim: float,
+          tol_sec: float, cap: float) -> int:
     """One pass of coordinate descent over the cells of ``order`` whose ``dirty`` flag is set: each is moved to
     its best allowed tilt given the others (lexicographic on primary, then secondary); ``t`` is updated in
     place. A cell's flag is cleared once examined; a move sets the flags of the cells ``coupled`` to it (they
@@ -153,25 +178,34 @@ def sweep(rx: np.ndarray, t: np.ndarray, allowed: np.ndarray, order: np.ndarray,
     d_prim = np.empty(n_tilts)
     d_sec = np.empty(n_tilts)
     pixel_state(rx, t, tot, b1, i1, b2)
+    cur = 0.0
+    if cap < np.inf:
+        for p in range(n_pix):
+            a, _ = _values(b1[p], tot[p] - b1[p], noise[p], w[p], mode, gamma, rsrp_min, ln_se_floor)
+            cur += a
     moves = 0
     for c in order:
         if not dirty[c]:
             continue
         dirty[c] = False
-        cell_deltas(rx, t, c, tot, b1, i1, b2, noise, w, mode, gamma, rsrp_min, ln_se_floor, d_prim, d_sec)
+        cell_deltas(rx, rmin, rmax, t, c, tot, b1, i1, b2, noise, w, mode, gamma, rsrp_min, ln_se_floor, tie_eps,
+                    d_prim, d_sec)
         best_k = t[c]
         best_p = 0.0
         best_s = 0.0
         for k in range(n_tilts):
             if not allowed[c, k] or k == t[c]:
                 continue
-            better = d_prim[k] > best_p + tol_prim or (
-                d_prim[k] >= best_p - tol_prim and d_sec[k] > best_s + tol_sec)
+            dp = d_prim[k]
+            if cap < np.inf:
+                dp = min(cur + dp, cap) - min(cur, cap)
+            better = dp > best_p + tol_prim or (dp >= best_p - tol_prim and d_sec[k] > best_s + tol_sec)
             if better:
                 best_k = k
-                best_p = d_prim[k]
+                best_p = dp
                 best_s = d_sec[k]
         if best_k != t[c]:
+            cur += d_prim[best_k]
             t[c] = best_k
             moves += 1
             for c2 in range(n_cells):
@@ -184,10 +218,10 @@ def sweep(rx: np.ndarray, t: np.ndarray, allowed: np.ndarray, order: np.ndarray,
 @numba.njit(cache=True)
 def enumerate_range(rx: np.ndarray, choices: np.ndarray, n_choices: np.ndarray, start: int, stop: int,
                     noise: np.ndarray, w: np.ndarray, mode: int, gamma: float, rsrp_min: float,
-                    ln_se_floor: float) -> tuple[float, float, int]:
+                    ln_se_floor: float, cap: float) -> tuple[float, float, int]:
     """Exhaustive search over configurations ``start..stop-1`` in mixed radix (cell 0 least significant);
-    cell ``c`` takes tilt ``choices[c, digit]``. Returns the best (primary, secondary, index), lexicographic,
-    first index on ties."""
+    cell ``c`` takes tilt ``choices[c, digit]``. Returns the best (primary, secondary, index), lexicographic on
+    (min(primary, cap), secondary), first index on ties."""
     n_cells = rx.shape[0]
     n_pix = rx.shape[2]
     t = np.empty(n_cells, dtype=np.int64)
@@ -201,6 +235,7 @@ def enumerate_range(rx: np.ndarray, choices: np.ndarray, n_choices: np.ndarray, 
             t[c] = choices[c, rem % n_choices[c]]
             rem //= n_choices[c]
         a, b = evaluate_config(rx, t, noise, w, mode, gamma, rsrp_min, ln_se_floor, sinr)
+        a = min(a, cap)
         if a > best_p or (a == best_p and b > best_s):
             best_p = a
             best_s = b

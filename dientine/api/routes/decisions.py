@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import math
 import time
-import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from decisions import ModelError
 from dientine.api.deps import ControlKey, DecideKey, ReadKey, State, Tables
 from dientine.api.engine import UnknownTable
 from dientine.api.models import (
@@ -25,7 +25,7 @@ from dientine.api.models import (
     iso_utc,
 )
 from dientine.api.problems import ApiError, field_error, responses, validation_error
-from dientine.store import DecisionRecord, NotFound, utcnow
+from dientine.store import DecisionRecord, NotFound, new_id, utcnow
 
 router = APIRouter(tags=["decisions"])
 
@@ -82,16 +82,19 @@ async def list_tables(_key: ReadKey, tables: Tables) -> dict[str, Any]:
 async def evaluate(
     table: TableName,
     body: EvaluateRequest,
+    request: Request,
     _key: DecideKey,
-    state: State,
     tables: Tables,
 ) -> Response:
+    state = request.app.state.dientine
     t0 = time.perf_counter()
     try:
         ev = tables.evaluate(table, body.inputs, decision=body.decision, explain=body.explain,
                              defaults=state.thresholds.values())
     except UnknownTable as exc:
         raise ApiError(404, str(exc), kind="not-found") from exc
+    except ModelError as exc:  # a bundled table that does not load is a server fault, not the caller's
+        raise ApiError(500, f"table {table!r} cannot be loaded: {exc}", kind="table-broken") from exc
     except LookupError as exc:  # unknown decision name inside the table
         raise validation_error("", [field_error("decision", str(exc))]) from exc
     except (ValueError, TypeError) as exc:
@@ -100,7 +103,7 @@ async def evaluate(
     decide_ms = (time.perf_counter() - t0) * 1e3
     decision_id = None
     if not body.dry_run:
-        decision_id = uuid.uuid4().hex
+        decision_id = new_id()
         state.log.submit(DecisionRecord(
             decision_id=decision_id, time=utcnow(), table=table, table_version=ev.table_version,
             inputs=ev.inputs_used, outputs=ev.result, rule_ids=ev.matched_rules, action=_action(ev.result),

@@ -10,10 +10,10 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from dientine.api.deps import ControlKey, ReadKey, State
-from dientine.api.models import Job, JobList, JobRequest, JobResult
+from dientine.api.models import Job, JobKinds, JobList, JobRequest, JobResult
 from dientine.api.problems import ApiError, field_error, from_pydantic, responses, validation_error
 from dientine.api.routes.decisions import json_response
-from dientine.jobs import RESULT_NAME, UnknownJobKind, validate_params
+from dientine.jobs import RESULT_NAME, UnknownJobKind, kinds, validate_params
 from dientine.store import NotFound
 
 router = APIRouter(tags=["jobs"])
@@ -67,6 +67,12 @@ def list_jobs(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     return {"jobs": [job_out(r) for r in state.store.list_jobs(status=status, limit=limit, offset=offset)]}
+
+
+@router.get("/jobs/kinds", response_model=JobKinds, responses=responses(401, 403), summary="Job kinds and their params")
+def list_kinds(_key: ReadKey) -> dict[str, Any]:
+    return {"kinds": [{"name": k.name, "available": k.available(), "params_schema": k.params_model.model_json_schema()}
+                      for k in sorted(kinds().values(), key=lambda k: k.name)]}
 
 
 @router.get("/jobs/{job_id}", response_model=Job, responses=responses(401, 403, 404), summary="A job's status")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 from fastapi import APIRouter
@@ -12,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from dientine.api.deps import DecideKey, Solver, State
 from dientine.api.models import SolveRequest, SolveResponse
 from dientine.api.problems import ApiError, field_error, from_pydantic, responses, validation_error
-from dientine.store import DecisionRecord, utcnow
+from dientine.store import DecisionRecord, new_id, utcnow
 
 router = APIRouter(tags=["solve"])
 
@@ -58,7 +57,7 @@ def solve(
     objective = sol.get("objective")
     decision_id = None
     if not body.dry_run:
-        decision_id = uuid.uuid4().hex
+        decision_id = new_id()
         state.log.submit(DecisionRecord(
             decision_id=decision_id, time=utcnow(), table=f"solve:{kind}", inputs=body.problem, outputs=sol,
             solver_status=status, solver_objective=objective, decide_time_ms=wall_ms, action="solve",

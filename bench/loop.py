@@ -1,0 +1,127 @@
+"""Benchmark: one simulated day of the city scenario with the closed loop on vs off.
+
+Baseline: ``Simulation(city_day).run()`` (no decisions). Loop: ``ClosedLoop(city_day + decisions:
+[energy_saving]).run()`` with the same seed. Both are run ``REPEATS`` times after a warm-up (Numba and table
+compilation excluded); medians are reported with the breakdown of the loop run: radio, agents (users, drones,
+power/wear, sensing), scheduling and KPIs as timed by the simulation (``Simulation.stage_s`` when present),
+decision tables and solvers as timed by the loop. Target (issue 6): the loop adds less than 50 % to a day's
+simulation time on 2 cores.
+
+Then the threshold-settling demo: the same city run for ``WEEK_DAYS`` simulated days with the energy-saving
+policy adapting its thresholds (decisions.feedback); prints each threshold at the end of every day, the energy
+saved per day (EARTH counterfactual) and the size of the last day's changes.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dientine.loop import ClosedLoop  # noqa: E402
+from dientine.scenario import load_scenario  # noqa: E402
+from dientine.sim import Simulation  # noqa: E402
+
+SCENARIO = ROOT / "scenarios" / "city_day.yaml"
+REPEATS = 3
+TARGET_OVERHEAD = 0.50
+WEEK_DAYS = 7
+AGENT_STAGES = ("users", "drones", "power_wear", "sensing")
+
+
+def _stages(sim: Simulation) -> dict[str, float]:
+    st = dict(getattr(sim, "stage_s", {}) or {})
+    return {"radio": st.get("radio", float("nan")),
+            "agents": sum(st.get(k, 0.0) for k in AGENT_STAGES) if st else float("nan"),
+            "scheduling": st.get("scheduling", float("nan")), "kpis": st.get("kpis", float("nan"))}
+
+
+def run_off(sc) -> tuple[float, dict[str, float]]:
+    t0 = time.perf_counter()
+    sim = Simulation(sc)
+    sim.run()
+    return time.perf_counter() - t0, _stages(sim)
+
+
+def run_on(sc) -> tuple[float, dict[str, float], dict]:
+    t0 = time.perf_counter()
+    lp = ClosedLoop(sc)
+    lp.run()
+    total = time.perf_counter() - t0
+    parts = _stages(lp.sim)
+    parts.update({"tables": lp.stats.table_s, "solvers": lp.stats.solver_s,
+                  "loop other": lp.stats.apply_s})
+    return total, parts, lp.summary()
+
+
+def main() -> int:
+    base = load_scenario(SCENARIO)
+    loop_sc = base.model_copy(update={"decisions": ["energy_saving"]})
+    short = loop_sc.model_copy(update={"clock": loop_sc.clock.model_copy(update={"duration": 4 * 3600.0})})
+    ClosedLoop(short).run()  # warm-up: Numba caches, table compilation, solver imports
+    Simulation(short).run()
+    offs, ons, parts_off, parts_on, summ = [], [], [], [], None
+    for _ in range(REPEATS):
+        t, p = run_off(base)
+        offs.append(t)
+        parts_off.append(p)
+        t, p, summ = run_on(loop_sc)
+        ons.append(t)
+        parts_on.append(p)
+    off, on = statistics.median(offs), statistics.median(ons)
+    ratio = on / off
+    print(f"closed loop on vs off, one simulated day of {base.name} ({REPEATS} repeats, medians)")
+    print(f"{'figure':<34}{'median s':>10}{'baseline s':>12}{'ratio':>8}   target")
+    print(f"{'day with loop (energy_saving)':<34}{on:>10.2f}{off:>12.2f}{ratio:>8.2f}   < {1 + TARGET_OVERHEAD:.2f}"
+          f"  {'PASS' if ratio < 1 + TARGET_OVERHEAD else 'FAIL'}")
+    keys = list(parts_on[0])
+    for k in keys:
+        m_on = statistics.median(p[k] for p in parts_on)
+        m_off = statistics.median(p.get(k, float("nan")) for p in parts_off) if k in parts_off[0] else float("nan")
+        r = m_on / m_off if np.isfinite(m_off) and m_off > 0 else float("nan")
+        print(f"{'  ' + k:<34}{m_on:>10.3f}{m_off:>12.3f}{r:>8.2f}")
+    print(f"loop KPIs: energy saved {summ['energy_saved_pct']:.1f} % (EARTH counterfactual), unsatisfied "
+          f"{summ['unsatisfied_demand_pct']:.2f} %, decisions {summ['n_decisions']}, applied "
+          f"{summ['n_actions_applied']}, solver calls {summ['solver_calls']}, decide p50/p99 "
+          f"{summ['decide_time_ms_p50']:.1f}/{summ['decide_time_ms_p99']:.1f} ms, cells switchable "
+          f"{summ['cells_switchable_pct']:.0f} %")
+
+    # ------------------------------------------------------------------ a week: thresholds settle
+    week = loop_sc.model_copy(update={"clock": loop_sc.clock.model_copy(update={"duration": WEEK_DAYS * 86400.0})})
+    t0 = time.perf_counter()
+    lp = ClosedLoop(week)
+    per_day = lp.sim.n_ticks // WEEK_DAYS
+    names = sorted(n for n in lp.book.values)
+    print(f"\nthreshold settling over {WEEK_DAYS} simulated days ({week.name}, energy_saving, feedback on)")
+    print(f"{'day':<5}" + "".join(f"{n.removeprefix('threshold_'):>20}" for n in names)
+          + f"{'saved %':>9}{'QoS lost>tgt':>13}")
+    prev_saved, prev_viol = 0.0, 0
+    values = []
+    for day in range(WEEK_DAYS):
+        for _ in range(per_day):
+            lp.step()
+        saved = lp.energy_saved_kwh - prev_saved
+        energy = float(lp.sim.kpis_network.column("energy_kwh").to_numpy()[day * per_day:].sum())
+        prev_saved = lp.energy_saved_kwh
+        viol = lp.stats.qos_violations - prev_viol
+        prev_viol = lp.stats.qos_violations
+        values.append([lp.book.values[n] for n in names])
+        pct = 100.0 * saved / (energy + saved) if energy + saved > 0 else 0.0
+        print(f"{day + 1:<5}" + "".join(f"{v:>20.3f}" for v in values[-1]) + f"{pct:>9.1f}{viol:>13d}")
+    last = np.abs(np.array(values[-1]) - np.array(values[-2])) if len(values) > 1 else np.zeros(len(names))
+    span = np.array([lp.book.specs[n].max - lp.book.specs[n].min for n in names])
+    settled = bool(np.all(last <= 0.05 * span))
+    print(f"last day's largest change: {np.max(last / span) * 100:.1f} % of a threshold's range "
+          f"(settled if <= 5 %: {'PASS' if settled else 'FAIL'}); {lp.summary()['threshold_changes']} versioned "
+          f"changes; week wall time {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Outcomes of closed-loop actions, measured from the simulation's per-tick KPI rows.
+
+An action (e.g. putting cells to sleep) is judged over an *outcome window* of ticks ``[tick_from, tick_to)``:
+
+* **energy saved** -- the EARTH counterfactual: a sleeping cell would have drawn at least its idle power
+  ``P_idle = N_TRX P0`` (Auer et al., IEEE Wireless Commun. 18(5), 2011, Table 2; REFERENCES.md §3.1) had it
+  stayed on; its load-dependent part moved to the neighbours that absorbed its users and is already in their
+  energy. Saved energy = sum over sleeping cell-ticks of ``P_idle dt - E_cell`` (``E_cell`` includes the sleep
+  power and any transition energy). This is a lower bound of the true saving (the load term is counted once).
+* **QoS lost** (percentage points) -- how much the share of demand left unserved by the cells that absorb
+  the sleeping cells' users (neighbours, from the top-K map) rose over the window compared with a *reference*
+  tick before the cells went to sleep, plus the rise of the share of demand of users no cell could serve at
+  all (``network demand - sum of cell demand``: coverage holes the action opened). Losses that existed with
+  every cell on (edge users below SINR_MIN, overload) are not the action's doing and are not counted;
+* the network's unsatisfied share and 5th-percentile rate over the window (for the log).
+
+Plain functions over :class:`dientine.kpis.KpiRecorder` rows; no model constants of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.equipment import CellState
+
+#: Cell states counted as "asleep" for the energy counterfactual (the loop's sleep actions use DEEP_SLEEP).
+SLEEP_STATES = (int(CellState.LIGHT_SLEEP), int(CellState.DEEP_SLEEP))
+J_PER_KWH = 3.6e6
+
+
+@dataclass(frozen=True)
+class WindowOutcome:
+    """What one outcome window measured."""
+
+    tick_from: int
+    tick_to: int
+    energy_kwh: float
+    energy_saved_kwh: float
+    sleeping_cell_ticks: int
+    affected_demand_mbps: float
+    affected_unsatisfied_mbps: float
+    network_unsatisfied_pct: float
+    unassigned_pct: float
+    rate_p5_mbps: float
+    reference_unsatisfied_pct: float = 0.0
+    reference_unassigned_pct: float = 0.0
+
+    @property
+    def unsatisfied_pct(self) -> float:
+        """Unserved share (%) of the affected cells' demand (0 when they had no demand)."""
+        if self.affected_demand_mbps <= 0:
+            return 0.0
+        return 100.0 * self.affected_unsatisfied_mbps / self.affected_demand_mbps
+
+    @property
+    def qos_lost_pct(self) -> float:
+        """The QoS measure of the feedback (module docstring), percentage points >= 0."""
+        return (max(0.0, self.unsatisfied_pct - self.reference_unsatisfied_pct)
+                + max(0.0, self.unassigned_pct - self.reference_unassigned_pct))
+
+
+def unassigned_pct(cell_row: dict[str, np.ndarray], net_row: dict[str, float]) -> float:
+    """Share (%) of one tick's demand from users no cell could serve."""
+    demand = float(net_row["demand_mbps"])
+    if demand <= 0:
+        return 0.0
+    return 100.0 * max(demand - float(np.sum(cell_row["demand_mbps"])), 0.0) / demand
+
+
+def neighbour_mask(topk_cell: np.ndarray, n_cells: int) -> np.ndarray:
+    """N[c, n] = True when n is the strongest or second-strongest cell of a pixel whose other one is c: the
+    cells that take c's users when c is unavailable (and c itself)."""
+    m = np.eye(n_cells, dtype=bool)
+    if topk_cell.shape[1] >= 2:
+        a = topk_cell[:, 0].astype(np.int64)
+        b = topk_cell[:, 1].astype(np.int64)
+        ok = (a >= 0) & (b >= 0)
+        m[a[ok], b[ok]] = True
+        m[b[ok], a[ok]] = True
+    return m
+
+
+def saved_energy_kwh(state: np.ndarray, energy_kwh: np.ndarray, p_idle_w: np.ndarray, tick_s: float) -> float:
+    """EARTH counterfactual saving of one tick (see module docstring): ``state``/``energy_kwh`` per cell."""
+    asleep = np.isin(state, SLEEP_STATES)
+    if not asleep.any():
+        return 0.0
+    idle_kwh = p_idle_w[asleep] * tick_s / J_PER_KWH
+    return float(np.sum(idle_kwh - energy_kwh[asleep]))
+
+
+def measure_window(cell_rows: list[dict[str, np.ndarray]], net_rows: list[dict[str, float]], tick_from: int,
+                   tick_to: int, *, p_idle_w: np.ndarray, tick_s: float, neighbours: np.ndarray,
+                   reference: tuple[dict[str, np.ndarray], dict[str, float]] | None = None) -> WindowOutcome:
+    """Measure ticks ``[tick_from, tick_to)`` (indices into the recorder's rows). The affected area is the set
+    of cells neighbouring (``neighbours``, from :func:`neighbour_mask`) any cell asleep during the window;
+    ``reference`` = (cell row, network row) of a tick before the action (default: none, QoS lost = the
+    window's own unserved shares)."""
+    if not 0 <= tick_from < tick_to <= len(cell_rows):
+        raise ValueError(f"measure_window: expected 0 <= tick_from < tick_to <= {len(cell_rows)}, "
+                         f"found [{tick_from}, {tick_to})")
+    rows = cell_rows[tick_from:tick_to]
+    nets = net_rows[tick_from:tick_to]
+    state = np.stack([r["state"] for r in rows]).astype(np.int64)  # (T, C)
+    asleep_any = np.isin(state, SLEEP_STATES).any(axis=0)
+    affected = neighbours[asleep_any].any(axis=0) & ~asleep_any if asleep_any.any() else np.zeros(
+        state.shape[1], bool)
+    demand = np.stack([r["demand_mbps"] for r in rows])
+    unsat = np.stack([r["unsatisfied_mbps"] for r in rows])
+    energy = np.stack([r["energy_kwh"] for r in rows])
+    saved = sum(saved_energy_kwh(s, e, p_idle_w, tick_s) for s, e in zip(state, energy, strict=True))
+    unassigned = np.array([max(n["demand_mbps"] - float(d.sum()), 0.0) for n, d in zip(nets, demand, strict=True)])
+    net_demand = sum(n["demand_mbps"] for n in nets)
+    net_unsat = sum(n["unsatisfied_mbps"] for n in nets)
+    ref_unsat = ref_unassigned = 0.0
+    if reference is not None:
+        rc, rn = reference
+        d_ref = float(np.sum(rc["demand_mbps"][affected]))
+        ref_unsat = 100.0 * float(np.sum(rc["unsatisfied_mbps"][affected])) / d_ref if d_ref > 0 else 0.0
+        ref_unassigned = unassigned_pct(rc, rn)
+    return WindowOutcome(
+        tick_from=tick_from, tick_to=tick_to, energy_kwh=float(energy.sum()), energy_saved_kwh=float(saved),
+        sleeping_cell_ticks=int(np.isin(state, SLEEP_STATES).sum()),
+        affected_demand_mbps=float(demand[:, affected].sum()),
+        affected_unsatisfied_mbps=float(unsat[:, affected].sum()),
+        network_unsatisfied_pct=100.0 * net_unsat / net_demand if net_demand > 0 else 0.0,
+        unassigned_pct=100.0 * float(unassigned.sum()) / net_demand if net_demand > 0 else 0.0,
+        rate_p5_mbps=float(np.mean([n["rate_p5_mbps"] for n in nets])),
+        reference_unsatisfied_pct=ref_unsat, reference_unassigned_pct=ref_unassigned,
+    )
