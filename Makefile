@@ -20,7 +20,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 bench: $(STAMP)
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in $(filter-out bench/__init__.py,$(wildcard bench/*.py)); do \
+		m=$$(basename $$b .py); echo "== bench/$$m.py"; $(BIN)/python -m bench.$$m || exit 1; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -120,11 +120,23 @@ async def _drive(port: int, reqs: list[bytes], conns: int) -> tuple[float, np.nd
     return len(reqs) / wall, np.array(lat) * 1e3, errors
 
 
-def drive(port: int, reqs: list[bytes], conns: int) -> tuple[float, float, float]:
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drive(port: int, reqs: list[bytes], conns: int, pid: int) -> tuple[float, float, float, float]:
+    """(requests/s, p50 ms, p99 ms, server CPU µs per request)."""
+    c0 = cpu_s(pid)
     rate, lat_ms, errors = asyncio.run(_drive(port, reqs, conns))
+    cpu_us = (cpu_s(pid) - c0) / len(reqs) * 1e6
     if errors:
         raise RuntimeError(f"{len(errors)} failed requests, first: {errors[0]}")
-    return rate, float(np.percentile(lat_ms, 50)), float(np.percentile(lat_ms, 99))
+    return rate, float(np.percentile(lat_ms, 50)), float(np.percentile(lat_ms, 99)), cpu_us
 
 
 def engine_only(n: int) -> float:
@@ -155,12 +167,13 @@ def main() -> int:
     port = free_port()
     server = start_server(tmp, port)
     try:
-        drive(port, build_requests(300, port, 0), args.conns)  # warm-up: key cache, model cache, code paths
-        drive(port, health_requests(300, port), args.conns)
+        pid = server.pid
+        drive(port, build_requests(300, port, 0), args.conns, pid)  # warm-up: key cache, model cache, code paths
+        drive(port, health_requests(300, port), args.conns, pid)
         ev, base = [], []
         for r in range(args.repeats):
-            ev.append(drive(port, build_requests(args.requests, port, 100 + r), args.conns))
-            base.append(drive(port, health_requests(args.requests, port), args.conns))
+            ev.append(drive(port, build_requests(args.requests, port, 100 + r), args.conns, pid))
+            base.append(drive(port, health_requests(args.requests, port), args.conns, pid))
         eng = engine_only(5000)
     finally:
         server.terminate()
@@ -170,6 +183,7 @@ def main() -> int:
     med = lambda rows, k: statistics.median(x[k] for x in rows)  # noqa: E731
     e_rate, e_p50, e_p99 = med(ev, 0), med(ev, 1), med(ev, 2)
     b_rate, b_p50, b_p99 = med(base, 0), med(base, 1), med(base, 2)
+    e_cpu, b_cpu = med(ev, 3), med(base, 3)
     ok_rate, ok_p99 = e_rate >= TARGET_RATE, e_p99 <= TARGET_P99_MS
     print(f"\ndecision API on loopback: {args.requests} requests x {args.repeats} repeats, {args.conns} connections, "
           f"{os.cpu_count()} cores (shared)")
@@ -179,8 +193,14 @@ def main() -> int:
     print(f"{'p50 latency ms':<30}{e_p50:>12.2f}{b_p50:>12.2f}{e_p50 / b_p50:>8.2f}   {'-':<14}")
     print(f"{'p99 latency ms':<30}{e_p99:>12.2f}{b_p99:>12.2f}{e_p99 / b_p99:>8.2f}   {'<= 20':<14}"
           f"{'PASS' if ok_p99 else 'FAIL'}")
+    if e_cpu > 0:
+        print(f"{'server CPU us per request':<30}{e_cpu:>12.0f}{b_cpu:>12.0f}{e_cpu / b_cpu:>8.2f}   {'(info)':<14}")
+        print(f"{'CPU-bound capacity, evals/s':<30}{1e6 / e_cpu:>12.0f}{1e6 / b_cpu:>12.0f}{b_cpu / e_cpu:>8.2f}   "
+              f"{'(info)':<14}")
     print(f"{'engine only, evaluations/s':<30}{eng:>12.0f}{'':>12}{'':>8}   {'(info)':<14}")
     print("baseline = GET /v1/health (no auth, no body) through the same server and client, same run.")
+    print("server CPU = user+system time of the server process (all threads: event loop, log writer, DuckDB) per")
+    print("request; its inverse is the rate one core sustains, a figure that does not depend on other load.")
     print(f"decisions logged by the server (clean shutdown flushes the batch writer): {logged}")
     expected = 300 + args.requests * args.repeats
     if logged != expected:

@@ -63,7 +63,8 @@ def run_on(sc) -> tuple[float, dict[str, float], dict]:
 def main() -> int:
     base = load_scenario(SCENARIO)
     loop_sc = base.model_copy(update={"decisions": ["energy_saving"]})
-    short = loop_sc.model_copy(update={"clock": loop_sc.clock.model_copy(update={"duration": 4 * 3600.0})})
+    short = loop_sc.model_copy(update={"clock": loop_sc.clock.model_copy(update={"duration": 4 * 3600.0}),
+                                       "events": []})
     ClosedLoop(short).run()  # warm-up: Numba caches, table compilation, solver imports
     Simulation(short).run()
     offs, ons, parts_off, parts_on, summ = [], [], [], [], None

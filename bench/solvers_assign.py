@@ -19,15 +19,19 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from dientine.problems.power import build_power_problem
-from dientine.problems.spectrum import build_spectrum_problem
-from dientine.problems.tilt import build_tilt_problem
-from solvers.power import solve_power
-from solvers.spectrum import check_assignment, solve_spectrum
-from solvers.tilt import random_restart_baseline, solve_tilt
+# the project root first: bench/solvers.py would otherwise shadow the ``solvers`` package (sys.path[0] = bench/)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dientine.problems.power import build_power_problem  # noqa: E402
+from dientine.problems.spectrum import build_spectrum_problem  # noqa: E402
+from dientine.problems.tilt import build_tilt_problem  # noqa: E402
+from solvers.power import solve_power  # noqa: E402
+from solvers.spectrum import check_assignment, solve_spectrum  # noqa: E402
+from solvers.tilt import random_restart_baseline, solve_tilt  # noqa: E402
 
 
 def _timed(fn, repeats: int):

@@ -71,15 +71,16 @@ def cell_codes(x: np.ndarray, ts: np.ndarray, null: np.ndarray) -> np.ndarray:
             out[i] = m + 1
             continue
         v = x[i]
-        lo = 0
-        hi = m
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            if ts[mid] < v:
-                lo = mid + 1
-            else:
-                hi = mid
-        out[i] = lo
+        if m == 0:
+            out[i] = 0
+            continue
+        base = 0  # branch-free lower bound (Khuong & Morin, "Array layouts for comparison-based searching")
+        k = m
+        while k > 1:
+            half = k >> 1
+            base = base + half if ts[base + half] < v else base
+            k -= half
+        out[i] = base + (1 if ts[base] < v else 0)
     return out
 
 

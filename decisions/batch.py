@@ -79,6 +79,9 @@ def le_max(c: Decimal) -> float:
 
 
 # ----- columns ---------------------------------------------------------------------------------------------------
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
 class Col:
     """One input column in one of three forms: constant, numeric (float64 + null mask) or object."""
 
@@ -175,6 +178,14 @@ def _factorize_strings(raw: np.ndarray) -> tuple[np.ndarray, list[Any]] | None:
 
 
 def _column(name: str, v: Any, n: int | None) -> tuple[Col, int | None]:
+    if isinstance(v, _Coded):
+        if n is not None and len(v.codes) != n:
+            raise EvaluationError(f"column {name!r} has {len(v.codes)} rows, expected {n}")
+        table = np.empty(len(v.uniques), dtype=object)
+        table[:] = v.uniques
+        col = Col("obj", raw=table[v.codes])
+        col._codes, col._uniques = v.codes, [to_feel(u) for u in v.uniques]
+        return col, len(v.codes)
     if isinstance(v, np.ma.MaskedArray):
         mask = np.ma.getmaskarray(v)
         data = v.data
@@ -233,10 +244,30 @@ def _from_arrow(tbl: Any) -> dict[str, Any]:
                 arr = np.ma.MaskedArray(np.asarray(arr, dtype=np.float64 if arr.dtype.kind == "f" else arr.dtype),
                                         mask=nulls)
             out[name] = arr
+        elif (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)
+              or (pa.types.is_dictionary(col.type) and pa.types.is_string(col.type.value_type))):
+            enc = col if pa.types.is_dictionary(col.type) else col.dictionary_encode()
+            uniques: list[Any] = enc.dictionary.to_pylist()
+            idx = enc.indices
+            if idx.null_count:
+                codes = idx.fill_null(len(uniques)).to_numpy(zero_copy_only=False).astype(np.int64)
+                uniques.append(None)
+            else:
+                codes = idx.to_numpy(zero_copy_only=False).astype(np.int64)
+            out[name] = _Coded(codes, uniques)
         else:
-            arr = np.asarray(col.to_pylist(), dtype=object)
+            arr = np.empty(len(col), dtype=object)
+            arr[:] = col.to_pylist()
             out[name] = arr
     return out
+
+
+class _Coded:
+    """A column given as integer codes into distinct values (Arrow dictionary encoding)."""
+
+    def __init__(self, codes: np.ndarray, uniques: list[Any]) -> None:
+        self.codes = codes
+        self.uniques = uniques
 
 
 def normalise_columns(columns: Any) -> tuple[dict[str, Col], int]:
@@ -267,6 +298,13 @@ class BatchResult:
     single: bool = True
     keys: list[str] = field(default_factory=list)
     absent: np.ndarray | None = None  # rows whose whole result is null (tables with several outputs)
+    rule_table: list[str] = field(default_factory=list)  # rule ids by rule number - 1
+
+    @property
+    def rule_ids(self) -> np.ndarray:
+        """Id of the selected rule per row (object array; None when no rule was selected), for the decision log."""
+        table = np.array([None, *self.rule_table], dtype=object)
+        return table[np.where(self.rule > 0, self.rule, 0)]
 
     @property
     def matched(self) -> np.ndarray | None:
@@ -632,14 +670,7 @@ class _Batch:
         policy = ct.policy
         multi = policy in ("RULE ORDER", "OUTPUT ORDER", "COLLECT") and ct.aggregation is None
         keys = [o or name for o in ct.out_names]
-        # constant rule outputs after conformance; invalid if outside outputValues
-        rvals: list[list[Any] | None] = []
-        for r in ct.rules:
-            rvals.append(ct.rule_outputs(r, {}, None) if all(o.const for o in r.outs) else "dyn")
-        dyn = np.array([v == "dyn" for v in rvals], dtype=bool) if nr else np.zeros(0, dtype=bool)
-        bad_rule = np.array([v is None for v in rvals], dtype=bool) if nr else np.zeros(0, dtype=bool)
-        default_const = all(d is None or d.const for d in ct.defaults)
-        default = ct.default_result({}) if default_const else "dyn"
+        rvals, dyn, bad_rule, default_const, default = _static_outputs(ct)
         fallback = np.zeros(n, dtype=bool)
         if not default_const:
             fallback |= ~any_m & ~invalid
@@ -657,7 +688,8 @@ class _Batch:
             for i in np.flatnonzero(fallback & ~invalid):
                 out[i] = ct.run(self.ctx(int(i)))
             return BatchResult(name, n, {name: out}, {name: np.array([v is None for v in out], dtype=bool)},
-                               rule, M, error, multi=True, single=ct.single, keys=[name])
+                               rule, M, error, multi=True, single=ct.single, keys=[name],
+                               rule_table=[r.id for r in ct.rules])
         # single value per row: allocate output arrays
         numeric = []
         for k in range(len(keys)):
@@ -746,73 +778,97 @@ class _Batch:
                 v = tr_res if ct.single else (None if tr_res is None else tr_res[ct.out_names[k]])
                 out.put(int(i), key, v)
         return BatchResult(name, n, out.arr, out.null, rule, M, error, multi=False, single=ct.single, keys=keys,
-                           absent=absent)
+                           absent=absent, rule_table=[r.id for r in ct.rules])
 
     # -- compiled match kernel
     def match_matrix(self, ct: CTable, in_cols: list[Col]) -> np.ndarray:
         """Rule bitsets per row, (rows, ceil(rules / 64)) uint64: bit j of a row is set when rule j matches.
 
-        Each column is coded into cells (numeric: the cells between all thresholds of its entries, found with
-        ``searchsorted``; others: distinct values); a per-column table gives, per cell, the bitset of rules whose
-        entry holds there. A row's matching rules are the AND of its columns' bitsets (:func:`and_tables`).
-        Entries that cannot be tabulated (tests against other non-constant columns, computed inputs) are
-        applied afterwards as exact row masks.
+        Each column is coded into cells (numeric: the cells between all thresholds of its entries; others:
+        distinct values); a per-column table gives, per cell, the bitset of rules whose entry holds there. A row's
+        matching rules are the AND of its columns' bitsets (:func:`and_tables`). Entries that cannot be
+        tabulated (tests against other non-constant columns, computed inputs) are applied afterwards as exact
+        row masks. The plan (which entry goes where, numeric tables) depends only on the column kinds and the
+        constant inputs, and is memoised on the table.
         """
         n = self.n
         nr = len(ct.rules)
         words = max(1, (nr + 63) // 64)
-        specs: dict = {}
-        cache: dict = {}
-        for j, r in enumerate(ct.rules):
-            for k, fn in r.tests:
-                ut = r.uts[k]
-                key = (k, _tkey(ut))  # memoised per parsed test
-                spec = cache.get(key)
-                if spec is None:
-                    spec = self.cached_spec(ct, ut, fn, in_cols[k], key)
-                    cache[key] = spec
-                specs[(j, k)] = spec
+        plan = self._plan(ct, in_cols, words)
         codes_list: list[np.ndarray] = []
         tables: list[np.ndarray] = []
-        masks: list[tuple[int, np.ndarray]] = []
-        never = np.zeros(words, dtype=np.uint64)
-        by_col: dict[int, list] = {}
-        for (j, kk), sp in specs.items():
-            by_col.setdefault(kk, []).append((j, sp))
-        for k, col in enumerate(in_cols):
-            mine = by_col.get(k, [])
-            for j, sp in mine:
-                if sp[0] == "mask":
-                    masks.append((j, sp[1]))
-                elif sp[0] == "never":
-                    never[j >> 6] |= np.uint64(1) << np.uint64(j & 63)
-            iv = [(j, sp) for j, sp in mine if sp[0] == "iv"]
-            lt = [(j, sp) for j, sp in mine if sp[0] == "lut"]
-            if iv:
-                tsa, table = self.interval_table(ct, k, iv, words)
-                code = cell_codes(col.x, tsa, col.null)
-                codes_list.append(code.astype(np.int64, copy=False))
-                tables.append(table)
-            if lt:
-                code, uniques = col.factorize()
-                table = np.full((max(1, len(uniques)), words), np.uint64(0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
-                for j, sp in lt:
-                    bit = np.uint64(1) << np.uint64(j & 63)
-                    table[np.flatnonzero(~np.asarray(sp[1], dtype=bool)), j >> 6] &= ~bit
-                codes_list.append(code)
-                tables.append(table)
+        for k, tsa, table in plan["iv"]:
+            col = in_cols[k]
+            codes_list.append(cell_codes(col.x, tsa, col.null))
+            tables.append(table)
+        for k, entries in plan["lut"]:
+            code, uniques = in_cols[k].factorize()
+            table = np.full((max(1, len(uniques)), words), _ALL, dtype=np.uint64)
+            for j, fn, env in entries:
+                ok = np.fromiter((fn(u, dict(env)) is True for u in uniques), dtype=bool, count=len(uniques))
+                table[np.flatnonzero(~ok), j >> 6] &= ~(np.uint64(1) << np.uint64(j & 63))
+            codes_list.append(code)
+            tables.append(table)
         if tables:
             offs = np.cumsum([0] + [t.shape[0] for t in tables[:-1]]).astype(np.int64)
             bits = and_tables(np.stack(codes_list), np.concatenate(tables), offs, n)
         else:
-            bits = np.full((n, words), np.uint64(0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
-        valid = np.zeros(words, dtype=np.uint64)
-        for j in range(nr):
-            valid[j >> 6] |= np.uint64(1) << np.uint64(j & 63)
-        bits &= (valid & ~never)[None, :]
-        for j, mask in masks:
+            bits = np.full((n, words), _ALL, dtype=np.uint64)
+        bits &= plan["keep"][None, :]
+        for j, k, ut, fn in plan["mask"]:
+            mask = self.test(ut, fn, in_cols[k], _names(ut))[0]
             bits[~mask, j >> 6] &= ~(np.uint64(1) << np.uint64(j & 63))
         return bits
+
+    def _signature(self, ct: CTable, in_cols: list[Col]) -> tuple:
+        names = ct.__dict__.get("_batch_names")
+        if names is None:
+            names = sorted({nm for r in ct.rules for k, _ in r.tests for nm in _names(r.uts[k])})
+            ct.__dict__["_batch_names"] = names
+        env = []
+        for nm in names:
+            c = self.cols.get(nm)
+            env.append((nm, "absent" if c is None else (repr(c.value) if c.kind == "const" else c.kind)))
+        kinds = tuple(("const", repr(c.value)) if c.kind == "const" else c.kind for c in in_cols)
+        return kinds, tuple(env)
+
+    def _plan(self, ct: CTable, in_cols: list[Col], words: int) -> dict:
+        sig = self._signature(ct, in_cols)
+        plans = ct.__dict__.setdefault("_batch_plans", {})
+        plan = plans.get(sig)
+        if plan is not None:
+            return plan
+        nr = len(ct.rules)
+        keep = np.zeros(words, dtype=np.uint64)
+        for j in range(nr):
+            keep[j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+        iv: dict[int, list] = {}
+        lut: dict[int, list] = {}
+        masks: list = []
+        for j, r in enumerate(ct.rules):
+            for k, fn in r.tests:
+                ut = r.uts[k]
+                col = in_cols[k]
+                env = self.const_env(_names(ut))
+                if col.kind == "const" and env is not None:
+                    if fn(col.value, dict(env)) is not True:
+                        keep[j >> 6] &= ~(np.uint64(1) << np.uint64(j & 63))
+                    continue
+                if col.kind == "num" and env is not None and not A.uses_qmark(ut):
+                    spec = self.cached_spec(ct, ut, fn, col, (k, _tkey(ut)))
+                    if spec[0] == "iv":
+                        iv.setdefault(k, []).append((j, spec))
+                        continue
+                if col.kind == "obj" and env is not None:
+                    lut.setdefault(k, []).append((j, fn, env))
+                    continue
+                masks.append((j, k, ut, fn))
+        plan = {"iv": [(k, *self.interval_table(ct, k, entries, words)) for k, entries in iv.items()],
+                "lut": list(lut.items()), "mask": masks, "keep": keep}
+        if len(plans) > 256:
+            plans.clear()
+        plans[sig] = plan
+        return plan
 
     @staticmethod
     def interval_table(ct: CTable, k: int, iv: list, words: int) -> tuple[np.ndarray, np.ndarray]:
@@ -977,6 +1033,25 @@ class _Batch:
                 res = np.where(Mt, f[:, None], -np.inf).max(axis=0)
         out.arr[key][ok] = res[ok]
         out.null[key][ok] = False
+
+
+def _static_outputs(ct: CTable) -> tuple:
+    """Per rule: constant outputs after conformance ("dyn" if computed per row, None if outside the output
+    values), with masks of dynamic / invalid rules and the default result; memoised on the table."""
+    hit = ct.__dict__.get("_batch_static")
+    if hit is not None:
+        return hit
+    nr = len(ct.rules)
+    rvals: list[Any] = []
+    for r in ct.rules:
+        rvals.append(ct.rule_outputs(r, {}, None) if all(o.const for o in r.outs) else "dyn")
+    dyn = np.array([isinstance(v, str) for v in rvals], dtype=bool) if nr else np.zeros(0, dtype=bool)
+    bad_rule = np.array([v is None for v in rvals], dtype=bool) if nr else np.zeros(0, dtype=bool)
+    default_const = all(d is None or d.const for d in ct.defaults)
+    default = ct.default_result({}) if default_const else "dyn"
+    res = (rvals, dyn, bad_rule, default_const, default)
+    ct.__dict__["_batch_static"] = res
+    return res
 
 
 def _endpoints(t: A.Node) -> list[A.Node]:

@@ -475,9 +475,24 @@ class CompiledModel:
         visit(d, [])
         return out
 
+    @property
+    def used_names(self) -> frozenset[str]:
+        """Every name the model reads from its inputs (input data and free FEEL names)."""
+        u = self.__dict__.get("_used")
+        if u is None:
+            from decisions.validate import referenced_names
+
+            names = {i.name for i in self.defs.input_data}
+            for d in self.defs.decisions:
+                names.update(referenced_names(self, d.name))
+            u = frozenset(names)
+            self.__dict__["_used"] = u
+        return u
+
     def context(self, inputs: dict, traces: dict | None) -> dict:
+        used = self.used_names
         try:
-            ctx = {k: to_feel(v) for k, v in inputs.items()}
+            ctx = {k: to_feel(v) for k, v in inputs.items() if k in used}
         except TypeError as e:
             raise EvaluationError(str(e)) from None
         for name, conf in self.input_conf.items():

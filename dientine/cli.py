@@ -132,6 +132,97 @@ def validate(files: list[Path] = typer.Argument(..., help="scenario .yaml or dec
         raise typer.Exit(1)
 
 
+_EXAMPLES = ("rru_sleep", "tilt", "power", "spectrum")
+
+
+def _example_problem(kind: str, seed: int):
+    """A realistic problem of ``kind`` built from the default 57-cell scenario (``scenarios/city_coverage.yaml``)."""
+    from dientine.scenario import REPO_ROOT, load_scenario
+
+    net = load_scenario(REPO_ROOT / "scenarios" / "city_coverage.yaml").network
+    radio = {"isd_m": net.layout.hex.isd_m, "fc_ghz": net.carrier.fc_ghz}
+    if kind == "rru_sleep":
+        from dientine.problems.rru_sleep import build_rru_sleep_problem
+
+        return build_rru_sleep_problem(**radio, bandwidth_mhz=net.carrier.bandwidth_mhz,
+                                       tx_power_dbm=net.tx_power_dbm, h_bs_m=net.bs_height_m,
+                                       elec_tilt_deg=net.antenna.elec_tilt_or_default_deg,
+                                       noise_figure_db=net.ue_noise_figure_db, seed=seed).problem
+    if kind == "tilt":
+        from dientine.problems.tilt import build_tilt_problem
+
+        return build_tilt_problem(**radio, h_bs_m=net.bs_height_m, tx_power_dbm=net.tx_power_dbm,
+                                  seed=seed).problem
+    if kind == "power":
+        from dientine.problems.power import build_power_problem
+
+        return build_power_problem(**radio, seed=seed).problem
+    from dientine.problems.spectrum import build_spectrum_problem
+
+    return build_spectrum_problem(seed=seed).problem
+
+
+@app.command()
+def solve(
+    problem_file: Path | None = typer.Argument(None, help="problem JSON (with a 'kind' field)"),
+    example: str | None = typer.Option(None, help=f"write an example problem instead: one of {', '.join(_EXAMPLES)}"),
+    out: Path | None = typer.Option(None, help="output file (default: PROBLEM.solution.json / KIND.problem.json)"),
+    time_limit_s: float = typer.Option(60.0, help="solver time limit in seconds"),
+    backend: str | None = typer.Option(None, help="solver backend (default: the problem's best)"),
+    seed: int = typer.Option(0, help="seed of the example problem"),
+) -> None:
+    """Solve a planning problem (RRU sleep, tilt, power, spectrum) and write the solution JSON."""
+    import json
+
+    from pydantic import ValidationError
+
+    import solvers
+
+    if example is not None:
+        if example not in _EXAMPLES:
+            _fail(f"--example: expected one of {', '.join(_EXAMPLES)}, found {example!r}")
+        problem = _example_problem(example, seed)
+        target = out or Path(f"{example}.problem.json")
+        target.write_text(problem.model_dump_json(), encoding="utf-8")
+        console.print(f"example {example} problem: [bold]{target}[/bold]")
+        return
+    if problem_file is None:
+        _fail("give a problem JSON file, or --example KIND")
+    try:
+        problem = solvers.load_problem(problem_file)
+    except FileNotFoundError:
+        _fail(f"{problem_file}: file not found")
+    except json.JSONDecodeError as exc:
+        _fail(f"{problem_file}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}")
+    except ValidationError as exc:
+        lines = [f"{problem_file} {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        _fail("invalid problem:\n" + "\n".join(lines))
+    except (KeyError, ValueError) as exc:
+        _fail(f"{problem_file}: {exc}")
+    try:
+        solution = solvers.solve(problem, time_limit_s=time_limit_s, backend=backend)
+    except (ValidationError, ValueError) as exc:
+        _fail(f"{problem_file}: {exc}")
+    target = out or problem_file.with_suffix(".solution.json")
+    target.write_text(solution.model_dump_json(), encoding="utf-8")
+    gap = "-" if solution.gap is None else f"{100 * solution.gap:.3f} %"
+    rows = [("kind", problem.kind), ("status", str(solution.status.value)), ("objective", _num(solution.objective)),
+            ("best bound", _num(solution.best_bound)), ("gap", gap), ("wall time", f"{solution.wall_time_s:.2f} s"),
+            ("backend / method", f"{solution.backend} / {solution.method}")]
+    if solution.blocking_constraints:
+        rows.append(("blocked by", ", ".join(solution.blocking_constraints)))
+    if solution.message:
+        rows.append(("message", solution.message))
+    console.print(_kpi_table(f"solution of {problem_file.name}", rows))
+    console.print(f"solution: [bold]{target}[/bold]")
+    if solution.status.value in ("infeasible", "error", "time_limit"):
+        raise typer.Exit(1)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6g}"
+
+
 @app.command()
 def report(
     run_dir: Path = typer.Argument(..., help="a run directory under runs/"),

@@ -26,9 +26,14 @@ when the scenario does not state it) it
      active, cells the protection changed are restored;
    * ``drone_response`` (rows = the sensing tracks): ``track`` / ``alert`` / ``hand_to_authorities`` are logged
      (no twin change; alerts are counted);
-   * ``coverage_tilt``, ``power_adjustment``: evaluated and logged as recommendations; their per-cell inputs
-     that the twin does not measure (``overshoot_pct``) are null. They are *not applied* (no builder from the
-     twin to :mod:`solvers.tilt` / :mod:`solvers.power` yet), which the adoption rate shows;
+   * ``power_adjustment``: ``power_up`` / ``power_down`` -> :mod:`solvers.power` (``min_power`` LP over the
+     twin's gains at up to ``loop.max_demand_points`` users' pixels, fixed association, every receiver kept
+     at SINR >= min(SINR_MIN, its SINR at the current powers) at full load): ``power_down`` cells may go down
+     to ``loop.max_power_backoff_db`` below their nominal power, ``power_up`` cells return to nominal, the
+     others stay fixed;
+   * ``coverage_tilt``: evaluated and logged as recommendations (``overshoot_pct``, which the twin does not
+     measure, is null); *not applied* (no builder from the twin to :mod:`solvers.tilt` yet), which the
+     adoption rate shows;
 
 3. logs every recommendation (every row whose action is not the table's no-op): time, table, row, matched rule
    (number, id, annotation), inputs, action, whether it was applied, solver kind / status / objective and the
@@ -217,6 +222,7 @@ class ClosedLoop:
         self._saved_kwh = 0.0
         self._tx_nominal_dbm = tw.cells.tx_power_dbm.copy()
         self._protect_off = np.zeros(tw.n_cells, bool)
+        self._protect_backoff = np.zeros(tw.n_cells, bool)
         self._incumbent_gain_builds = -1
         self._incumbent_gain_db: np.ndarray | None = None
         self._epoch = 0
@@ -230,8 +236,10 @@ class ClosedLoop:
     # ------------------------------------------------------------------ running
     def step(self) -> None:
         sim = self.sim
-        if self.scenario.incumbents and "incumbent_protection" in self.tables:
-            self._protect()
+        if self.scenario.incumbents:
+            if "incumbent_protection" in self.tables:
+                self._protect()
+            self._count_violations()
         if sim.tick > 0 and sim.tick % self.ticks_per_epoch == 0:
             self.decide()
         sim.step()
@@ -241,8 +249,6 @@ class ClosedLoop:
         self._saved_kwh += saved_energy_kwh(cell["state"], cell["energy_kwh"], self.p_idle_w, sim.tick_s)
         self.stats.max_cells_asleep = max(self.stats.max_cells_asleep,
                                           int(np.isin(cell["state"], SLEEP_STATES).sum()))
-        if self.scenario.incumbents:
-            self._count_violations()
         self._close_outcomes()
 
     def run(self, progress: bool = False) -> ClosedLoop:
@@ -285,6 +291,8 @@ class ClosedLoop:
             recs = self._records(name, model, res, action, cols, rows)
             if name == "energy_saving":
                 self._apply_energy(action, kpi, recs)
+            elif name == "power_adjustment":
+                self._apply_power(action, recs)
             elif name == "drone_response":
                 self.stats.drone_alerts += int(np.isin(action, ("alert", "hand_to_authorities")).sum())
             records += recs
@@ -483,6 +491,82 @@ class ClosedLoop:
             ref = self._qos_ref or ((self._cell_rows[-1], self._net_rows[-1]) if self._cell_rows else None)
             self._pending.append(_Pending(sim.tick, sim.tick + self.window_ticks, names, expected_kwh, ref))
 
+    def _apply_power(self, action: np.ndarray, recs: list[dict[str, Any]]) -> None:
+        """``power_up`` / ``power_down`` rows -> one :mod:`solvers.power` min-power LP (see module docstring)."""
+        from solvers import solve  # noqa: PLC0415
+        from solvers.power import PowerProblem  # noqa: PLC0415
+
+        down = (action == "power_down") & ~self._protect_off
+        up = action == "power_up"
+        if not (down.any() or up.any()):
+            return
+        t0 = time.perf_counter()
+        sim = self.sim
+        tw = sim.twin
+        u = tw.users
+        ok = np.flatnonzero(u.active & (u.ho.serving_cell >= 0))
+        if ok.size == 0:
+            return
+        pick = ok[:: max(1, ok.size // self.settings.max_demand_points)]
+        g = tw.grid
+        col = np.clip(np.floor((u.x_m[pick] - g.x0_m) / g.resolution_m).astype(np.int64), 0, g.n_cols - 1)
+        row = np.clip(np.floor((u.y_m[pick] - g.y0_m) / g.resolution_m).astype(np.int64), 0, g.n_rows - 1)
+        pix = row * g.n_cols + col
+        cand = tw.topk_cell[pix].astype(np.int64)
+        valid = cand >= 0
+        gain = np.zeros((pick.size, tw.n_cells))
+        j_idx = np.broadcast_to(np.arange(pick.size)[:, None], cand.shape)
+        gain[j_idx[valid], cand[valid]] = 10.0 ** (tw.topk_gain_db[pix][valid].astype(np.float64) / 10.0)
+        serving = u.ho.serving_cell[pick].astype(np.int64)
+        radiates = tw.bs.interfering_mask()
+        keep = gain[np.arange(pick.size), serving] > 0
+        gain, serving = gain[keep][:, radiates], serving[keep]
+        cells = np.flatnonzero(radiates)
+        pos = np.full(tw.n_cells, -1)
+        pos[cells] = np.arange(cells.size)
+        serving = pos[serving]
+        keep = serving >= 0
+        gain, serving = gain[keep], serving[keep]
+        if serving.size == 0:
+            return
+        p_w = 10.0 ** ((tw.cells.tx_power_dbm[cells] - 30.0) / 10.0)
+        noise_w = tw.noise_mw / 1e3
+        sig = p_w[serving] * gain[np.arange(serving.size), serving]
+        sinr_now_db = 10.0 * np.log10(sig / (gain @ p_w - sig + noise_w))
+        target = np.minimum(SINR_MIN_DB, sinr_now_db - 1e-6)
+        nominal_w = 10.0 ** ((self._tx_nominal_dbm[cells] - 30.0) / 10.0)
+        floor_w = nominal_w * 10.0 ** (-self.settings.max_power_backoff_db / 10.0)
+        p_min, p_max = p_w.copy(), p_w.copy()
+        d, uu = down[cells], up[cells]
+        p_min[d], p_max[d] = floor_w[d], np.maximum(p_w[d], floor_w[d])
+        p_min[uu], p_max[uu] = nominal_w[uu], nominal_w[uu]
+        problem = PowerProblem(gain=gain, serving_cell=serving, noise_w=np.full(serving.size, noise_w),
+                               sinr_target_db=target, p_min_w=p_min, p_max_w=p_max, mode="min_power",
+                               objective="total_w")
+        t1 = time.perf_counter()
+        sol = solve(problem, time_limit_s=self.settings.solver_time_limit_s)
+        solve_s = time.perf_counter() - t1
+        self.stats.solver_s += solve_s
+        self.stats.solver_calls += 1
+        status = str(getattr(sol.status, "value", sol.status))
+        by_row = {r["row"]: r for r in recs}
+        if not sol.has_decision or sol.power_w is None:
+            self.stats.solver_failures += 1
+            new_dbm = None
+        else:
+            new_dbm = 10.0 * np.log10(np.maximum(np.asarray(sol.power_w), 1e-30)) + 30.0
+        for k, c in enumerate(cells):
+            r = by_row.get(int(c))
+            if r is None or r["action"] not in ("power_up", "power_down"):
+                continue
+            r.update(solver="power", solver_status=status, solver_objective=_jsonable(sol.objective),
+                     solver_time_s=solve_s)
+            if new_dbm is not None and abs(new_dbm[k] - tw.cells.tx_power_dbm[c]) > 1e-3:
+                sim.set_tx_power(int(c), float(new_dbm[k]))
+                r["applied"] = True
+                self.stats.applied += 1
+        self.stats.apply_s += time.perf_counter() - t0 - solve_s
+
     def _blank_record(self, table: str) -> dict[str, Any]:
         return {"time_s": float(self.sim.time_s), "tick": int(self.sim.tick), "epoch": self._epoch, "table": table,
                 "decide_ms": None}
@@ -616,15 +700,25 @@ class ClosedLoop:
         bw_db = 10.0 * np.log10(np.minimum(1.0, ref / tw.cells.bandwidth_hz))[:, None]
         return tw.cells.tx_power_dbm[None, :] + self._incumbent_gain_db + bw_db
 
+    def radiating(self) -> np.ndarray:
+        """Cells that radiate during the coming tick: ON and not commanded out of ON (a cell commanded to sleep
+        or off counts as gone: the command is the protection action; its equipment shutdown time is not
+        counted as a violation)."""
+        bs = self.sim.twin.bs
+        leaving = (bs.pending >= 0) & (bs.pending != int(CellState.ON))
+        return bs.interfering_mask() & ~leaving
+
     def aggregate_dbm(self) -> np.ndarray:
-        """Aggregate interference at every protection point from the cells that radiate now (dBm)."""
+        """Aggregate interference at every protection point from the cells that radiate (:meth:`radiating`),
+        dBm in each point's reference bandwidth."""
         i_dbm = self.incumbent_interference_dbm()
-        rad = self.sim.twin.bs.interfering_mask()
+        rad = self.radiating()
         mw = np.where(rad[None, :], 10.0 ** (i_dbm / 10.0), 0.0).sum(axis=1)
         with np.errstate(divide="ignore"):
             return 10.0 * np.log10(mw)
 
     def _count_violations(self) -> None:
+        """Protection check of the coming tick (after the protection acted): active points above threshold."""
         active = self._active_incumbents()
         if not active.any():
             return
@@ -655,27 +749,30 @@ class ClosedLoop:
         for k, p in enumerate(inc):
             if active[k] and p.exclusion_radius_m is not None:
                 in_zone |= np.hypot(tw.cells.x_m - p.x_m, tw.cells.y_m - p.y_m) <= p.exclusion_radius_m
-        radiating = tw.bs.interfering_mask() | (tw.bs.pending >= 0)
+        rows = np.flatnonzero(self.radiating())  # cells that transmit on the protected channel
+        if rows.size == 0:
+            self.stats.protection_s += time.perf_counter() - t0
+            return
         cols = self._thresholds(model)
-        cols.update({"incumbent_active": radiating.copy(), "in_exclusion_zone": in_zone,
-                     "aggregate_interference_dbm": np.full(n, agg[worst]), "threshold_protection_dbm": thr[worst]})
+        cols.update({"incumbent_active": np.ones(rows.size, bool), "in_exclusion_zone": in_zone[rows],
+                     "aggregate_interference_dbm": np.full(rows.size, agg[worst]),
+                     "threshold_protection_dbm": thr[worst]})
         t1 = time.perf_counter()
         res = model.evaluate_batch(cols, "incumbent_protection")
         self.stats.table_s += time.perf_counter() - t1
-        self.stats.rows_evaluated += n
+        self.stats.rows_evaluated += rows.size
         action = self._action_column(res)
-        recs = self._records("incumbent_protection", model, res, action, cols, np.arange(n))
+        recs = self._records("incumbent_protection", model, res, action, cols, rows)
         if not recs:
             self.stats.protection_s += time.perf_counter() - t0
             return
         by_row = {r["row"]: r for r in recs}
-        vacate = np.flatnonzero(action == "vacate_channel")
-        for c in vacate:
+        for c in rows[action == "vacate_channel"]:
             self._switch_off(int(c))
             by_row[int(c)]["applied"] = True
         if (action == "reassign_channel").any():
             i_dbm = self.incumbent_interference_dbm()[active]  # (P, C)
-            cells = np.flatnonzero(radiating & (action != "vacate_channel"))
+            cells = rows[action != "vacate_channel"]
             value = np.asarray(sim.cell_kpi_table()["throughput_mbps"], float)[cells] + 1.0
             margin = float(cols["threshold_protection_margin_db"])
             problem = SpectrumProblem(
@@ -702,7 +799,7 @@ class ClosedLoop:
                 if r["action"] == "reassign_channel":
                     r.update(solver="spectrum", solver_status=status, solver_objective=_jsonable(sol.objective),
                              solver_time_s=solve_s, applied=True)
-        reduce = np.flatnonzero(action == "reduce_power")
+        reduce = rows[action == "reduce_power"]
         if reduce.size:
             target = thr[worst] - float(cols["threshold_protection_margin_db"]) \
                 - float(cols["threshold_early_warning_db"])
@@ -712,6 +809,7 @@ class ClosedLoop:
                           - self.settings.max_power_backoff_db)
                 if new < tw.cells.tx_power_dbm[c]:
                     sim.set_tx_power(int(c), new)
+                    self._protect_backoff[c] = True
                 r = by_row[int(c)]
                 r.update(solver="closed-form back-off", solver_status="applied", solver_objective=backoff,
                          applied=True)
@@ -732,12 +830,12 @@ class ClosedLoop:
 
     def _restore_protection(self) -> None:
         sim = self.sim
-        tw = sim.twin
         for c in np.flatnonzero(self._protect_off):
             sim.set_cell_state(int(c), "on")
         self._protect_off[:] = False
-        for c in np.flatnonzero(tw.cells.tx_power_dbm != self._tx_nominal_dbm):
+        for c in np.flatnonzero(self._protect_backoff):
             sim.set_tx_power(int(c), float(self._tx_nominal_dbm[c]))
+        self._protect_backoff[:] = False
 
     # ------------------------------------------------------------------ outputs
     def decisions_table(self) -> pa.Table:

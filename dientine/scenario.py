@@ -336,7 +336,7 @@ class LoopSettings(_Strict):
     compare_all_on: bool = Field(False, description="also run the same seed with every cell on (reference)")
     solver_time_limit_s: float = Field(10.0, gt=0, le=3600)
     rho_max: float = Field(0.8, gt=0, le=1, description="assumption: utilisation cap of a cell in sleep plans")
-    max_demand_points: int = Field(300, ge=1, le=100_000, description="demand points of a sleep plan (pixels "
+    max_demand_points: int = Field(150, ge=1, le=100_000, description="demand points of a sleep plan (pixels "
                                    "aggregated into blocks beyond this)")
     max_power_backoff_db: float = Field(6.0, ge=0, le=30, description="largest transmit power reduction of "
                                         "one protection step (power solver's default level range, §6.3)")

@@ -1,8 +1,9 @@
 """The simulation over time: a ``mesa.Model`` that steps users, drones and base stations on the radio grid.
 
 :class:`Simulation` owns the run's random generator (Mesa 3: ``mesa.Model(seed=...)`` creates ``self.rng``; the
-twin, mobility, traffic, wear, sensing and event streams are sub-streams obtained with ``Generator.spawn`` in a
-fixed order), the clock and the agents. Users and drones are arrays (:mod:`agents.users`, :mod:`agents.drones`);
+twin (fields, placement, drones, O2I), population (mobility, traffic, crowds), wear and sensing streams are
+sub-streams obtained with ``Generator.spawn`` in a fixed order), the clock and the agents. Users and drones are
+arrays (:mod:`agents.users`, :mod:`agents.drones`);
 the sites are Mesa agents (:class:`SiteAgent`, one per site, registered in ``model.agents``) that expose their
 cells' state; nothing is a Python object per user.
 
@@ -15,7 +16,7 @@ One tick ``k`` covers simulated time ``[k dt, (k + 1) dt)`` (time convention: :m
 3. radio: per user the candidates of its pixel's top-K (:func:`dientine.twin.user_candidates`), A3 handover
    (:mod:`agents.handover`; users of a failed or sleeping cell are moved to the best available neighbour at once,
    or stay unserved when none of their top-K cells is available), then SINR and spectral efficiency towards the
-   serving cell (:func:`dientine.twin.user_links`) with interference weighted by the *previous* tick's cell loads
+   serving cell (:func:`dientine.twin.user_links_fast`) with interference weighted by the *previous* tick's loads
    (a one-tick lag; tick 0 is iterated once to start from consistent loads); drones are evaluated directly at
    their 3-D positions and attach to their best cell;
 4. scheduling (:func:`agents.scheduler.schedule`) over users and served drones -> per-user rates, cell loads;
@@ -75,16 +76,18 @@ STAGES = ("users", "drones", "radio", "scheduling", "power_wear", "sensing", "kp
 
 
 class _StageClock:
-    """Adds the wall time since the previous lap to ``acc[stage]``."""
+    """Adds the wall time and the process CPU time since the previous lap to ``wall[stage]`` and ``cpu[stage]``."""
 
-    def __init__(self, acc: dict[str, float]):
-        self.acc = acc
+    def __init__(self, wall: dict[str, float], cpu: dict[str, float]):
+        self.wall, self.cpu = wall, cpu
         self.t = time.perf_counter()
+        self.c = time.process_time()
 
     def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.acc[stage] += now - self.t
-        self.t = now
+        now, cnow = time.perf_counter(), time.process_time()
+        self.wall[stage] += now - self.t
+        self.cpu[stage] += cnow - self.c
+        self.t, self.c = now, cnow
 
 
 class SiteAgent(mesa.Agent):
@@ -152,16 +155,21 @@ class Simulation(mesa.Model):
         self.drone_serving = np.full(d, -1, np.int64)
         self.drone_sinr_db = np.full(d, -np.inf)
         self._cell_load = np.zeros(tw.n_cells)
-        self._last_sched = None
         self.sites = [SiteAgent(self, s) for s in range(tw.n_sites)]
         self.wall_time_s = 0.0
-        #: Wall time spent per stage of the tick, summed over ticks (seconds); see :data:`STAGES`.
+        #: Wall time and process CPU time spent per stage of the tick, summed over ticks (s); see :data:`STAGES`.
         self.stage_s: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+        self.stage_cpu_s: dict[str, float] = dict.fromkeys(STAGES, 0.0)
 
     # ------------------------------------------------------------------ clock
     @property
     def hour_of_day(self) -> float:
         return ((self.twin.start_s + self.time_s) % SECONDS_PER_DAY) / 3600.0
+
+    @property
+    def rsrp_serving_dbm(self) -> np.ndarray:
+        """Per user, the RSRP (dBm, O2I included) of its serving cell before this tick's handover (-inf: none)."""
+        return self._rsrp_serv
 
     @property
     def wall_clock_s(self) -> float:
@@ -353,10 +361,11 @@ class Simulation(mesa.Model):
         bs = tw.bs
         dt = self.tick_s
         entries_failed_before = int(bs.entries[:, CellState.FAILED].sum())
-        clock = _StageClock(self.stage_s)
+        clock = _StageClock(self.stage_s, self.stage_cpu_s)
         self._apply_events()
         pop = tw.population
-        pop.apply_crowds(self.wall_clock_s, self._r_pop)
+        if pop.apply_crowds(self.wall_clock_s, self._r_pop)["joined"]:
+            tw.refresh_o2i(np.flatnonzero((tw.users.crowd >= 0) & tw.users.active), self._r_pop)
         pop.step_mobility(dt, self._r_pop)
         pop.update_demand(self.wall_clock_s, dt, self._r_pop)
         for g in tw.services:

@@ -65,30 +65,30 @@ def plot_timeseries(network: pa.Table, path: Path, *, title: str, event_marks: l
 
     fig, axes = plt.subplots(4, 1, figsize=(10, 11), sharex=True, dpi=100)
     ax = axes[0]
-    ax.plot(t_h, col("users_active"), color="tab:blue", label="active users")
+    ax.step(t_h, col("users_active"), where="post", color="tab:blue", label="active users")
     ax.set_ylabel("active users")
     ax2 = ax.twinx()
-    ax2.plot(t_h, col("coverage_pct"), color="tab:green", label="coverage")
+    ax2.step(t_h, col("coverage_pct"), where="post", color="tab:green", label="coverage (SINR >= -10 dB)")
     ax2.set_ylabel("coverage (%)")
     ax2.set_ylim(0, 101)
     ax.legend(loc="upper left", fontsize=8)
     ax2.legend(loc="upper right", fontsize=8)
 
     ax = axes[1]
-    ax.plot(t_h, col("rate_p5_mbps"), label="5th percentile")
-    ax.plot(t_h, col("rate_median_mbps"), label="median")
+    ax.step(t_h, col("rate_p5_mbps"), where="post", label="5th percentile")
+    ax.step(t_h, col("rate_median_mbps"), where="post", label="median")
     ax.set_ylabel("user rate (Mbps)")
-    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
 
     ax = axes[2]
-    ax.plot(t_h, col("demand_mbps") / 1e3, label="offered")
-    ax.plot(t_h, col("throughput_mbps") / 1e3, label="carried")
+    ax.step(t_h, col("demand_mbps") / 1e3, where="post", label="offered")
+    ax.step(t_h, col("throughput_mbps") / 1e3, where="post", label="carried")
     ax.set_ylabel("traffic (Gbps)")
     ax.legend(fontsize=8)
 
     ax = axes[3]
-    ax.plot(t_h, col("power_w") / 1e3, color="tab:red", label="input power")
+    ax.step(t_h, col("power_w") / 1e3, where="post", color="tab:red", label="input power")
     ax.set_ylabel("power (kW)")
     ax3 = ax.twinx()
     ax3.step(t_h, col("cells_failed"), where="post", color="black", label="cells failed")

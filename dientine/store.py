@@ -10,6 +10,9 @@ Layout under the store root (default ``./dientine_store``; env ``DIENTINE_STORE`
 <root>/jobs/.tmp-<job_id>/      a job being written; removed when its job fails or on the next open
 ```
 
+The decision log keeps ``rule_ids``, ``inputs``, ``outputs`` and ``outcome`` as JSON text (VARCHAR: cheaper to
+append than DuckDB's JSON type; query with ``inputs::JSON ->> 'cell_load'``).
+
 Rules (DESIGN.md): workers write files only (:func:`write_run` needs no catalog); only the coordinating process
 opens the catalog (DuckDB itself allows one read-write process per file). A run counts once it is registered, and
 it is registered only when its directory holds a complete manifest, so a crash loses at most the runs in flight;
@@ -57,9 +60,9 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS variants(
         variant_id VARCHAR PRIMARY KEY, scenario VARCHAR, name VARCHAR, params JSON, created TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS decisions(
-        decision_id VARCHAR, time TIMESTAMP, "table" VARCHAR, table_version INTEGER, rule_ids JSON,
-        inputs JSON, outputs JSON, action VARCHAR, solver_status VARCHAR, solver_objective DOUBLE,
-        decide_time_ms DOUBLE, adopted BOOLEAN, outcome JSON, outcome_time TIMESTAMP, run_id VARCHAR,
+        decision_id VARCHAR, time TIMESTAMP, "table" VARCHAR, table_version INTEGER, rule_ids VARCHAR,
+        inputs VARCHAR, outputs VARCHAR, action VARCHAR, solver_status VARCHAR, solver_objective DOUBLE,
+        decide_time_ms DOUBLE, adopted BOOLEAN, outcome VARCHAR, outcome_time TIMESTAMP, run_id VARCHAR,
         source VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS thresholds(
         name VARCHAR, version INTEGER, value DOUBLE, min DOUBLE, max DOUBLE, reason VARCHAR,
@@ -300,7 +303,10 @@ def _loads_json_fields(row: dict[str, Any], fields: Iterable[str]) -> dict[str, 
 class Store:
     """The coordinating process's handle on the catalog; thread-safe (one connection behind a lock)."""
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, *, read_only: bool = False) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str] | None = None, *, read_only: bool = False, threads: int | None = None
+    ) -> None:
+        """Open (create) the catalog; ``threads`` caps DuckDB's worker threads (default: DuckDB's, one per core)."""
         self.root = resolve_root(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.runs_dir = self.root / "runs"
@@ -309,7 +315,8 @@ class Store:
         self.jobs_dir.mkdir(exist_ok=True)
         self.catalog_path = self.root / CATALOG_NAME
         self._lock = threading.RLock()
-        self._con = duckdb.connect(str(self.catalog_path), read_only=read_only, config={"threads": 1})
+        config = {"threads": threads} if threads is not None else {}
+        self._con = duckdb.connect(str(self.catalog_path), read_only=read_only, config=config)
         self._finalizer = weakref.finalize(self, self._con.close)
         if not read_only:
             with self._lock:
@@ -432,11 +439,7 @@ class Store:
                 cols[name].append(v)
         table = pa.table({name: pa.array(cols[name], type=t) for name, t in _DECISION_COLUMNS})
         with self._lock:
-            self._con.register("_decision_batch", table)
-            try:
-                self._con.execute("INSERT INTO decisions SELECT * FROM _decision_batch")
-            finally:
-                self._con.unregister("_decision_batch")
+            self._con.from_arrow(table).insert_into("decisions")
 
     def get_decision(self, decision_id: str) -> dict[str, Any]:
         rows = self.query("SELECT * FROM decisions WHERE decision_id = ?", [decision_id])
@@ -663,7 +666,7 @@ class DecisionLogWriter:
     thread and drains, so a clean shutdown loses nothing.
     """
 
-    def __init__(self, store: Store, *, interval_s: float = 0.05, max_batch: int = 2000) -> None:
+    def __init__(self, store: Store, *, interval_s: float = 0.2, max_batch: int = 5000) -> None:
         self.store = store
         self.interval_s = interval_s
         self.max_batch = max_batch

@@ -41,7 +41,7 @@ from agents.equipment import EquipmentSpec
 from agents.handover import HandoverParams
 from agents.traffic import DiurnalProfile, load_diurnal_profile
 from agents.users import CrowdEvent, Population
-from dientine.events import ScheduledEvent, event_time_s, schedule_events
+from dientine.events import ScheduledEvent, schedule_events
 from dientine.grid import Grid
 from dientine.layout import CellTable, hex_layout, load_sites_csv
 from dientine.radio import kernels as rk
@@ -546,6 +546,8 @@ class Twin:
     def event_hour(self, ev: ScheduledEvent) -> float:
         return ev.start_tick * self.tick_s / 3600.0
 
-    @staticmethod
-    def event_time_s(ev: ScheduledEvent, start_s: float) -> float:
-        return event_time_s(ev.event, start_s)
+    def refresh_o2i(self, idx: np.ndarray, rng: np.random.Generator) -> None:
+        """Draw the O2I loss of users ``idx`` again (crowd users are placed, indoor or not, when they join)."""
+        loss = o2i_loss_db(self.cells.fc_ghz, self.users.indoor[idx], 0.0, loss_model="low", rng=rng)
+        self.o2i_db[idx] = np.maximum(loss, 0.0)
+        self.o2i_lin[idx] = 10.0 ** (self.o2i_db[idx] / 10.0)

@@ -386,13 +386,12 @@ def solve_spectrum(problem: SpectrumProblem, *, time_limit_s: float = 60.0, back
     """Solve a :class:`SpectrumProblem` (see the module docstring). ``backend``: ``"cp-sat"``, ``"highs"``
     (MILP) or None -- HiGHS when there are protection points (their knapsack rows give CP-SAT weak bounds; on
     the 200-cell benchmark HiGHS proves a much smaller gap), CP-SAT for a pure conflict-graph problem.
-    ``warm_start``: a solution or dict with ``assignment``, used as a CP-SAT hint."""
+    ``warm_start``: a solution or dict with ``assignment``: a CP-SAT hint, or a HiGHS starting solution when it
+    meets every constraint (exact check; otherwise ignored)."""
     t0 = time.perf_counter()
     if backend not in (None, "auto", "cp-sat", "highs"):
         raise ProblemDataError("backend", f"expected 'cp-sat', 'highs' or None, found {backend!r}")
     deadline = t0 + time_limit_s
-    if backend == "highs" or (backend in (None, "auto") and problem.points):
-        return _solve_highs(problem, t0, deadline)
     hint = None
     if warm_start is not None:
         raw = warm_start.get("assignment") if isinstance(warm_start, dict) else getattr(warm_start,
@@ -402,6 +401,8 @@ def solve_spectrum(problem: SpectrumProblem, *, time_limit_s: float = 60.0, back
             if hint.shape != (problem.n_cells, problem.n_channels):
                 raise ProblemDataError("warm_start.assignment", f"expected shape "
                                        f"{(problem.n_cells, problem.n_channels)}, found {hint.shape}")
+    if backend == "highs" or (backend in (None, "auto") and problem.points):
+        return _solve_highs(problem, t0, deadline, hint)
     mdl = _Model(problem, set())
     if hint is not None:
         for i in range(problem.n_cells):
@@ -475,6 +476,7 @@ def _solve_max_min(problem: SpectrumProblem, mdl: _Model, t0: float, deadline: f
     mdl.m.Add(z >= z_best)
     coefs, k = _int_coefs(problem.values())
     _set_linear_objective(mdl, coefs)
+    mdl.m.ClearHints()
     for i in range(problem.n_cells):
         for c in range(problem.n_channels):
             mdl.m.AddHint(mdl.x[i][c], bool(x1[i, c]))
@@ -607,7 +609,8 @@ class _Milp:
             x.reshape(self.pb.n_cells, self.pb.n_channels), bound
 
 
-def _solve_highs(problem: SpectrumProblem, t0: float, deadline: float) -> SpectrumSolution:
+def _solve_highs(problem: SpectrumProblem, t0: float, deadline: float,
+                 hint: np.ndarray | None = None) -> SpectrumSolution:
     method = f"HiGHS MILP (exact protection rows), fairness {problem.fairness!r}"
     milp = _Milp(problem)
     n_x = milp.n_x
@@ -620,6 +623,13 @@ def _solve_highs(problem: SpectrumProblem, t0: float, deadline: float) -> Spectr
                                 wall_time_s=time.perf_counter() - t0, backend="highs", method=method,
                                 time_limit_reached=st == "time_limit", message=f"HiGHS: {st}")
 
+    if hint is not None and check_assignment(problem, hint)["violations"]:
+        hint = None  # an infeasible start would be rejected by HiGHS anyway
+
+    def start(h: highspy.Highs, x: np.ndarray | None) -> None:
+        if x is not None:
+            h.setSolution(n_x, np.arange(n_x, dtype=np.int32), x.ravel().astype(float))
+
     integral_values = bool(np.all(problem.values() == np.round(problem.values())))
     if problem.fairness != "max_min":
         if problem.fairness == "weighted_share":
@@ -629,6 +639,7 @@ def _solve_highs(problem: SpectrumProblem, t0: float, deadline: float) -> Spectr
         else:
             coef = problem.values()
         h = milp.build(np.repeat(coef, n_ch))
+        start(h, hint)
         st, x, bound = milp.run(h, deadline - time.perf_counter())
         if x is None:
             return fail(st)
@@ -653,6 +664,7 @@ def _solve_highs(problem: SpectrumProblem, t0: float, deadline: float) -> Spectr
     m1 = _objective(problem, check_assignment(problem, x1))
     # stage 2: every operator keeps G_o >= ceil(m1 w_o D_o) (exact integers), maximise the total value
     h2 = milp.build(np.repeat(problem.values(), n_ch))
+    start(h2, x1)
     for o in active:
         cols = milp.op_row(o)
         need = math.ceil(m1 * w[o] * d[o] - 1e-9)

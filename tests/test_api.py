@@ -163,6 +163,8 @@ def test_evaluate_fills_thresholds_and_logs(app, client):
     assert row["source"] == "cell-7" and row["decide_time_ms"] > 0
     log = client.get("/v1/decisions?table=energy_saving&limit=2", headers=h()).json()
     assert len(log["decisions"]) == 2 and log["limit"] == 2
+    assert client.get("/v1/decisions?since=2999-01-01T00:00:00Z", headers=h()).json()["decisions"] == []
+    assert len(client.get("/v1/decisions?since=2000-01-01T00:00:00%2B01:00", headers=h()).json()["decisions"]) == 3
     assert client.get("/v1/tables", headers=h()).json()["tables"] == [
         {"name": "energy_saving", "source": "bundled", "version": None}]
 

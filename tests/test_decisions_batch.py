@@ -49,6 +49,7 @@ str_entry = st.one_of(
     st.just("null"),
     st.just("< 1"),
 )
+bool_entry = st.sampled_from(["-", "true", "false", "null", "not(true)", "true, null"])
 OUT_NUM = ["1", "2", "0.1", "0.2", "-3.5", "null"]
 OUT_STR = ['"sleep"', '"keep"', '"tilt"']
 
@@ -65,7 +66,7 @@ def tables(draw):
     two_outputs = agg is None and draw(st.booleans())
     rules = []
     for _ in range(n_rules):
-        rules.append({"when": [draw(num_entry), draw(str_entry)],
+        rules.append({"when": [draw(num_entry), draw(str_entry), draw(bool_entry)],
                       "then": [draw(st.sampled_from(OUT_NUM))] + ([draw(st.sampled_from(OUT_STR))]
                                                                     if two_outputs else [])})
     outputs = [{"name": "score", "type": "number"}]
@@ -75,7 +76,8 @@ def tables(draw):
         outputs[0]["default"] = draw(st.sampled_from(["7", "null"]))
     if two_outputs:
         outputs.append({"name": "action", "type": "string", "values": ", ".join(OUT_STR)})
-    table = {"hit_policy": policy, "inputs": [{"expression": "x", "type": "number"}, {"expression": "s"}],
+    table = {"hit_policy": policy, "inputs": [{"expression": "x", "type": "number"}, {"expression": "s"},
+                                              {"expression": "f", "type": "boolean"}],
              "outputs": outputs, "rules": rules}
     if agg:
         table["aggregation"] = agg
@@ -88,12 +90,22 @@ def columns(draw):
     x = np.array(draw(st.lists(st.sampled_from(VALUES), min_size=n, max_size=n)), dtype=float)
     y = np.array(draw(st.lists(st.sampled_from(VALUES), min_size=n, max_size=n)), dtype=float)
     s = np.array(draw(st.lists(st.sampled_from([*WORDS, None, 1.5]), min_size=n, max_size=n)), dtype=object)
-    return {"x": x, "y": y, "s": s}
+    if draw(st.booleans()):
+        f = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+    else:
+        f = np.array(draw(st.lists(st.sampled_from([True, False, None]), min_size=n, max_size=n)), dtype=object)
+    if draw(st.booleans()):  # integer column (exact in float64 below 2**53)
+        x = np.array(draw(st.lists(st.sampled_from([-1, 0, 1, 2, 10, 11]), min_size=n, max_size=n)), dtype=np.int64)
+    y_const = draw(st.sampled_from([None, 0.3, "a"]))
+    return {"x": x, "y": y if y_const is None else y_const, "s": s, "f": f}
 
 
 def _row(cols: dict, i: int) -> dict:
     out = {}
     for k, v in cols.items():
+        if not isinstance(v, np.ndarray):
+            out[k] = v
+            continue
         x = v[i]
         out[k] = x.item() if isinstance(x, np.generic) else x
     return out
@@ -141,6 +153,7 @@ decisions:
     r = m.evaluate_batch(tbl)
     assert [r.result(i) for i in range(4)] == ["sleep", "no data", "keep", "keep"]
     assert r.rule.tolist() == [1, 2, 3, 3]
+    assert r.rule_ids.tolist() == ["d_table_rule_1", "d_table_rule_2", "d_table_rule_3", "d_table_rule_3"]
     ma = np.ma.MaskedArray([0.1, 0.0, 0.5], mask=[False, True, False])
     r2 = m.evaluate_batch({"load": ma, "kind": np.array(["macro", "macro", "macro"])})
     assert [r2.result(i) for i in range(3)] == ["sleep", "no data", "keep"]

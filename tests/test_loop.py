@@ -82,7 +82,7 @@ def test_sleep_problem_is_built_from_the_twin(ran):
     free = np.zeros(lp.sim.twin.n_cells, bool)
     free[[5, 9]] = True
     p = lp.sleep_problem(free)
-    assert p.n_cells == lp.sim.twin.n_cells and p.n_periods == 1 and 0 < p.n_points <= 300
+    assert p.n_cells == lp.sim.twin.n_cells and p.n_periods == 1 and 0 < p.n_points <= 150
     assert set(p.must_stay_on) == set(range(p.n_cells)) - {5, 9}
     pt = lp.sim.twin.bs.power_table
     np.testing.assert_allclose(p.p0_w, pt.p_idle_w)
@@ -255,3 +255,23 @@ def test_incumbent_protection_keeps_the_point_below_threshold():
     assert lp.aggregate_dbm()[0] <= -144.0 + 1e-9
     assert s["n_actions_applied"] >= 1
     assert {r["table"] for r in lp.log} == {"incumbent_protection"}
+
+
+def test_power_adjustment_calls_the_power_solver():
+    lp = ClosedLoop(validate_data(night(decisions=["power_adjustment"], loop=None,
+                                        clock={"duration": "1h", "tick": "15min", "start": "12:00"})))
+    lp.sim.run(3)
+    nominal = lp.sim.twin.cells.tx_power_dbm.copy()
+    recs = lp.decide()
+    downs = [r for r in recs if r["action"] == "power_down"]
+    assert downs, "no cell with a strong edge and light load in the test scenario"
+    for r in downs:
+        inputs = json.loads(r["inputs"])
+        assert inputs["edge_rsrp_dbm"] > inputs["threshold_rsrp_high_dbm"]
+        assert inputs["cell_load"] < inputs["threshold_power_down_load"]
+        assert r["solver"] == "power" and r["solver_status"] == "optimal"
+    tx = lp.sim.twin.cells.tx_power_dbm
+    changed = np.flatnonzero(tx != nominal)
+    assert set(changed) <= {r["row"] for r in downs}
+    assert (tx[changed] < nominal[changed]).all() and (tx >= nominal - 6.0 - 1e-9).all()
+    assert {r["row"] for r in downs if r["applied"]} == set(changed)

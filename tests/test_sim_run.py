@@ -216,3 +216,15 @@ def test_scenario_profile_values_drive_demand():
     assert np.asarray(a.kpis_network.column("demand_mbps")).min() > 0
     # only the drones' C2 traffic remains at night (3 delivery drones x 0.1 Mbit/s, TR 36.777 C2 rate)
     np.testing.assert_allclose(np.asarray(b.kpis_network.column("demand_mbps")), 0.3, rtol=1e-5)
+
+
+def test_wear_and_drones_are_stepped():
+    model = sim_of(small(events=[], simulation={"wear": True})).run()
+    health = model.kpis_cell.to_pandas().pivot(index="tick", columns="cell", values="health").to_numpy()
+    assert ((health >= 0) & (health <= 1)).all()
+    assert (np.diff(health, axis=0) <= 1e-7).all()  # degradation only grows without repairs
+    assert health[-1].min() < 1.0
+    d = model.twin.drones
+    assert (model.drone_serving[d.served] >= 0).all()      # registered delivery drones are attached
+    assert (model.drone_serving[~d.registered] == -1).all()  # the intruder is not a served UE
+    assert model.kpis_network.column("drones").to_pylist() == [4] * 8

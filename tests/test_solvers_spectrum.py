@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from solvers import load_problem, solve
-from solvers.base import SolveStatus
+from solvers.base import ProblemDataError, SolveStatus
 from solvers.spectrum import (
     CBRS_THRESHOLD_DBM,
     ProtectionPoint,
@@ -176,3 +176,18 @@ def test_random_instances_both_backends_match_brute_force(seed: int, fairness: s
         sol = solve_spectrum(p, backend=backend)
         assert sol.status == SolveStatus.OPTIMAL
         assert sol.objective == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["cp-sat", "highs"])
+@pytest.mark.parametrize("fairness", ["none", "max_min"])
+def test_warm_start_is_accepted_and_checked(backend: str, fairness: str) -> None:
+    p = _problem(3, fairness)
+    first = solve_spectrum(p, backend=backend)
+    again = solve_spectrum(p, backend=backend, warm_start=first)
+    assert again.objective == pytest.approx(first.objective)
+    assert again.status == SolveStatus.OPTIMAL and again.message == ""
+    bad = np.ones((N, C), dtype=bool)  # violates every family: ignored, still optimal
+    assert solve_spectrum(p, backend=backend, warm_start={"assignment": bad}).objective == pytest.approx(
+        first.objective)
+    with pytest.raises(ProblemDataError, match="warm_start.assignment"):
+        solve_spectrum(p, backend=backend, warm_start={"assignment": np.ones((2, 2), dtype=bool)})

@@ -72,6 +72,9 @@ def kind(v: Any) -> str:
     return "unknown"
 
 
+_FLOAT_CACHE: dict[float, Decimal] = {}  # float -> FEEL number (repeated thresholds and KPI values)
+
+
 def number(x: Any) -> Decimal | None:
     """Convert a Python/NumPy number to a FEEL number (None for NaN/inf)."""
     t = type(x)
@@ -80,9 +83,15 @@ def number(x: Any) -> Decimal | None:
     if t is int:
         return Decimal(x)
     if t is float:
-        if x != x or x in (float("inf"), float("-inf")):
-            return None
-        return Decimal(repr(x))
+        d = _FLOAT_CACHE.get(x) if x != 0.0 else None  # -0.0 == 0.0: keep their own texts
+        if d is None:
+            if x != x or x in (float("inf"), float("-inf")):
+                return None
+            d = Decimal(repr(x))
+            if len(_FLOAT_CACHE) > 65_536:
+                _FLOAT_CACHE.clear()
+            _FLOAT_CACHE[x] = d
+        return d
     if isinstance(x, np.integer):
         return Decimal(int(x))
     if isinstance(x, np.floating):

@@ -83,15 +83,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
 
-    v1 = APIRouter(prefix="/v1")
+    meta = APIRouter(tags=["meta"])
 
-    @v1.get("/health", response_model=Health, tags=["meta"], summary="Liveness (no auth)")
+    @meta.get("/health", response_model=Health, summary="Liveness (no auth)")
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": VERSION}
 
-    for module in (decisions, solve, jobs, twins, admin):
-        v1.include_router(module.router)
-    app.include_router(v1)
+    # flat: each router directly on the app (one level of route matching); the hot evaluate route comes first
+    for router in (decisions.router, meta, solve.router, jobs.router, twins.router, admin.router):
+        app.include_router(router, prefix="/v1")
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -28,7 +28,9 @@ class Settings(BaseModel):
     job_workers: int = Field(1, ge=1, le=64, description="Concurrent job worker processes")
     job_timeout_s: float = Field(3600.0, gt=0, description="A job running longer is killed and failed")
     job_poll_interval_s: float = Field(0.2, gt=0, description="Job runner poll interval")
-    log_flush_interval_s: float = Field(0.05, gt=0, description="Decision log batching interval")
+    log_flush_interval_s: float = Field(
+        0.2, gt=0, description="Decision log batching interval (assumption: one catalog commit per 0.2 s)"
+    )
     key_cache_ttl_s: float = Field(30.0, ge=0, description="How long a verified key is trusted without re-hashing")
     tables_dir: str | None = Field(None, description="Bundled decision tables; None → decisions/tables")
     thresholds_spec: str | None = Field(

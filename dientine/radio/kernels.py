@@ -63,13 +63,12 @@ def _rma_pl1(d, fc, h):
 
 
 @numba.njit(inline="always", **_JIT)
-def path_loss_sigma_db(fam, d2d, d3, h_bs, h_ut, fc, los, h_bld, w_st):
-    """(PL dB, σ_SF dB) of one link; d2d already floored at 10 m. fam 0 UMa, 1 UMi, 2 RMa."""
+def path_loss_sigma_db(fam, d2d, d3, h_bs, h_ut, fc, los, h_bld, w_st, lf20, fs):
+    """(PL dB, σ_SF dB) of one link; d2d already floored at 10 m. fam 0 UMa, 1 UMi, 2 RMa.
+    ``lf20`` = 20 log10(fc), ``fs`` = 20 log10(40π fc/3) (loop invariants)."""
     ld3 = math.log10(d3)
-    lf20 = 20.0 * math.log10(fc)
     if h_ut > _H_UT_MAX_38901[fam]:  # TR 36.777 Table B-2 (aerial UE)
         lh = math.log10(h_ut)
-        fs = 20.0 * math.log10(40.0 * math.pi * fc / 3.0)
         if fam == 0:
             if los:
                 return 28.0 + 22.0 * ld3 + lf20, 4.64 * math.exp(-0.0066 * h_ut)
@@ -218,7 +217,8 @@ def _site_link(p, gi, px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, fam, fc, h
     los = los_u[pix, site] < los_probability_scalar(fam, d2, h_ut)
     d2c = max(d2, 10.0)
     d3 = math.sqrt(d2c * d2c + dz * dz)
-    pl, sig = path_loss_sigma_db(fam, d2c, d3, h_bs, h_ut, fc, los, h_bld, w_st)
+    pl, sig = path_loss_sigma_db(fam, d2c, d3, h_bs, h_ut, fc, los, h_bld, w_st, 20.0 * math.log10(fc),
+                                 20.0 * math.log10(40.0 * math.pi * fc / 3.0))
     flag = 0
     if h_ut > _H_UT_MAX_38901[fam]:
         if d2c > _D2D_MAX_AV[fam]:
@@ -252,79 +252,115 @@ def _unit(dx, dy, dz):
     return dx / r, dy / r, dz / r
 
 
-def _make_gain_dense(parallel):
-    rng_ = prange if parallel else range
-
-    def gain_dense(px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells, crot, cetilt, ccoste, fam, fc,
-                   h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, out):
-        """Dense path gains ``out[p, c]`` (float32 [P, C]); returns the number of out-of-range links."""
-        n_bad = 0
-        for p in rng_(px.shape[0]):
-            for gi in range(gx.shape[0]):
-                loss, dx, dy, dz, f = _site_link(p, gi, px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, fam, fc,
-                                                 h_bld, w_st, los_u, sf_los, sf_nlos, sf_o2i, wrap)
-                n_bad += f * (gptr[gi + 1] - gptr[gi])
-                ux, uy, uz = _unit(dx, dy, dz)
-                for j in range(gptr[gi], gptr[gi + 1]):
-                    c = gcells[j]
-                    out[p, c] = _cell_antenna(c, ux, uy, uz, crot, cetilt, ccoste, ant_code, n_rows, dv) - loss
-        return n_bad
-
-    return gain_dense
+CHUNK_POINTS = 1024
+"""Points per parallel work item (load balance vs scheduling overhead)."""
 
 
-def _make_gain_topk(parallel):
-    rng_ = prange if parallel else range
-
-    def gain_topk(px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells, crot, cetilt, ccoste, fam, fc,
-                  h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, rank_off, out_idx,
-                  out_gain):
-        """Top-K cells per point by gain + rank_off[c] (descending; ties keep the lower cell id first):
-        ``out_idx[p, k]`` int32, ``out_gain[p, k]`` float32 (gain without rank_off). Returns the number of
-        out-of-range links."""
-        n_bad = 0
-        k_top = out_idx.shape[1]
-        for p in rng_(px.shape[0]):
-            for k in range(k_top):
-                out_idx[p, k] = -1
-                out_gain[p, k] = -3.0e38
-            last_key = -3.0e38
-            for gi in range(gx.shape[0]):
-                loss, dx, dy, dz, f = _site_link(p, gi, px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, fam, fc,
-                                                 h_bld, w_st, los_u, sf_los, sf_nlos, sf_o2i, wrap)
-                n_bad += f * (gptr[gi + 1] - gptr[gi])
-                ux, uy, uz = _unit(dx, dy, dz)
-                for j in range(gptr[gi], gptr[gi + 1]):
-                    c = gcells[j]
-                    g32 = np.float32(_cell_antenna(c, ux, uy, uz, crot, cetilt, ccoste, ant_code, n_rows, dv)
-                                     - loss)
-                    key = g32 + rank_off[c]
-                    q = out_idx[p, k_top - 1]
-                    if q >= 0 and (key < last_key or (key == last_key and c > q)):
-                        continue
-                    jj = k_top - 1
-                    while jj > 0:
-                        q = out_idx[p, jj - 1]
-                        if q >= 0 and (key < out_gain[p, jj - 1] + rank_off[q]
-                                       or (key == out_gain[p, jj - 1] + rank_off[q] and q < c)):
-                            break
-                        out_idx[p, jj] = out_idx[p, jj - 1]
-                        out_gain[p, jj] = out_gain[p, jj - 1]
-                        jj -= 1
-                    out_idx[p, jj] = c
-                    out_gain[p, jj] = g32
-                    q = out_idx[p, k_top - 1]
-                    if q >= 0:
-                        last_key = out_gain[p, k_top - 1] + rank_off[q]
-        return n_bad
-
-    return gain_topk
+@numba.njit(**_JIT)
+def gain_dense_rows(p0, p1, px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells, crot, cetilt, ccoste,
+                    fam, fc, h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, out):
+    """Dense path gains ``out[p, c]`` for points p0 <= p < p1; returns the number of out-of-range links."""
+    n_bad = 0
+    for p in range(p0, p1):
+        for gi in range(gx.shape[0]):
+            loss, dx, dy, dz, f = _site_link(p, gi, px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, fam, fc,
+                                             h_bld, w_st, los_u, sf_los, sf_nlos, sf_o2i, wrap)
+            n_bad += f * (gptr[gi + 1] - gptr[gi])
+            ux, uy, uz = _unit(dx, dy, dz)
+            for j in range(gptr[gi], gptr[gi + 1]):
+                c = gcells[j]
+                out[p, c] = _cell_antenna(c, ux, uy, uz, crot, cetilt, ccoste, ant_code, n_rows, dv) - loss
+    return n_bad
 
 
-gain_dense = numba.njit(parallel=True, **_JIT)(_make_gain_dense(True))
-gain_dense_serial = numba.njit(**_JIT)(_make_gain_dense(False))
-gain_topk = numba.njit(parallel=True, **_JIT)(_make_gain_topk(True))
-gain_topk_serial = numba.njit(**_JIT)(_make_gain_topk(False))
+@numba.njit(**_JIT)
+def gain_topk_rows(p0, p1, px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells, crot, cetilt, ccoste,
+                   fam, fc, h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, rank_off,
+                   out_idx, out_gain):
+    """Top-K cells of points p0 <= p < p1 by gain + rank_off[c] (descending; ties keep the lower cell id
+    first): ``out_idx[p, k]`` int32, ``out_gain[p, k]`` float32 (gain without rank_off). Returns the number of
+    out-of-range links."""
+    n_bad = 0
+    k_top = out_idx.shape[1]
+    for p in range(p0, p1):
+        for k in range(k_top):
+            out_idx[p, k] = -1
+            out_gain[p, k] = -3.0e38
+        last_key = -3.0e38
+        for gi in range(gx.shape[0]):
+            loss, dx, dy, dz, f = _site_link(p, gi, px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, fam, fc,
+                                             h_bld, w_st, los_u, sf_los, sf_nlos, sf_o2i, wrap)
+            n_bad += f * (gptr[gi + 1] - gptr[gi])
+            ux, uy, uz = _unit(dx, dy, dz)
+            for j in range(gptr[gi], gptr[gi + 1]):
+                c = gcells[j]
+                g32 = np.float32(_cell_antenna(c, ux, uy, uz, crot, cetilt, ccoste, ant_code, n_rows, dv) - loss)
+                key = g32 + rank_off[c]
+                q = out_idx[p, k_top - 1]
+                if q >= 0 and (key < last_key or (key == last_key and c > q)):
+                    continue
+                jj = k_top - 1
+                while jj > 0:
+                    q = out_idx[p, jj - 1]
+                    if q >= 0 and (key < out_gain[p, jj - 1] + rank_off[q]
+                                   or (key == out_gain[p, jj - 1] + rank_off[q] and q < c)):
+                        break
+                    out_idx[p, jj] = out_idx[p, jj - 1]
+                    out_gain[p, jj] = out_gain[p, jj - 1]
+                    jj -= 1
+                out_idx[p, jj] = c
+                out_gain[p, jj] = g32
+                q = out_idx[p, k_top - 1]
+                if q >= 0:
+                    last_key = out_gain[p, k_top - 1] + rank_off[q]
+    return n_bad
+
+
+@numba.njit(parallel=True, **_JIT)
+def gain_dense(px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells, crot, cetilt, ccoste, fam, fc,
+               h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, out):
+    """Parallel (chunks of ``CHUNK_POINTS``) :func:`gain_dense_rows` over all points."""
+    n = px.shape[0]
+    n_bad = 0
+    for i in prange((n + CHUNK_POINTS - 1) // CHUNK_POINTS):
+        n_bad += gain_dense_rows(i * CHUNK_POINTS, min(n, (i + 1) * CHUNK_POINTS), px, py, ph, pin, po2i, ppix,
+                                 gx, gy, gh, gsite, gptr, gcells, crot, cetilt, ccoste, fam, fc, h_bld, w_st,
+                                 ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, out)
+    return n_bad
+
+
+@numba.njit(**_JIT)
+def gain_dense_serial(px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells, crot, cetilt, ccoste, fam,
+                      fc, h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, out):
+    """Serial twin of :func:`gain_dense`."""
+    return gain_dense_rows(0, px.shape[0], px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells, crot,
+                           cetilt, ccoste, fam, fc, h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos,
+                           sf_o2i, wrap, out)
+
+
+@numba.njit(parallel=True, **_JIT)
+def gain_topk(px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells, crot, cetilt, ccoste, fam, fc,
+              h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, rank_off, out_idx,
+              out_gain):
+    """Parallel (chunks of ``CHUNK_POINTS``) :func:`gain_topk_rows` over all points."""
+    n = px.shape[0]
+    n_bad = 0
+    for i in prange((n + CHUNK_POINTS - 1) // CHUNK_POINTS):
+        n_bad += gain_topk_rows(i * CHUNK_POINTS, min(n, (i + 1) * CHUNK_POINTS), px, py, ph, pin, po2i, ppix,
+                                gx, gy, gh, gsite, gptr, gcells, crot, cetilt, ccoste, fam, fc, h_bld, w_st,
+                                ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, rank_off, out_idx,
+                                out_gain)
+    return n_bad
+
+
+@numba.njit(**_JIT)
+def gain_topk_serial(px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells, crot, cetilt, ccoste, fam,
+                     fc, h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, rank_off,
+                     out_idx, out_gain):
+    """Serial twin of :func:`gain_topk`."""
+    return gain_topk_rows(0, px.shape[0], px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells, crot,
+                          cetilt, ccoste, fam, fc, h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos,
+                          sf_o2i, wrap, rank_off, out_idx, out_gain)
 
 
 # ------------------------------------------------------------------------------------------------- serving
@@ -385,37 +421,38 @@ def _serve_point(p, row, cell_index, gain, gain_lin, tx, p_lin, active, load, of
     out_rate[p] = spectral_efficiency_scalar(sinr, sinr_lin, kind, alpha, smin, tmax, thr, eff) * bw_hz * 1e-6
 
 
-def _make_serve(parallel):
-    rng_ = prange if parallel else range
-
-    def serve(cell_index, gain, gain_lin, tx, p_lin, active, load, off, noise_mw, rsrp_off, kind, alpha, smin,
-              tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate):
-        """Best server (max tx + gain + offset among active cells of the row), RSRP, SINR (interference of the
-        other active cells weighted by load), rate (Mbps). ``cell_index`` is [P, K] (top-K) or [1, C] (dense:
-        the same cells for every point)."""
-        step = 1 if (cell_index.shape[0] > 1 or gain.shape[0] == 1) else 0
-        for p in rng_(gain.shape[0]):
-            _serve_point(p, p * step, cell_index, gain, gain_lin, tx, p_lin, active, load, off, noise_mw,
-                         rsrp_off, kind, alpha, smin, tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr,
-                         out_rate)
-
-    def serve_subset(points, cell_index, gain, gain_lin, tx, p_lin, active, load, off, noise_mw, rsrp_off, kind,
-                     alpha, smin, tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate):
-        """As ``serve`` but only for the point ids in ``points`` (top-K maps); other outputs untouched."""
-        for i in rng_(points.shape[0]):
-            p = points[i]
-            _serve_point(p, p, cell_index, gain, gain_lin, tx, p_lin, active, load, off, noise_mw, rsrp_off,
-                         kind, alpha, smin, tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate)
-
-    return serve, serve_subset
+@numba.njit(**_JIT)
+def serve_rows(i0, i1, points, cell_index, gain, gain_lin, tx, p_lin, active, load, off, noise_mw, rsrp_off,
+               kind, alpha, smin, tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate):
+    """Serve entries i0 <= i < i1: point ``points[i]`` if ``points`` is non-empty, else point i. Best server =
+    max tx + gain + offset among the active cells of the row, RSRP, SINR (other active cells' interference
+    weighted by load), rate (Mbps). ``cell_index`` is [P, K] (top-K) or [1, C] (dense: same cells for all)."""
+    step = 1 if (cell_index.shape[0] > 1 or gain.shape[0] == 1) else 0
+    use_list = points.shape[0] > 0
+    for i in range(i0, i1):
+        p = points[i] if use_list else i
+        _serve_point(p, p * step, cell_index, gain, gain_lin, tx, p_lin, active, load, off, noise_mw, rsrp_off,
+                     kind, alpha, smin, tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate)
 
 
-_s, _ss = _make_serve(True)
-serve_points = numba.njit(parallel=True, **_JIT)(_s)
-serve_subset = numba.njit(parallel=True, **_JIT)(_ss)
-_s, _ss = _make_serve(False)
-serve_points_serial = numba.njit(**_JIT)(_s)
-serve_subset_serial = numba.njit(**_JIT)(_ss)
+@numba.njit(parallel=True, **_JIT)
+def serve_points(points, cell_index, gain, gain_lin, tx, p_lin, active, load, off, noise_mw, rsrp_off, kind,
+                 alpha, smin, tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate):
+    """Parallel :func:`serve_rows` over all entries (``points`` empty: every row of ``gain``)."""
+    n = points.shape[0] if points.shape[0] > 0 else gain.shape[0]
+    for i in prange((n + CHUNK_POINTS - 1) // CHUNK_POINTS):
+        serve_rows(i * CHUNK_POINTS, min(n, (i + 1) * CHUNK_POINTS), points, cell_index, gain, gain_lin, tx,
+                   p_lin, active, load, off, noise_mw, rsrp_off, kind, alpha, smin, tmax, thr, eff, bw_hz,
+                   out_serv, out_rsrp, out_sinr, out_rate)
+
+
+@numba.njit(**_JIT)
+def serve_points_serial(points, cell_index, gain, gain_lin, tx, p_lin, active, load, off, noise_mw, rsrp_off,
+                        kind, alpha, smin, tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate):
+    """Serial twin of :func:`serve_points`."""
+    n = points.shape[0] if points.shape[0] > 0 else gain.shape[0]
+    serve_rows(0, n, points, cell_index, gain, gain_lin, tx, p_lin, active, load, off, noise_mw, rsrp_off, kind,
+               alpha, smin, tmax, thr, eff, bw_hz, out_serv, out_rsrp, out_sinr, out_rate)
 
 
 @numba.njit(parallel=True, **_JIT)

@@ -27,6 +27,7 @@ PARALLEL_MIN_POINTS = 100_000
 """Cached updates touching fewer points run the serial kernel (performance choice: waking the thread pool costs
 more than it saves on small updates, badly so on a shared machine)."""
 _NO_LINEAR = np.zeros((0, 0), np.float32)
+_ALL_POINTS = np.zeros(0, np.int32)
 DEFAULT_NOISE_FIGURE_DB = 9.0
 """UE noise figure (TR 38.901 Table 7.8-1 / TR 38.802 calibration, REFERENCES.md §4.4, verify)."""
 
@@ -170,8 +171,8 @@ def serve(gain_db: np.ndarray, cell_index: np.ndarray | None, cells: CellArrays,
     nd = default_noise_dbm(cells) if noise_dbm is None else noise_dbm
     res = _empty_result(gain_db.shape[0])
     (kr.serve_points if parallel else kr.serve_points_serial)(
-        ci, gain_db, _NO_LINEAR, *_serve_args(cells, nd, se_model, cqi_thresholds_db), res.serving_cell, res.rsrp_dbm,
-        res.sinr_db, res.rate_mbps)
+        _ALL_POINTS, ci, gain_db, _NO_LINEAR, *_serve_args(cells, nd, se_model, cqi_thresholds_db),
+        res.serving_cell, res.rsrp_dbm, res.sinr_db, res.rate_mbps)
     return res
 
 
@@ -232,8 +233,8 @@ class CachedServing:
 
     def _run(self, pts: np.ndarray, cells: CellArrays) -> None:
         r = self.result
-        fn = kr.serve_subset if (self.parallel and pts.shape[0] >= PARALLEL_MIN_POINTS) else kr.serve_subset_serial
-        fn(pts, self.cell_index, self.gain_db, self.gain_lin,
+        par = self.parallel and pts.shape[0] >= PARALLEL_MIN_POINTS
+        (kr.serve_points if par else kr.serve_points_serial)(pts, self.cell_index, self.gain_db, self.gain_lin,
            *_serve_args(cells, self.noise_dbm, self.se_model, self.cqi_thresholds_db),
            r.serving_cell, r.rsrp_dbm, r.sinr_db, r.rate_mbps)
 

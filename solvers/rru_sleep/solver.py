@@ -1,21 +1,28 @@
 """Solve the sleep plan (REFERENCES.md 6.1) with HiGHS: decomposition, warm starts and proven bounds.
 
-Method (backend ``"highs"``, the default):
+Method (backend ``"highs"``, the default), period by period, busiest first, sharing the time limit:
 
-1. *All cells on*, one LP per period (x fixed to 1): the reference energy, and the feasibility test. Switching
-   more cells on never removes a feasible assignment, and the all-on plan has no switches, so the problem is
-   feasible iff every period's all-on LP is (dwell rows with unknown history are not enforced before period 0).
-   An infeasible period is re-solved with each constraint family relaxed (then pairs) to name the blocking ones.
-2. *Per-period MILPs* ignoring the coupling: exact when there are no switching costs, sleep-entry energies or
-   dwell times. Their proven bounds sum to a valid lower bound of the coupled problem, because every coupling
-   term is a non-negative cost or a constraint.
-3. With coupling: the per-period plans are repaired into a dwell-feasible plan (only ever switching cells on,
-   which keeps every period feasible), improved by *fix-and-optimise* over sliding windows of periods (the
-   rest fixed, warm-started with the incumbent), then the *coupled MILP* over the whole horizon is warm-started
-   with the best plan for the remaining time; its dual bound, if larger, replaces the sum of step 2.
+1. *All cells on*, the assignment LP (x fixed to 1): the reference energy and the feasibility test. Waking more
+   cells never removes a feasible assignment and the all-on plan has no switches, so the problem is feasible
+   iff every period's all-on LP is (dwell rows with unknown history are not enforced before period 0). An
+   infeasible period is re-solved with each constraint family relaxed (then pairs) to name the blocking ones.
+2. The same LP with x relaxed to [0, 1]: a valid lower bound of the period (kept if the MILP proves less).
+3. A start plan: greedy sleep with a fast best-candidate/spill assignment (:func:`_greedy_period`), then a
+   local search with the exact LP (warm re-solves of one HiGHS model, :func:`_lp_start`).
+4. The period's MILP warm-started with that plan (``Highs.setSolution``); further passes go to the periods
+   with the largest open gap while time remains.
+
+Without coupling (no switching cost, sleep-entry energy or dwell time > 1) this is exact: the sum of the
+periods' proven bounds is the bound. With coupling, that sum is still a valid lower bound (coupling only adds
+non-negative costs and constraints); the per-period plans are repaired into a dwell-feasible plan (only waking
+cells, which keeps every period feasible), improved by *fix-and-optimise* over windows of a few periods (the rest
+fixed, warm-started with the incumbent), and small instances also get the *coupled MILP* warm-started with the
+best plan, whose dual bound replaces the sum when larger.
 
 Backend ``"highs-monolithic"`` hands the coupled MILP to HiGHS as it stands (the benchmark's baseline);
 ``"pyomo"`` builds the same formulation in Pyomo and solves it with HiGHS (appsi) -- for small instances.
+Every reported objective is re-derived from the plan (assignment LPs or the solver's own assignment, sleep
+levels by run), so the status, objective and bound do not depend on which path found the plan.
 """
 
 from __future__ import annotations
@@ -153,6 +160,37 @@ class _PeriodPrice:
     unserved_mbps: float
 
 
+def _period_from_values(d: _model.Data, t: int, m: _model.Model, values: np.ndarray,
+                        on_t: np.ndarray) -> _PeriodPrice:
+    """Traffic cost, utilisation and serving cells of period t from a solved model's column values."""
+    yv = np.clip(values[m.y_cols[t]], 0.0, 1.0)
+    pairs = m.y_pairs[t]
+    pi, pj = d.pair_i[pairs], d.pair_j[pairs]
+    util = np.bincount(pi, weights=yv * d.cap_coef[pairs, t], minlength=d.n_i)
+    energy = float((d.on_cost_wh * on_t).sum() + (d.load_cost_wh * util).sum())
+    zc = m.z_cols[t]
+    pts = np.flatnonzero(d.demand[:, t] > 0)
+    unserved = penalty = 0.0
+    if len(zc):
+        zv = np.clip(values[zc], 0.0, 1.0)
+        unserved = float((zv * d.demand[pts, t]).sum())
+        penalty = float((zv * d.penalty_wh[pts, t]).sum())
+    order = np.argsort(yv, kind="stable")
+    best_val = np.zeros(d.n_j)
+    best_val[pj[order]] = yv[order]
+    serving = np.full(d.n_j, -1, dtype=np.int64)
+    serving[pj[order]] = pi[order]
+    serving[best_val <= 1e-9] = -1
+    return _PeriodPrice(True, energy, penalty, util, serving, unserved)
+
+
+def _remember(d: _model.Data, t: int, on_t: np.ndarray, price: _PeriodPrice) -> None:
+    key = (t, on_t.astype(bool).tobytes())
+    old = d.price_cache.get(key)
+    if old is None or price.energy_wh + price.penalty_wh < old.energy_wh + old.penalty_wh:
+        d.price_cache[key] = price
+
+
 def _price_period(d: _model.Data, t: int, on_t: np.ndarray, clock: _Clock, gap: float) -> _PeriodPrice:
     """Exact traffic cost of period t for fixed active cells: the assignment LP."""
     key = (t, on_t.astype(bool).tobytes())
@@ -166,25 +204,7 @@ def _price_period(d: _model.Data, t: int, on_t: np.ndarray, clock: _Clock, gap: 
         out = _PeriodPrice(False, math.inf, 0.0, np.zeros(d.n_i), np.full(d.n_j, -1, dtype=np.int64), 0.0)
         d.price_cache[key] = out
         return out
-    yv = r.values[m.y_cols[t]]
-    pairs = m.y_pairs[t]
-    pi, pj = d.pair_i[pairs], d.pair_j[pairs]
-    util = np.bincount(pi, weights=yv * d.cap_coef[pairs, t], minlength=d.n_i)
-    energy = float((d.on_cost_wh * on_t).sum() + (d.load_cost_wh * util).sum())
-    zc = m.z_cols[t]
-    pts = np.flatnonzero(d.demand[:, t] > 0)
-    unserved = penalty = 0.0
-    if len(zc):
-        zv = r.values[zc]
-        unserved = float((zv * d.demand[pts, t]).sum())
-        penalty = float((zv * d.penalty_wh[pts, t]).sum())
-    order = np.argsort(yv, kind="stable")
-    best_val = np.zeros(d.n_j)
-    best_val[pj[order]] = yv[order]
-    serving = np.full(d.n_j, -1, dtype=np.int64)
-    serving[pj[order]] = pi[order]
-    serving[best_val <= 1e-9] = -1
-    out = _PeriodPrice(True, energy, penalty, util, serving, unserved)
+    out = _period_from_values(d, t, m, r.values, on_t.astype(bool))
     if len(d.price_cache) < 4096:
         d.price_cache[key] = out
     return out
@@ -291,38 +311,58 @@ def _greedy_period(d: _model.Data, t: int) -> np.ndarray:
         current, load = best_c, best_load
 
 
-def _lp_improve(d: _model.Data, t: int, on: np.ndarray, budget_s: float) -> tuple[np.ndarray, float]:
-    """Local search with the exact assignment LP (warm-started dual simplex re-solves of one model): put
-    active cells to sleep one at a time, least loaded first, keeping each move that lowers the energy, until
-    every active cell has been tried or ``budget_s`` is spent. Returns the plan and its period energy."""
+def _lp_start(d: _model.Data, t: int, start: np.ndarray | None,
+              budget_s: float) -> tuple[_PeriodPrice, np.ndarray, float, float]:
+    """Period t with the exact assignment LP, one model re-solved warm (dual simplex) as x bounds change:
+
+    1. every cell on: the all-on reference (infeasible here means the period is infeasible);
+    2. the start plan (``start``, default :func:`_greedy_period`);
+    3. local search: put active cells to sleep one at a time, least loaded first, keeping each move that
+       lowers the energy, until every active cell was tried or ``budget_s`` is spent.
+
+    Returns (all-on price, plan, plan objective, LP-relaxation bound) and caches the prices of both plans."""
     t_end = time.perf_counter() + budget_s
-    on = on.astype(bool).copy()
     m = _model.build(d, [t], coupled=False, integer=False, x_lb=np.zeros((d.n_i, d.n_t)),
                      x_ub=np.ones((d.n_i, d.n_t)))
     h = m.highs
     cols = m.x[:, t].astype(np.int32)
-    h.changeColsBounds(d.n_i, cols, on.astype(float), on.astype(float))
-    h.setOptionValue("time_limit", max(1e-3, budget_s))
-    h.run()
-    if h.getModelStatus() != _MS.kOptimal:
-        return on, np.inf
-    current = h.getInfo().objective_function_value
-    yv = np.asarray(h.getSolution().col_value)[m.y_cols[t]]
-    pairs = m.y_pairs[t]
-    load = np.bincount(d.pair_i[pairs], weights=yv * d.cap_coef[pairs, t], minlength=d.n_i)
-    for i in [int(i) for i in np.argsort(load, kind="stable") if on[i] and not d.must_on[i]]:
-        left = t_end - time.perf_counter()
-        if left <= 0:
-            break
-        h.changeColBounds(int(cols[i]), 0.0, 0.0)
-        h.setOptionValue("time_limit", max(1e-3, left))
+    ones = np.ones(d.n_i, dtype=bool)
+    lo = np.where(d.must_on, 1.0, 0.0)
+
+    def solve_with(on: np.ndarray) -> float:
+        h.changeColsBounds(d.n_i, cols, np.maximum(on.astype(float), lo), on.astype(float))
+        h.setOptionValue("time_limit", max(1.0, t_end - time.perf_counter()))
         h.run()
-        if h.getModelStatus() == _MS.kOptimal and h.getInfo().objective_function_value < current - 1e-9:
-            current = h.getInfo().objective_function_value
-            on[i] = False
+        return h.getInfo().objective_function_value if h.getModelStatus() == _MS.kOptimal else np.inf
+
+    if not np.isfinite(solve_with(ones)):
+        bad = _PeriodPrice(False, np.inf, 0.0, np.zeros(d.n_i), np.full(d.n_j, -1, dtype=np.int64), 0.0)
+        return bad, ones, np.inf, -np.inf
+    values = np.asarray(h.getSolution().col_value)
+    ref = _period_from_values(d, t, m, values, ones)
+    _remember(d, t, ones, ref)
+    h.changeColsBounds(d.n_i, cols, lo, np.ones(d.n_i))  # LP relaxation: a valid bound, whatever the MILP does
+    h.setOptionValue("time_limit", max(1.0, t_end - time.perf_counter()))
+    h.run()
+    lp_bound = h.getInfo().objective_function_value if h.getModelStatus() == _MS.kOptimal else -np.inf
+    on = (_greedy_period(d, t) if start is None else start.astype(bool)) | d.must_on
+    current = solve_with(on)
+    if not np.isfinite(current):
+        on, current = ones.copy(), solve_with(ones)
+    values = np.asarray(h.getSolution().col_value)
+    best = _period_from_values(d, t, m, values, on)
+    for i in [int(i) for i in np.argsort(best.utilisation, kind="stable") if on[i] and not d.must_on[i]]:
+        if time.perf_counter() >= t_end:
+            break
+        on[i] = False
+        c = solve_with(on)
+        if c < current - 1e-9:
+            current = c
+            best = _period_from_values(d, t, m, np.asarray(h.getSolution().col_value), on)
         else:
-            h.changeColBounds(int(cols[i]), 1.0, 1.0)
-    return on, float(current)
+            on[i] = True
+    _remember(d, t, on, best)
+    return ref, on, float(current), float(lp_bound)
 
 
 # --------------------------------------------------------------------------------------------- repair
@@ -374,55 +414,60 @@ def solve_rru_sleep(problem: RruSleepProblem, *, time_limit_s: float = 60.0, bac
     gap = problem.mip_rel_gap
     hint_on = _warm_on(warm_start, d)
 
-    # 1. all cells on: reference energy and feasibility
-    all_on = np.ones((d.n_i, d.n_t))
-    t_ref = clock.elapsed()
-    ref = _price(d, all_on, clock, gap)
-    lp_s = (clock.elapsed() - t_ref) / d.n_t  # one period's assignment LP: what pricing the final plan costs
-    if not ref.feasible:
-        return _infeasible(problem, d, clock, backend)
-    if backend == "pyomo":
-        from solvers.rru_sleep.pyomo_backend import solve_pyomo
+    if backend in ("pyomo", "highs-monolithic"):
+        all_on = np.ones((d.n_i, d.n_t))
+        ref = _price(d, all_on, clock, gap)
+        if not ref.feasible:
+            return _infeasible(problem, d, clock, backend)
+        if backend == "pyomo":
+            from solvers.rru_sleep.pyomo_backend import solve_pyomo
 
-        on, obj, bound, hit = solve_pyomo(problem, clock.left(), hint_on)
-        return _finish(problem, d, clock, backend, "exact MILP (Pyomo model)", on, bound, hit, ref, obj)
-    if backend == "highs-monolithic":
+            on, obj, bound, hit = solve_pyomo(problem, clock.left(), hint_on)
+            return _finish(problem, d, clock, backend, "exact MILP (Pyomo model)", on, bound, hit, ref, obj)
         m = _model.build(d, np.arange(d.n_t), coupled=True)
         hint = None if hint_on is None else (m.x.ravel(), hint_on.astype(float).ravel())
         r = _run(m.highs, clock.left(), gap, hint)
         on = None if r.values is None else np.round(r.values[m.x]).astype(bool)
+        if on is not None:
+            for t in range(d.n_t):
+                _remember(d, t, on[:, t], _period_from_values(d, t, m, r.values, on[:, t]))
         return _finish(problem, d, clock, backend, "monolithic MILP", on, r.bound, r.hit_limit, ref, r.objective)
 
-    # 2. per-period MILPs, busiest period first (its plan is the next one's hint), then a second pass on the
-    #    periods with the largest absolute gap while time remains
+    # per period, busiest first: all-on reference LP, greedy + LP local search start, MILP warm-started;
+    # then further passes on the periods with the largest open gap while time remains
     coupled = problem.has_coupling() and d.n_t > 1
     small = int((d.demand[d.pair_j, :] > 0).sum()) <= _SMALL_COUPLED_PAIRS
     on = np.ones((d.n_i, d.n_t), dtype=bool)
     bounds = np.full(d.n_t, -np.inf)
     upper = np.full(d.n_t, np.inf)
+    ref_periods: list[_PeriodPrice | None] = [None] * d.n_t
     hit = False
     period_gap = gap * (0.5 if coupled else 1.0)
-    # time kept back: pricing the final plan (one LP per period) and, when coupled, repair and windows
-    reserve = 1.5 * lp_s * d.n_t + (0.25 if coupled else 0.0) * time_limit_s
+    reserve = (0.2 if coupled else 0.0) * time_limit_s  # repair and fix-and-optimise windows
     order = [int(t) for t in np.argsort(-d.demand.sum(axis=0), kind="stable")]
     for k, t in enumerate(order):
-        m = _model.build(d, [t], coupled=False)
         share = max(0.0, clock.left() - reserve) / (d.n_t - k)
         t_start = clock.elapsed()
-        if hint_on is not None:
-            hint_x, hint_obj = hint_on[:, t], np.inf
-        else:
-            hint_x, hint_obj = _lp_improve(d, t, _greedy_period(d, t), _START_SHARE * share)
+        start = None if hint_on is None else hint_on[:, t]
+        ref_t, hint_x, hint_obj, lp_bound = _lp_start(d, t, start, _START_SHARE * share)
+        ref_periods[t] = ref_t
+        if not ref_t.feasible:
+            return _infeasible(problem, d, clock, backend)
+        m = _model.build(d, [t], coupled=False)
         r = _run(m.highs, share - (clock.elapsed() - t_start), period_gap, (m.x[:, t], hint_x.astype(float)))
         hit |= r.hit_limit
-        if (r.values is None or r.objective is None or r.objective > hint_obj) and np.isfinite(hint_obj):
-            on[:, t], upper[t] = hint_x, hint_obj  # the MILP found nothing better within its time
-        elif r.values is not None:
+        if r.values is not None and r.objective is not None and r.objective < hint_obj:
             on[:, t] = np.round(r.values[m.x[:, t]]).astype(bool)
-            upper[t] = r.objective if r.objective is not None else np.inf
-        bounds[t] = r.bound if r.bound is not None else -np.inf
+            upper[t] = r.objective
+            _remember(d, t, on[:, t], _period_from_values(d, t, m, r.values, on[:, t]))
+        else:  # the MILP found nothing better within its time: keep the start plan
+            on[:, t], upper[t] = hint_x, hint_obj
+        bounds[t] = max(lp_bound, r.bound if r.bound is not None else -np.inf)
+    ref = _Priced(True, sum(p.energy_wh for p in ref_periods), sum(p.penalty_wh for p in ref_periods), 0.0, 0,
+                  np.full((d.n_i, d.n_t), -1, dtype=np.int64), np.stack([p.utilisation for p in ref_periods], 1),
+                  np.stack([p.serving for p in ref_periods], 1), np.array([p.unserved_mbps for p in ref_periods]))
     passes = 1
-    while clock.left() - reserve > 0.02 * time_limit_s:
+    while clock.left() - reserve > max(0.3, 0.02 * time_limit_s):
         open_gap = np.where(np.isfinite(upper) & np.isfinite(bounds), upper - bounds, np.inf)
         todo = [t for t in np.argsort(-open_gap, kind="stable")
                 if open_gap[t] > period_gap * max(abs(upper[t]), 1e-9)]
@@ -439,6 +484,7 @@ def solve_rru_sleep(problem: RruSleepProblem, *, time_limit_s: float = 60.0, bac
             if r.values is not None and r.objective is not None and r.objective < upper[t]:
                 on[:, t] = np.round(r.values[m.x[:, t]]).astype(bool)
                 upper[t] = r.objective
+                _remember(d, int(t), on[:, t], _period_from_values(d, int(t), m, r.values, on[:, t]))
             if r.bound is not None:
                 bounds[t] = max(bounds[t], r.bound)
     hit |= bool(np.any(upper - bounds > period_gap * np.abs(upper)))
@@ -457,7 +503,7 @@ def solve_rru_sleep(problem: RruSleepProblem, *, time_limit_s: float = 60.0, bac
             best_on, best = hint_on.astype(bool), cand
     window = max(3, min(6, max(d.min_on, d.min_off) + 1))
     n_windows = 0
-    final_reserve = (0.5 * reserve if small else 0.0) + 1.5 * lp_s * d.n_t
+    final_reserve = 0.5 * reserve if small else 0.0
     changed = np.flatnonzero((best_on != on).any(axis=0))  # periods the repair touched first
     starts = [int(t) for t in changed] + [t for t in range(0, d.n_t, max(1, window // 2)) if t not in changed]
     improved_any = True
@@ -484,15 +530,17 @@ def solve_rru_sleep(problem: RruSleepProblem, *, time_limit_s: float = 60.0, bac
             cand_on = np.round(r.values[m.x]).astype(bool)
             if (cand_on == best_on).all() or not _dwell_ok(d, cand_on):
                 continue
+            for tt in periods:
+                _remember(d, tt, cand_on[:, tt], _period_from_values(d, tt, m, r.values, cand_on[:, tt]))
             cand = _price(d, cand_on, clock, gap)
             if cand.feasible and cand.objective < best.objective - 1e-9 * abs(best.objective):
                 best_on, best = cand_on, cand
                 improved_any = True
         starts = list(range(d.n_t))
     method += f" + dwell repair + fix-and-optimise ({n_windows} windows of {window} periods)"
-    if small and clock.left() - 1.5 * lp_s * d.n_t > 0.2:
+    if small and clock.left() > 0.2:
         m = _model.build(d, np.arange(d.n_t), coupled=True)
-        r = _run(m.highs, clock.left() - 1.5 * lp_s * d.n_t, gap, (m.x.ravel(), best_on.astype(float).ravel()))
+        r = _run(m.highs, clock.left(), gap, (m.x.ravel(), best_on.astype(float).ravel()))
         hit |= r.hit_limit
         method += " + coupled MILP warm-started"
         if r.bound is not None and (lower is None or r.bound > lower):
@@ -500,6 +548,8 @@ def solve_rru_sleep(problem: RruSleepProblem, *, time_limit_s: float = 60.0, bac
         if r.values is not None:
             cand_on = np.round(r.values[m.x]).astype(bool)
             if not (cand_on == best_on).all() and _dwell_ok(d, cand_on):
+                for tt in range(d.n_t):
+                    _remember(d, tt, cand_on[:, tt], _period_from_values(d, tt, m, r.values, cand_on[:, tt]))
                 cand = _price(d, cand_on, clock, gap)
                 if cand.feasible and cand.objective < best.objective:
                     best_on, best = cand_on, cand

@@ -19,14 +19,21 @@ zero (REFERENCES.md §4.1).
 
 Methods (``backend``; ``None``/``"auto"`` picks by size):
 
-* ``"enumeration"``: every combination of allowed tilts, exact (small instances); OPTIMAL with gap 0;
-* ``"cp-sat"``: coverage objective only; the pruned, pre-linearised relaxed model of :mod:`solvers.tilt._cpsat`,
-  hinted with the local-search result; its configuration is re-evaluated exactly and its bound is valid;
+* ``"enumeration"``: every combination of allowed tilts, exact (small instances: at most 200,000 combinations);
+  OPTIMAL with gap 0; auto picks it whenever it fits;
+* ``"cp-sat"``: coverage objective only, on request; the pruned, pre-linearised relaxed model of
+  :mod:`solvers.tilt._cpsat`, hinted with the local-search result; its configuration is re-evaluated exactly and
+  its bound is valid. Measured: proves small instances, but beyond ~10 cells its bound is hardly better than the
+  per-pixel relaxation, hence not chosen automatically;
 * ``"local-search"``: coordinate descent (each cell in turn moved to its best tilt given the others, evaluated
   exactly through incremental interference updates) from the current tilts, the best uniform tilt and
   ``max_restarts`` random starts, then iterated local search (random kicks of a few cells, kept when not worse).
   Its bound is the per-pixel relaxation: each pixel evaluated at its best serving cell and tilt under the
   weakest interference any configuration can give (ignores the coupling between pixels; valid, often loose).
+  An anytime method: it uses the time limit when its kicks (``ils_kicks``) do not finish first.
+
+Kernels: Numba (:mod:`solvers.tilt._kernels`), cached on disk; the first call in a fresh environment compiles them
+(a few seconds, counted in ``wall_time_s``).
 """
 
 from __future__ import annotations
@@ -204,20 +211,18 @@ class _Data:
         return key[1] if self.mode == 2 else key[0]
 
 
-def _coupling(rx: np.ndarray, noise: np.ndarray, top: int = 4) -> np.ndarray:
-    """``coupled[c, c2]``: cells c and c2 are both among the ``top`` strongest (best tilt) at some pixel
-    where they are above the noise. Used only to decide which cells to re-examine first after a move;
-    local optimality is always confirmed by a full sweep, so this never affects exactness."""
-    n_cells = rx.shape[0]
+def _coupling(rx: np.ndarray, noise: np.ndarray, near_db: float = 6.0) -> np.ndarray:
+    """``coupled[c, c2]``: at ``min(5, ceil(0.1 % of the pixels))`` or more pixels above the noise, both cells'
+    strongest tilt is within ``near_db`` of the pixel's strongest cell -- they compete for the same pixels.
+    Used only to choose which cells to re-examine after a move (assumption: 6 dB, 5 pixels); restarts always end
+    with a full confirming sweep, so local optimality does not depend on it."""
+    n_cells, _, n_pix = rx.shape
     strongest = rx.max(axis=1)  # (C, P)
-    m = min(top, n_cells)
-    idx = np.argsort(-strongest, axis=0)[:m]  # (m, P)
-    relevant = np.take_along_axis(strongest, idx, axis=0) >= noise[None, :]
-    coupled = np.eye(n_cells, dtype=bool)
-    for a in range(m):
-        for b in range(m):
-            ok = relevant[a] & relevant[b]
-            coupled[idx[a, ok], idx[b, ok]] = True
+    best = strongest.max(axis=0)
+    near = ((strongest >= best[None, :] * 10.0 ** (-near_db / 10.0)) & (best >= noise)[None, :]).astype(float)
+    count = near @ near.T
+    coupled = count >= max(1, min(5, math.ceil(1e-3 * n_pix)))
+    np.fill_diagonal(coupled, True)
     return coupled
 
 

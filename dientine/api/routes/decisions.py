@@ -19,6 +19,7 @@ from dientine.api.models import (
     DecisionRow,
     EvaluateRequest,
     EvaluateResponse,
+    InTimestamp,
     OutcomeRequest,
     OutcomeResponse,
     TableList,
@@ -66,11 +67,6 @@ def _action(result: Any) -> str | None:
     return result if isinstance(result, str) else None
 
 
-@router.get("/tables", response_model=TableList, responses=responses(401, 403), summary="List decision tables")
-async def list_tables(_key: ReadKey, tables: Tables) -> dict[str, Any]:
-    return {"tables": tables.list_tables()}
-
-
 @router.post(
     "/decisions/{table}/evaluate",
     response_model=EvaluateResponse,
@@ -84,9 +80,9 @@ async def evaluate(
     body: EvaluateRequest,
     request: Request,
     _key: DecideKey,
-    tables: Tables,
 ) -> Response:
     state = request.app.state.dientine
+    tables = state.tables
     t0 = time.perf_counter()
     try:
         ev = tables.evaluate(table, body.inputs, decision=body.decision, explain=body.explain,
@@ -116,18 +112,24 @@ async def evaluate(
     })
 
 
+@router.get("/tables", response_model=TableList, responses=responses(401, 403), summary="List decision tables")
+async def list_tables(_key: ReadKey, tables: Tables) -> dict[str, Any]:
+    return {"tables": tables.list_tables()}
+
+
 @router.get("/decisions", response_model=DecisionList, responses=responses(401, 403, 422),
             summary="Read the decision log (newest first)")
 def list_decisions(
     _key: ReadKey,
     state: State,
     table: Annotated[str | None, Query(max_length=128)] = None,
+    since: Annotated[InTimestamp | None, Query(description="Only decisions at or after this time (UTC)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     state.log.flush()
-    return {"decisions": state.store.list_decisions(table=table, limit=limit, offset=offset),
-            "limit": limit, "offset": offset}
+    rows = state.store.list_decisions(table=table, limit=limit, offset=offset, since=since)
+    return {"decisions": rows, "limit": limit, "offset": offset}
 
 
 @router.get("/decisions/{decision_id}", response_model=DecisionRow, responses=responses(401, 403, 404),
