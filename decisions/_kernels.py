@@ -62,25 +62,43 @@ def unpack_bits(bits: np.ndarray, nr: int) -> tuple[np.ndarray, np.ndarray, np.n
 
 @numba.njit(cache=True)
 def cell_codes(x: np.ndarray, ts: np.ndarray, null: np.ndarray) -> np.ndarray:
-    """Cell index of each value: i with ts[i-1] < x <= ts[i] (len(ts) above all), len(ts)+1 for null."""
+    """Cell index of each value: i with ts[i-1] < x <= ts[i] (len(ts) above all), len(ts)+1 for null.
+
+    A uniform grid of buckets over [ts[0], ts[-1]] gives a starting cell at or below the answer (one bucket of
+    margin absorbs rounding in the bucket index); exact comparisons ``ts[c] < x`` then finish the search.
+    """
     n = x.shape[0]
     m = ts.shape[0]
     out = np.empty(n, dtype=np.int64)
+    if m == 0:
+        for i in range(n):
+            out[i] = 1 if null[i] else 0
+        return out
+    g = 4 * m + 16
+    lo = ts[0]
+    span = ts[m - 1] - lo
+    inv = g / span if span > 0 else 0.0
+    start = np.zeros(g + 1, dtype=np.int64)
+    c = 0
+    for b in range(g + 1):
+        edge = lo + (b - 1) * (span / g)
+        while c < m and ts[c] < edge:
+            c += 1
+        start[b] = c
     for i in range(n):
         if null[i]:
             out[i] = m + 1
             continue
         v = x[i]
-        if m == 0:
+        if v <= lo:
             out[i] = 0
             continue
-        base = 0  # branch-free lower bound (Khuong & Morin, "Array layouts for comparison-based searching")
-        k = m
-        while k > 1:
-            half = k >> 1
-            base = base + half if ts[base + half] < v else base
-            k -= half
-        out[i] = base + (1 if ts[base] < v else 0)
+        f = (v - lo) * inv
+        b = g if f >= g else int(f)
+        c = start[b]
+        while c < m and ts[c] < v:
+            c += 1
+        out[i] = c
     return out
 
 

@@ -224,6 +224,42 @@ def _num(value: float | None) -> str:
 
 
 @app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="TCP port"),
+    store: Path | None = typer.Option(None, help="store directory (default $DIENTINE_STORE or ./dientine_store)"),
+    job_workers: int = typer.Option(1, help="background what-if job workers"),
+) -> None:
+    """Start the decision API (FastAPI, OpenAPI at /v1/docs). Keys: see `dientine keys --help`."""
+    from dientine.api import serve as serve_api
+
+    serve_api(host, port, None if store is None else str(store), job_workers=job_workers, log_level="info")
+
+
+keys_app = typer.Typer(help="API keys (stored hashed in the store's catalog).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Argument(..., help="who or what uses the key"),
+    scope: list[str] = typer.Option(..., help="read, decide, control or admin (repeat for several)"),
+    store: Path | None = typer.Option(None, help="store directory (default $DIENTINE_STORE or ./dientine_store)"),
+) -> None:
+    """Create an API key and print it once (only its hash is stored). Stop the server first: the store's
+    catalog admits one process at a time; while it runs, use POST /v1/keys."""
+    from dientine.api.keys import create_key
+    from dientine.store import Store
+
+    try:
+        key, info = create_key(Store(None if store is None else str(store)), name, scope)
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(f"key id {info.key_id} for {name!r}, scopes {', '.join(sorted(info.scopes))}:")
+    console.print(key, highlight=False)
+
+
+@app.command()
 def report(
     run_dir: Path = typer.Argument(..., help="a run directory under runs/"),
     out: Path | None = typer.Option(None, help="where to write the HTML (default RUN/report.html)"),

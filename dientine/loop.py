@@ -432,6 +432,7 @@ class ClosedLoop:
         want_wake = (action == "rru_wake") & asleep
         free = want_sleep | (asleep & ~want_wake & ~self._protect_off)
         if not free.any() and not want_wake.any():
+            self._open_idle_window()
             return
         t0 = time.perf_counter()
         problem = self.sleep_problem(free)
@@ -483,13 +484,33 @@ class ClosedLoop:
                 self.stats.recommended += 1
                 self.stats.applied += 1
         self.stats.apply_s += time.perf_counter() - t0 - solve_s
-        asleep_after = free & ~on
-        if asleep_after.any() and self.settings.adapt and "energy_saving" in ADAPTED_THRESHOLDS:
-            names = [n for n in ADAPTED_THRESHOLDS["energy_saving"] if n in self.book.specs]
-            expected_kwh = expected_wh * (self.window_ticks * sim.tick_s / 3600.0) / max(problem.period_h, 1e-9) \
-                / 1e3 if problem is not None else 0.0
-            ref = self._qos_ref or ((self._cell_rows[-1], self._net_rows[-1]) if self._cell_rows else None)
-            self._pending.append(_Pending(sim.tick, sim.tick + self.window_ticks, names, expected_kwh, ref))
+        if (free & ~on).any():
+            expected_kwh = (expected_wh * (self.window_ticks * sim.tick_s / 3600.0) / max(problem.period_h, 1e-9)
+                            / 1e3 if problem is not None else 0.0)
+            self._open_window(expected_kwh)
+        else:
+            self._open_idle_window()
+
+    def _open_window(self, expected_kwh: float) -> None:
+        """Outcome window of the energy-saving thresholds from now (cells asleep)."""
+        if not (self.settings.adapt and "energy_saving" in self.tables):
+            return
+        sim = self.sim
+        names = [n for n in ADAPTED_THRESHOLDS["energy_saving"] if n in self.book.specs]
+        ref = self._qos_ref or ((self._cell_rows[-1], self._net_rows[-1]) if self._cell_rows else None)
+        self._pending.append(_Pending(sim.tick, sim.tick + self.window_ticks, names, expected_kwh, ref))
+
+    def _open_idle_window(self) -> None:
+        """An outcome window in which the policy put nothing to sleep although the hour lies inside the range its
+        window thresholds may reach ([min of the start hour, max of the end hour) in thresholds.yaml): the
+        policy lost no QoS there, so the feedback sees slack and moves towards aggressive. Without these
+        samples a policy that became too conservative would never be given evidence to recover."""
+        specs = self.book.specs
+        if "threshold_sleep_start_hour" not in specs or "threshold_sleep_end_hour" not in specs:
+            return
+        hour = self.sim.hour_of_day
+        if specs["threshold_sleep_start_hour"].min <= hour < specs["threshold_sleep_end_hour"].max:
+            self._open_window(0.0)
 
     def _apply_power(self, action: np.ndarray, recs: list[dict[str, Any]]) -> None:
         """``power_up`` / ``power_down`` rows -> one :mod:`solvers.power` min-power LP (see module docstring)."""

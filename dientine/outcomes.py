@@ -9,9 +9,11 @@ An action (e.g. putting cells to sleep) is judged over an *outcome window* of ti
   power and any transition energy). This is a lower bound of the true saving (the load term is counted once).
 * **QoS lost** (percentage points) -- how much the share of demand left unserved by the cells that absorb
   the sleeping cells' users (neighbours, from the top-K map) rose over the window compared with a *reference*
-  tick before the cells went to sleep, plus the rise of the share of demand of users no cell could serve at
-  all (``network demand - sum of cell demand``: coverage holes the action opened). Losses that existed with
-  every cell on (edge users below SINR_MIN, overload) are not the action's doing and are not counted;
+  tick before the cells went to sleep, *minus* the rise over the same interval in the control cells (neither
+  asleep nor affected: a difference-in-differences, so that demand growing through the night and morning is
+  not blamed on the action), plus the rise of the share of demand of users no cell could serve at all
+  (``network demand - sum of cell demand``: coverage holes the action opened). Losses that existed with every
+  cell on (edge users below SINR_MIN, overload) are not the action's doing and are not counted;
 * the network's unsatisfied share and 5th-percentile rate over the window (for the log).
 
 Plain functions over :class:`dientine.kpis.KpiRecorder` rows; no model constants of their own.
@@ -46,6 +48,7 @@ class WindowOutcome:
     rate_p5_mbps: float
     reference_unsatisfied_pct: float = 0.0
     reference_unassigned_pct: float = 0.0
+    control_drift_pct: float = 0.0
 
     @property
     def unsatisfied_pct(self) -> float:
@@ -57,7 +60,7 @@ class WindowOutcome:
     @property
     def qos_lost_pct(self) -> float:
         """The QoS measure of the feedback (module docstring), percentage points >= 0."""
-        return (max(0.0, self.unsatisfied_pct - self.reference_unsatisfied_pct)
+        return (max(0.0, self.unsatisfied_pct - self.reference_unsatisfied_pct - self.control_drift_pct)
                 + max(0.0, self.unassigned_pct - self.reference_unassigned_pct))
 
 
@@ -114,12 +117,15 @@ def measure_window(cell_rows: list[dict[str, np.ndarray]], net_rows: list[dict[s
     unassigned = np.array([max(n["demand_mbps"] - float(d.sum()), 0.0) for n, d in zip(nets, demand, strict=True)])
     net_demand = sum(n["demand_mbps"] for n in nets)
     net_unsat = sum(n["unsatisfied_mbps"] for n in nets)
-    ref_unsat = ref_unassigned = 0.0
+    control = ~asleep_any & ~affected
+    ref_unsat = ref_unassigned = drift = 0.0
     if reference is not None:
         rc, rn = reference
-        d_ref = float(np.sum(rc["demand_mbps"][affected]))
-        ref_unsat = 100.0 * float(np.sum(rc["unsatisfied_mbps"][affected])) / d_ref if d_ref > 0 else 0.0
+        ref_unsat = _share_pct(rc["unsatisfied_mbps"][affected], rc["demand_mbps"][affected])
         ref_unassigned = unassigned_pct(rc, rn)
+        if control.any() and affected.any():
+            drift = (_share_pct(unsat[:, control], demand[:, control])
+                     - _share_pct(rc["unsatisfied_mbps"][control], rc["demand_mbps"][control]))
     return WindowOutcome(
         tick_from=tick_from, tick_to=tick_to, energy_kwh=float(energy.sum()), energy_saved_kwh=float(saved),
         sleeping_cell_ticks=int(np.isin(state, SLEEP_STATES).sum()),
@@ -128,5 +134,10 @@ def measure_window(cell_rows: list[dict[str, np.ndarray]], net_rows: list[dict[s
         network_unsatisfied_pct=100.0 * net_unsat / net_demand if net_demand > 0 else 0.0,
         unassigned_pct=100.0 * float(unassigned.sum()) / net_demand if net_demand > 0 else 0.0,
         rate_p5_mbps=float(np.mean([n["rate_p5_mbps"] for n in nets])),
-        reference_unsatisfied_pct=ref_unsat, reference_unassigned_pct=ref_unassigned,
+        reference_unsatisfied_pct=ref_unsat, reference_unassigned_pct=ref_unassigned, control_drift_pct=drift,
     )
+
+
+def _share_pct(unsat: np.ndarray, demand: np.ndarray) -> float:
+    d = float(np.sum(demand))
+    return 100.0 * float(np.sum(unsat)) / d if d > 0 else 0.0

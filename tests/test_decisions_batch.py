@@ -190,3 +190,29 @@ decisions:
     assert rb.rule.tolist() == [1, -1, 2]
     assert rb.error.tolist() == [False, True, False]
     assert rb.null["v"].tolist() == [False, True, False]
+
+
+def test_cached_plans_follow_changing_thresholds_and_column_kinds():
+    m = decisions.load(decisions.tables_dir() / "energy_saving.dmn")
+    rng = np.random.default_rng(9)
+    n = 200
+    base = {"is_coverage_cell": rng.random(n) < 0.1, "cell_asleep": rng.random(n) < 0.3,
+            "cell_load": rng.random(n).round(2), "hour": rng.integers(0, 24, n),
+            "neighbour_headroom": rng.random(n).round(2), "threshold_sleep_start_hour": 1,
+            "threshold_sleep_end_hour": 5, "threshold_neighbour_headroom": 0.3, "threshold_wake_headroom": 0.1}
+    variants = [
+        {"threshold_sleep_load": 0.15},
+        {"threshold_sleep_load": 0.5},
+        {"threshold_sleep_load": rng.random(n).round(2)},  # a per-row threshold column
+        {"threshold_sleep_load": 0.15, "hour": 3.0},
+        {"threshold_sleep_load": 0.15, "cell_load": np.where(rng.random(n) < 0.2, np.nan, base["cell_load"])},
+        {"threshold_sleep_load": 0.3, "is_coverage_cell": np.array([None, True, False] * 66 + [None, None],
+                                                                    dtype=object)},
+    ]
+    for v in variants:
+        cols = {**base, **v}
+        b = m.evaluate_batch(cols)
+        for i in range(n):
+            row = {k: (c[i].item() if isinstance(c[i], np.generic) else c[i]) if isinstance(c, np.ndarray) else c
+                   for k, c in cols.items()}
+            assert b.result(i) == m.decide(row), (v, i)

@@ -275,3 +275,20 @@ def test_power_adjustment_calls_the_power_solver():
     assert set(changed) <= {r["row"] for r in downs}
     assert (tx[changed] < nominal[changed]).all() and (tx >= nominal - 6.0 - 1e-9).all()
     assert {r["row"] for r in downs if r["applied"]} == set(changed)
+
+
+def test_qos_lost_discounts_the_control_cells_drift():
+    on, ds = int(CellState.ON), int(CellState.DEEP_SLEEP)
+    nb = np.array([[True, True, False], [True, True, True], [False, True, True]])
+    cells, nets = _rows(
+        states=[[on, on, on], [ds, on, on]],
+        energy=[[0.065] * 3, [0.001875, 0.07, 0.065]],
+        demand=[[10.0, 10.0, 10.0], [0.0, 20.0, 10.0]],
+        unsat=[[0.0, 0.5, 0.0], [0.0, 3.0, 2.0]],   # affected 5 % -> 15 %, control (cell 2) 0 % -> 20 %
+        net_demand=[30.0, 30.0])
+    w = measure_window(cells, nets, 1, 2, p_idle_w=np.full(3, 260.0), tick_s=900.0, neighbours=nb,
+                       reference=(cells[0], nets[0]))
+    assert w.control_drift_pct == pytest.approx(20.0)
+    assert w.qos_lost_pct == pytest.approx(0.0)  # the whole area got worse by more than the affected cells
+    w0 = measure_window(cells, nets, 1, 2, p_idle_w=np.full(3, 260.0), tick_s=900.0, neighbours=nb)
+    assert w0.qos_lost_pct == pytest.approx(15.0)  # without a reference: the window's own unserved share

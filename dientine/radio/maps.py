@@ -5,6 +5,9 @@ Conventions of the outputs (:class:`ServeResult`): ``serving_cell`` int32 (−1 
 candidates), ``rsrp_dbm``/``sinr_db`` float32 (``NO_SERVICE_DB`` = −inf when serving is −1, never NaN),
 ``rate_mbps`` float32 (spectral efficiency × occupied bandwidth, i.e. the rate with all resources; 0 without
 service). Top-K maps ignore the interference of cells outside a point's K strongest (exact for K = C).
+
+Points take the LOS/shadow fields of the ``fields.grid`` pixel that contains them; points outside the grid use the
+nearest edge pixel (``Grid.pixel_index`` clamps), so build the fields on a grid covering every point.
 """
 
 from __future__ import annotations

@@ -74,11 +74,16 @@ def correlated_gaussian_fields(shape: tuple[int, int], resolution_m: float, corr
     return out
 
 
-@numba.vectorize(["float32(float32)"], cache=True)
+@numba.njit(cache=True)
 def _std_normal_cdf_f32(z):
-    """Φ(z) clipped below 1 so that ``u < P_LOS = 1`` always holds."""
-    u = 0.5 * (1.0 + math.erf(z * 0.7071067811865476))
-    return min(u, np.float32(0.99999994))
+    """Φ(z) elementwise (float32 out), clipped below 1 so that ``u < P_LOS = 1`` always holds."""
+    flat = z.ravel()
+    out = np.empty(flat.shape[0], np.float32)
+    top = np.float32(0.99999994)  # largest float32 below 1
+    for i in range(flat.shape[0]):
+        u = np.float32(0.5 * (1.0 + math.erf(flat[i] * 0.7071067811865476)))
+        out[i] = min(u, top)
+    return out.reshape(z.shape)
 
 
 @dataclass(frozen=True)

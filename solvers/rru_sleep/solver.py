@@ -41,6 +41,7 @@ from solvers.rru_sleep.problem import RruSleepProblem, RruSleepSolution
 BACKENDS = ("highs", "highs-monolithic", "pyomo")
 _LP_FAMILIES = ("coverage", "capacity", "demand")
 _MS = highspy.HighsModelStatus
+INF = highspy.kHighsInf
 #: Coupled instances with at most this many (pair, period) traffic variables also get the whole-horizon MILP
 #: (warm-started); bigger ones rely on the per-period bounds and fix-and-optimise windows.
 _SMALL_COUPLED_PAIRS = 4000
@@ -74,7 +75,7 @@ class _Run:
 
 def _run(h: highspy.Highs, time_limit_s: float, gap: float, hint: tuple[np.ndarray, np.ndarray] | None = None,
          mip: bool = True) -> _Run:
-    h.setOptionValue("time_limit", max(1e-3, float(time_limit_s)))
+    h.setOptionValue("time_limit", max(1e-3, float(time_limit_s)) if time_limit_s < INF else INF)
     if mip:
         h.setOptionValue("mip_rel_gap", float(gap))
     if hint is not None and len(hint[0]):
@@ -199,7 +200,7 @@ def _price_period(d: _model.Data, t: int, on_t: np.ndarray, clock: _Clock, gap: 
     x_fix = np.zeros((d.n_i, d.n_t))
     x_fix[:, t] = on_t
     m = _model.build(d, [t], coupled=False, integer=False, x_lb=x_fix, x_ub=x_fix)
-    r = _run(m.highs, max(clock.left(), 1.0), gap, mip=False)
+    r = _run(m.highs, INF, gap, mip=False)  # pricing a plan is always finished: it is what we report
     if r.values is None or r.status != _MS.kOptimal:
         out = _PeriodPrice(False, math.inf, 0.0, np.zeros(d.n_i), np.full(d.n_j, -1, dtype=np.int64), 0.0)
         d.price_cache[key] = out
@@ -329,26 +330,27 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None,
     ones = np.ones(d.n_i, dtype=bool)
     lo = np.where(d.must_on, 1.0, 0.0)
 
-    def solve_with(on: np.ndarray) -> float:
+    def solve_with(on: np.ndarray, limited: bool = True) -> float:
+        # the reference and the start plan are always solved to the end (they are needed); moves are timed
         h.changeColsBounds(d.n_i, cols, np.maximum(on.astype(float), lo), on.astype(float))
-        h.setOptionValue("time_limit", max(1.0, t_end - time.perf_counter()))
+        h.setOptionValue("time_limit", max(0.05, t_end - time.perf_counter()) if limited else INF)
         h.run()
         return h.getInfo().objective_function_value if h.getModelStatus() == _MS.kOptimal else np.inf
 
-    if not np.isfinite(solve_with(ones)):
+    if not np.isfinite(solve_with(ones, limited=False)):
         bad = _PeriodPrice(False, np.inf, 0.0, np.zeros(d.n_i), np.full(d.n_j, -1, dtype=np.int64), 0.0)
         return bad, ones, np.inf, -np.inf
     values = np.asarray(h.getSolution().col_value)
     ref = _period_from_values(d, t, m, values, ones)
     _remember(d, t, ones, ref)
     h.changeColsBounds(d.n_i, cols, lo, np.ones(d.n_i))  # LP relaxation: a valid bound, whatever the MILP does
-    h.setOptionValue("time_limit", max(1.0, t_end - time.perf_counter()))
+    h.setOptionValue("time_limit", max(0.2, t_end - time.perf_counter()))
     h.run()
     lp_bound = h.getInfo().objective_function_value if h.getModelStatus() == _MS.kOptimal else -np.inf
     on = (_greedy_period(d, t) if start is None else start.astype(bool)) | d.must_on
-    current = solve_with(on)
+    current = solve_with(on, limited=False)
     if not np.isfinite(current):
-        on, current = ones.copy(), solve_with(ones)
+        on, current = ones.copy(), solve_with(ones, limited=False)
     values = np.asarray(h.getSolution().col_value)
     best = _period_from_values(d, t, m, values, on)
     for i in [int(i) for i in np.argsort(best.utilisation, kind="stable") if on[i] and not d.must_on[i]]:
@@ -605,14 +607,14 @@ def _infeasible(problem: RruSleepProblem, d: _model.Data, clock: _Clock, backend
     bad: list[int] = []
     for t in range(d.n_t):
         m = _model.build(d, [t], coupled=False, integer=False, x_lb=ones, x_ub=ones)
-        if _run(m.highs, max(clock.left(), 1.0), 1e-4, mip=False).status != _MS.kOptimal:
+        if _run(m.highs, INF, 1e-4, mip=False).status != _MS.kOptimal:
             bad.append(t)
 
     def feasible_without(name: str) -> bool:
         relax = frozenset(name.split("+"))
         for t in bad:
             m = _model.build(d, [t], coupled=False, integer=False, x_lb=ones, x_ub=ones, relax=relax)
-            if _run(m.highs, max(clock.left(), 1.0), 1e-4, mip=False).status != _MS.kOptimal:
+            if _run(m.highs, INF, 1e-4, mip=False).status != _MS.kOptimal:
                 return False
         return True
 
