@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dientine.radio.network_arrays import hex_wraparound_offsets_m
+
 #: TR 38.901 §7.1 / Sionna ``gen_tr38901_multicell_topology``: sector boresights of a 3-sector site (degrees).
 THREE_SECTOR_BORESIGHTS_DEG = (30.0, 150.0, 270.0)
 
@@ -72,17 +74,9 @@ def hex_site_positions_m(rings: int, isd_m: float) -> np.ndarray:
 
 
 def hex_wrap_offsets_m(rings: int, isd_m: float) -> np.ndarray:
-    """The 7 translations (incl. (0, 0)) that tile the plane with copies of an n-ring hexagonal cluster.
-
-    A cluster of ``1 + 3n(n+1)`` sites tiles the plane with translation vectors ``(2n+1, -n)`` and its 60° rotations
-    in axial coordinates (the standard wrap-around of the 19-site calibration layout for n = 2).
-    """
-    q, r = 2 * rings + 1, -rings
-    offsets = [(0.0, 0.0)]
-    for _ in range(6):
-        offsets.append((isd_m * (q + r / 2.0), isd_m * math.sqrt(3.0) / 2.0 * r))
-        q, r = -r, q + r  # rotate by +60° in axial coordinates
-    return np.asarray(offsets, dtype=np.float64)
+    """The 7 translations (incl. (0, 0)) that tile the plane with copies of an n-ring hexagonal cluster
+    (:func:`dientine.radio.network_arrays.hex_wraparound_offsets_m`)."""
+    return hex_wraparound_offsets_m(isd_m, rings)
 
 
 def hex_layout(
