@@ -9,6 +9,11 @@ Columns (``model.evaluate_batch(columns, decision)``):
   (larger integers are evaluated through the exact object path); object arrays hold any Python values with
   ``None`` as null; string (``U``) and bool arrays are used as they are.
 
+Method. Each input column is coded into cells: a numeric column into the cells between all float thresholds of
+its entries, any other column into its distinct values. Per column a table gives, for each cell, the bitset of
+rules whose entry holds there; a row's matching rules are the AND of its columns' bitsets (Numba kernels in
+``_kernels.py``), from which the hit policy is applied with array operations.
+
 Exactness. Row mode turns a float ``x`` into the FEEL number ``Decimal(repr(x))``. That map is strictly
 increasing, so for every decimal constant ``c`` of a test there is a float threshold ``t`` with
 ``Decimal(repr(x)) < c  <=>  x <= t`` for every float ``x``; the batch path compares float64 columns against
@@ -801,12 +806,23 @@ class _Batch:
             col = in_cols[k]
             codes_list.append(cell_codes(col.x, tsa, col.null))
             tables.append(table)
+        memo = plan["lut_memo"]
         for k, entries in plan["lut"]:
             code, uniques = in_cols[k].factorize()
-            table = np.full((max(1, len(uniques)), words), _ALL, dtype=np.uint64)
-            for j, fn, env in entries:
-                ok = np.fromiter((fn(u, dict(env)) is True for u in uniques), dtype=bool, count=len(uniques))
-                table[np.flatnonzero(~ok), j >> 6] &= ~(np.uint64(1) << np.uint64(j & 63))
+            try:
+                mkey = (k, tuple((type(u), str(u) if type(u) is Decimal else u) for u in uniques))
+                table = memo.get(mkey)
+            except TypeError:  # unhashable values (lists): no memo
+                mkey, table = None, None
+            if table is None:
+                table = np.full((max(1, len(uniques)), words), _ALL, dtype=np.uint64)
+                for j, fn, env in entries:
+                    ok = np.fromiter((fn(u, dict(env)) is True for u in uniques), dtype=bool, count=len(uniques))
+                    table[np.flatnonzero(~ok), j >> 6] &= ~(np.uint64(1) << np.uint64(j & 63))
+                if mkey is not None and len(uniques) <= 4096:
+                    if len(memo) > 64:
+                        memo.clear()
+                    memo[mkey] = table
             codes_list.append(code)
             tables.append(table)
         if tables:
@@ -864,7 +880,7 @@ class _Batch:
                     continue
                 masks.append((j, k, ut, fn))
         plan = {"iv": [(k, *self.interval_table(ct, k, entries, words)) for k, entries in iv.items()],
-                "lut": list(lut.items()), "mask": masks, "keep": keep}
+                "lut": list(lut.items()), "mask": masks, "keep": keep, "lut_memo": {}}
         if len(plans) > 256:
             plans.clear()
         plans[sig] = plan

@@ -234,8 +234,8 @@ class CTable:
             outs = []
             for k, e in enumerate(r.outputs):
                 line = r.output_lines[k] if k < len(r.output_lines) else r.line
-                outs.append(comp.expr(e, d, f"rule {n}, output {k + 1} ({t.outputs[k].name!r})", line,
-                                      "outputEntry"))
+                what = f"rule {n}, output {k + 1} ({t.outputs[k].name!r})"
+                outs.append(comp.expr(e if e.strip() else "null", d, what, line, "outputEntry"))
             hit = RuleHit(n, r.id, r.description, dict(zip(t.annotations, r.annotations, strict=False)))
             self.rules.append(CRule(n, r.id, tuple(tests), outs, hit, uts))
         self.single = len(t.outputs) == 1

@@ -42,6 +42,7 @@ class Finding:
     column: str | None = None
     file: str | None = None
     line: int | None = None
+    example: dict[str, Any] | None = None  # input expression -> FEEL value showing an overlap or a gap
 
     def __str__(self) -> str:
         loc = f"{self.file}:{self.line}: " if self.file and self.line else (f"{self.file}: " if self.file else "")
@@ -110,7 +111,7 @@ def referenced_names(cm: CompiledModel, name: str) -> list[str]:
     if hasattr(lg, "rules"):
         texts += [(c.expression, False) for c in lg.inputs]
         for r in lg.rules:
-            texts += [(e, True) for e in r.inputs] + [(e, False) for e in r.outputs]
+            texts += [(e, True) for e in r.inputs] + [(e or "null", False) for e in r.outputs]
         texts += [(o.default, False) for o in lg.outputs if o.default]
     else:
         texts.append((lg.text, False))
@@ -170,7 +171,7 @@ def _names(cm: CompiledModel, dname: str, ct: CTable, known: set[str] | None, im
                                        dname, cr.number, t.inputs[k].title, file,
                                        r.input_lines[k] if k < len(r.input_lines) else r.line))
         for k, e in enumerate(r.outputs):
-            for n in sorted(A.free_names(parse_expression(e, comp.names))):
+            for n in sorted(A.free_names(parse_expression(e if e.strip() else "null", comp.names))):
                 if (known is not None and n not in known) or (known is None and n not in implicit):
                     sev = "error" if known is not None else "warning"
                     out.append(Finding(sev, "unknown-name", f"output entry {e!r} reads unknown name {n!r}", dname,
@@ -317,11 +318,13 @@ def _coverage(cm: CompiledModel, ct: CTable, file: str | None, env: dict) -> lis
             for j in range(i + 1, nr):
                 ok = True
                 example = []
+                point: dict[str, Any] | None = {}
                 for k, ax in enumerate(axes):
                     if ax is None:
                         ei, ej = t.rules[i].inputs[k].strip(), t.rules[j].inputs[k].strip()
                         if ei in ("", "-") or ej in ("", "-") or ei == ej:
                             example.append(f"{t.inputs[k].title}: {ei if ei not in ('', '-') else ej or '-'}")
+                            point = None
                             continue
                         ok = False
                         break
@@ -329,7 +332,10 @@ def _coverage(cm: CompiledModel, ct: CTable, file: str | None, env: dict) -> lis
                     if not both.any():
                         ok = False
                         break
-                    example.append(f"{t.inputs[k].title} {ax.labels[int(np.flatnonzero(both)[0])]}")
+                    p0 = int(np.flatnonzero(both)[0])
+                    example.append(f"{t.inputs[k].title} {ax.labels[p0]}")
+                    if point is not None:
+                        point[t.inputs[k].expression] = ax.reps[p0]
                 if not ok:
                     continue
                 if t.hit_policy == "ANY" and t.rules[i].outputs == t.rules[j].outputs:
@@ -337,7 +343,7 @@ def _coverage(cm: CompiledModel, ct: CTable, file: str | None, env: dict) -> lis
                 what = "overlap" if t.hit_policy == "UNIQUE" else "overlap with different outputs"
                 out.append(Finding("error", "overlap", f"rules {i + 1} and {j + 1} {what} under {t.hit_policy}"
                                    f" (e.g. {'; '.join(example) or 'any input'})", dname, j + 1, None, file,
-                                   t.rules[j].line))
+                                   t.rules[j].line, point))
     if not analysable:
         bad = [t.inputs[k].title for k, a in enumerate(axes) if a is None]
         out.append(Finding("info", "not-analysed", "gap / reachability analysis skipped: columns "
@@ -353,7 +359,9 @@ def _coverage(cm: CompiledModel, ct: CTable, file: str | None, env: dict) -> lis
             desc = "; ".join(f"{t.inputs[k].title} {axes[k].labels[p]}" if p >= 0 else f"{t.inputs[k].title} any"
                              for k, p in enumerate(g))
             tail = " (the default output applies)" if ct.has_default else ""
-            out.append(Finding(sev, "gap", f"no rule covers: {desc}{tail}", dname, None, None, file, t.line))
+            point = {t.inputs[k].expression: axes[k].reps[max(p, 0)] for k, p in enumerate(g)}
+            out.append(Finding(sev, "gap", f"no rule covers: {desc}{tail}", dname, None, None, file, t.line,
+                               point))
     # unreachable under FIRST
     if t.hit_policy == "FIRST" and axes:
         for j in range(1, nr):

@@ -222,7 +222,8 @@ def _build(spec: ModelSpec, file: str | None, lines: dict[str, int]) -> Definiti
                        namespace=spec.namespace or f"urn:dientine:decisions:{make_id(spec.name)}", file=file)
     for k, it in enumerate(spec.item_definitions):
         defs.item_definitions.append(ItemDefinition(name=it.name, type_ref=it.type,
-                                                    allowed_values=it.allowed_values, id=it.id,
+                                                    allowed_values=it.allowed_values,
+                                                    id=it.id or make_id("item", it.name),
                                                     line=lines.get(f"item_definitions[{k}]")))
     for k, i in enumerate(spec.input_data):
         defs.input_data.append(InputData(id=i.id or make_id("input", i.name), name=i.name, type_ref=i.type,

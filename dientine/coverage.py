@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dientine.grid import Grid
 from dientine.maps import plot_map
-from dientine.network import build_network
+from dientine.network import build_network, grid_for
 from dientine.radio import maps as radio_maps
 from dientine.radio.network_arrays import PointArrays
 from dientine.radio.o2i import o2i_loss_db
@@ -65,9 +64,8 @@ def compute_coverage(scenario: Scenario, progress: Progress | None = None, task=
         if progress is not None:
             progress.update(task, advance=1, description=label)
 
-    area = scenario.area
-    grid = Grid.centred(area.width_m, area.height_m, area.resolution_m)
     net = build_network(scenario.network, load=1.0)
+    grid = grid_for(scenario, net.table)
     cells = net.cells
     root = np.random.default_rng(scenario.seed)
     fields_rng, indoor_rng, o2i_rng = root.spawn(3)

@@ -77,18 +77,25 @@ THRESHOLDS_YAML = decisions.tables_dir() / "thresholds.yaml"
 #: Default decision interval when the clock states none: the 1 h period of the sleep plan (REFERENCES.md §6.1).
 DEFAULT_DECISION_EVERY_S = 3600.0
 
-#: Which way of moving each adapted threshold makes the energy-saving policy act more often (feedback's
-#: ``aggressive``): a higher sleep load, a later window end, an earlier start, a lower neighbour-headroom
-#: requirement and a lower wake threshold all put more cells to sleep for longer.
+#: The thresholds the loop adapts and which way of moving each makes the energy-saving policy act more often
+#: (feedback's ``aggressive``): a higher sleep load, a later window end and a lower neighbour-headroom
+#: requirement all put more cells to sleep for longer. The window start and the wake headroom stay at their
+#: values: moving start and end with the same signal can close the window altogether (start >= end), after
+#: which no outcome would ever reopen it, and waking for capacity is the sleep plan's job (it re-plans every
+#: epoch with the coming demand).
 ADAPTED_THRESHOLDS: dict[str, dict[str, str]] = {
     "energy_saving": {
         "threshold_sleep_load": "up",
-        "threshold_sleep_start_hour": "down",
         "threshold_sleep_end_hour": "up",
         "threshold_neighbour_headroom": "down",
-        "threshold_wake_headroom": "down",
     },
 }
+
+#: Step-size sequence of the adapted thresholds (decisions.feedback, a_k = gain / (k + 1)^gamma): gamma = 1,
+#: the classical Robbins-Monro choice (sum a_k infinite, sum a_k^2 finite), so that the thresholds settle
+#: within a simulated week of hourly outcomes; gain = feedback's default. Policy assumptions.
+FEEDBACK_GAIN = 0.5
+FEEDBACK_GAMMA = 1.0
 
 #: The no-op output of each bundled table (rows with it are not logged as recommendations).
 NOOP_ACTION = {"energy_saving": "keep", "coverage_tilt": "keep", "power_adjustment": "keep",
@@ -165,6 +172,8 @@ def threshold_book(tables: dict[str, Any], settings: LoopSettings) -> ThresholdB
                                 f"define")
             body = dict(bundled[name])
             body["aggressive"] = ADAPTED_THRESHOLDS.get(table, {}).get(name, "up")
+            body.setdefault("gain", FEEDBACK_GAIN)
+            body.setdefault("gamma", FEEDBACK_GAMMA)
             specs[name] = body
     book = ThresholdBook.from_mapping(specs)
     for name, value in settings.thresholds.items():
@@ -227,6 +236,7 @@ class ClosedLoop:
         self._incumbent_gain_db: np.ndarray | None = None
         self._epoch = 0
         self._qos_ref: tuple[dict[str, np.ndarray], dict[str, float]] | None = None
+        self._plan_level: float | None = None
 
     @property
     def energy_saved_kwh(self) -> float:
@@ -432,9 +442,18 @@ class ClosedLoop:
         want_wake = (action == "rru_wake") & asleep
         free = want_sleep | (asleep & ~want_wake & ~self._protect_off)
         if not free.any() and not want_wake.any():
+            self._plan_level = None
             self._open_idle_window()
             return
+        level = self._profile_level()
+        if not want_sleep.any() and not want_wake.any() and self._plan_level is not None \
+                and level <= self._plan_level:
+            # nothing new to decide and the diurnal demand is not rising above the level the sleep plan in force
+            # was made for: the plan stands (no solver call); its cells stay asleep
+            self._open_window(0.0)
+            return
         t0 = time.perf_counter()
+        self._plan_level = level
         problem = self.sleep_problem(free)
         if problem is None:  # nobody demands anything: every free cell may sleep
             on = ~free
@@ -502,14 +521,14 @@ class ClosedLoop:
 
     def _open_idle_window(self) -> None:
         """An outcome window in which the policy put nothing to sleep although the hour lies inside the range its
-        window thresholds may reach ([min of the start hour, max of the end hour) in thresholds.yaml): the
+        window may reach ([start hour, largest end hour of thresholds.yaml)): the
         policy lost no QoS there, so the feedback sees slack and moves towards aggressive. Without these
         samples a policy that became too conservative would never be given evidence to recover."""
         specs = self.book.specs
         if "threshold_sleep_start_hour" not in specs or "threshold_sleep_end_hour" not in specs:
             return
         hour = self.sim.hour_of_day
-        if specs["threshold_sleep_start_hour"].min <= hour < specs["threshold_sleep_end_hour"].max:
+        if self.book.values["threshold_sleep_start_hour"] <= hour < specs["threshold_sleep_end_hour"].max:
             self._open_window(0.0)
 
     def _apply_power(self, action: np.ndarray, recs: list[dict[str, Any]]) -> None:
@@ -588,6 +607,13 @@ class ClosedLoop:
                 self.stats.applied += 1
         self.stats.apply_s += time.perf_counter() - t0 - solve_s
 
+    def _profile_level(self) -> float:
+        """Largest relative load of the diurnal profile over the coming decision interval."""
+        sim = self.sim
+        prof = sim.twin.population.profile
+        now = sim.wall_clock_s
+        return max(prof.at(now + k * sim.tick_s) for k in range(self.ticks_per_epoch))
+
     def _blank_record(self, table: str) -> dict[str, Any]:
         return {"time_s": float(self.sim.time_s), "tick": int(self.sim.tick), "epoch": self._epoch, "table": table,
                 "decide_ms": None}
@@ -611,11 +637,8 @@ class ClosedLoop:
         row = np.clip(np.floor((u.y_m[use] - g.y0_m) / g.resolution_m).astype(np.int64), 0, g.n_rows - 1)
         d = demand[use]
         # forecast for the coming interval: scale by the diurnal profile's largest value over it (conservative)
-        prof = tw.population.profile
-        now = sim.wall_clock_s
-        horizon = [now + k * sim.tick_s for k in range(self.ticks_per_epoch)]
-        p_now = max(prof.at(now), 1e-9)
-        d = d * max(1.0, max(prof.at(t) for t in horizon) / p_now)
+        p_now = max(tw.population.profile.at(sim.wall_clock_s), 1e-9)
+        d = d * max(1.0, self._profile_level() / p_now)
         # aggregate pixels into blocks of f x f pixels until at most max_demand_points blocks carry demand
         f = 1
         while True:
@@ -680,8 +703,9 @@ class ClosedLoop:
             w = measure_window(self._cell_rows, self._net_rows, p.tick_from, p.tick_to, p_idle_w=self.p_idle_w,
                                tick_s=self.sim.tick_s, neighbours=self._neighbours, reference=p.reference)
             self.stats.outcome_windows += 1
-            self.stats.expected_saving_kwh += p.expected_saving_kwh
-            self.stats.measured_saving_kwh += w.energy_saved_kwh
+            if p.expected_saving_kwh > 0:  # recommendation quality: windows of a solved plan only
+                self.stats.expected_saving_kwh += p.expected_saving_kwh
+                self.stats.measured_saving_kwh += w.energy_saved_kwh
             measure = w.qos_lost_pct
             if measure > qos.unsatisfied_demand_pct:
                 self.stats.qos_violations += 1

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dientine.grid import Grid
 from dientine.layout import CellTable, hex_layout, load_sites_csv
 from dientine.radio.network_arrays import CellArrays
-from dientine.scenario import Network
+from dientine.scenario import Network, Scenario
 
 #: Maximum transmission bandwidth configuration N_RB per (channel bandwidth MHz, SCS kHz), FR1,
 #: 3GPP TS 38.101-1 Table 5.3.2-1. Rates use the occupied bandwidth 12 · N_RB · SCS (REFERENCES.md §4.1:
@@ -65,3 +66,14 @@ def build_network(network: Network, *, load: float = 1.0) -> NetworkArrays:
         subcarrier_spacing_khz=float(carrier.scs_khz),
     )
     return NetworkArrays(table, cells, table.wrap_offsets_m)
+
+
+def grid_for(scenario: Scenario, table: CellTable) -> Grid:
+    """The scenario's raster: centred on the hexagonal layout's centre site, or on the middle of the CSV sites'
+    bounding box."""
+    a = scenario.area
+    if scenario.network.layout.hex is not None:
+        return Grid.centred(a.width_m, a.height_m, a.resolution_m)
+    cx = 0.5 * (float(table.x_m.min()) + float(table.x_m.max()))
+    cy = 0.5 * (float(table.y_m.min()) + float(table.y_m.max()))
+    return Grid(cx - a.width_m / 2.0, cy - a.height_m / 2.0, a.width_m, a.height_m, a.resolution_m)

@@ -42,13 +42,11 @@ from agents.handover import HandoverParams
 from agents.traffic import DiurnalProfile, load_diurnal_profile
 from agents.users import CrowdEvent, Population
 from dientine.events import ScheduledEvent, schedule_events
-from dientine.grid import Grid
-from dientine.layout import CellTable, hex_layout, load_sites_csv
+from dientine.network import build_network, grid_for
 from dientine.radio import kernels as rk
-from dientine.radio.antenna import ANTENNA_MODELS
 from dientine.radio.link import se_parameters, thermal_noise_dbm
 from dientine.radio.maps import gain_map_dense, gain_map_topk
-from dientine.radio.network_arrays import CellArrays, PointArrays
+from dientine.radio.network_arrays import PointArrays
 from dientine.radio.o2i import o2i_loss_db
 from dientine.radio.shadowing import SiteFields, build_site_fields
 from dientine.scenario import Scenario
@@ -245,51 +243,6 @@ PARALLEL_MIN_USERS = 200_000
 
 
 # ----------------------------------------------------------------------------------------------- builders
-def radio_antenna_model(name: str) -> str:
-    """Scenario antenna names -> :mod:`dientine.radio` names (older scenario spellings without ``tr``)."""
-    if name in ANTENNA_MODELS:
-        return name
-    legacy = {"36814-sector": "tr36814-sector", "38901-array": "tr38901-array", "38901-element": "tr38901-element"}
-    if name not in legacy:
-        raise TwinError(f"network.antenna.model: unknown antenna model {name!r}; expected one of {ANTENNA_MODELS}")
-    return legacy[name]
-
-
-def build_layout(scenario: Scenario) -> CellTable:
-    net = scenario.network
-    tilt = net.antenna.elec_tilt_or_default_deg
-    if net.layout.hex is not None:
-        h = net.layout.hex
-        return hex_layout(h.rings, h.isd_m, sectors=h.sectors, height_m=net.bs_height_m,
-                          tx_power_dbm=net.tx_power_dbm, mech_tilt_deg=net.antenna.mech_tilt_deg,
-                          elec_tilt_deg=tilt, wrap_around=h.wrap_around)
-    return load_sites_csv(net.layout.sites, default_height_m=net.bs_height_m, default_tx_power_dbm=net.tx_power_dbm,
-                          default_mech_tilt_deg=net.antenna.mech_tilt_deg, default_elec_tilt_deg=tilt)
-
-
-def build_grid(scenario: Scenario, layout: CellTable) -> Grid:
-    """The area centred on the hexagonal layout's centre site, or on the middle of the CSV sites' bounding box."""
-    a = scenario.area
-    if scenario.network.layout.hex is not None:
-        return Grid.centred(a.width_m, a.height_m, a.resolution_m)
-    cx = 0.5 * (float(layout.x_m.min()) + float(layout.x_m.max()))
-    cy = 0.5 * (float(layout.y_m.min()) + float(layout.y_m.max()))
-    return Grid(cx - a.width_m / 2.0, cy - a.height_m / 2.0, a.width_m, a.height_m, a.resolution_m)
-
-
-def build_cell_arrays(scenario: Scenario, layout: CellTable) -> CellArrays:
-    net = scenario.network
-    n = layout.n_cells
-    return CellArrays(
-        x_m=layout.x_m, y_m=layout.y_m, height_m=layout.height_m, azimuth_deg=layout.azimuth_deg,
-        mech_tilt_deg=layout.mech_tilt_deg, elec_tilt_deg=layout.elec_tilt_deg, tx_power_dbm=layout.tx_power_dbm,
-        active=np.ones(n, bool), load=np.zeros(n), offset_db=np.zeros(n), site_index=layout.site_id,
-        fc_ghz=net.carrier.fc_ghz, bandwidth_hz=net.carrier.bandwidth_mhz * 1e6, scenario=net.carrier.scenario,
-        antenna_model=radio_antenna_model(net.antenna.model),
-        subcarrier_spacing_khz=float(net.carrier.scs_khz),
-    )
-
-
 def diurnal_profile(scenario: Scenario) -> DiurnalProfile:
     tp = scenario.simulation.traffic_profile
     if tp.values is not None:
@@ -356,9 +309,10 @@ class Twin:
             raise TwinError(f"simulation.equipment_overrides: {exc}") from None
 
         # ------------------------------------------------------------------ network
-        self.layout = build_layout(scenario)
-        self.grid = build_grid(scenario, self.layout)
-        self.cells = build_cell_arrays(scenario, self.layout)
+        net = build_network(scenario.network, load=0.0)
+        self.layout = net.table
+        self.grid = grid_for(scenario, net.table)
+        self.cells = net.cells
         self.n_cells = self.cells.n_cells
         self.site_id = self.layout.site_id
         self.n_sites = self.layout.n_sites

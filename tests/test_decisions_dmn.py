@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import decisions
 from decisions.dmn import DMN_NAMESPACES, read_dmn, write_dmn
@@ -75,6 +77,14 @@ def test_xml_round_trip_model_equal_and_stable():
         assert back == m.definitions, path.name
         assert write_dmn(back) == xml  # deterministic ids and layout
         assert "dmndi:DMNShape" in xml and 'xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/"' in xml
+
+
+def test_empty_entries_mean_dash_and_null():
+    xml = CAMUNDA.format(ns="https://www.omg.org/spec/DMN/20191111/MODEL/").replace(
+        "<text>-</text>", "<text></text>").replace('<text>"Salad"</text>', "<text></text>")
+    m = decisions.loads(xml, format="dmn")
+    assert m.decide({"season": "Spring", "guestCount": 3}) is None  # rule 3 matches, empty output = null
+    assert m.explain({"season": "Spring", "guestCount": 3}).rule_ids("Dish") == ["row-3"]
 
 
 def test_round_trip_of_foreign_file_keeps_semantics():
@@ -261,3 +271,35 @@ def test_save_and_load_both_forms(tmp_path):
     assert decisions.load(tmp_path / "a.yaml").definitions == m.definitions
     assert decisions.load(tmp_path / "a.dmn").definitions == m.definitions
     assert Path(tmp_path / "a.dmn").read_text().startswith("<?xml")
+
+
+_ENERGY_XML = (decisions.tables_dir() / "energy_saving.dmn").read_text()
+_ENERGY_YAML = write_yaml(read_dmn(_ENERGY_XML))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(_ENERGY_XML) - 1), st.integers(0, 40),
+                          st.sampled_from(["", "<", ">", '"', "&", "x", "</rule>", "<text>", "-"])),
+                min_size=1, max_size=3))
+def test_fuzz_mutated_xml_gives_clean_errors(edits):
+    text = _ENERGY_XML
+    for pos, length, ins in edits:
+        text = text[:pos] + ins + text[pos + length:]
+    try:
+        decisions.loads(text, format="dmn", name="fuzz.dmn")
+    except decisions.DecisionError as e:
+        assert "fuzz.dmn" in str(e)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(_ENERGY_YAML) - 1), st.integers(0, 20),
+                          st.sampled_from(["", ":", "- ", "[", "{", "'", "x", "\n  ", "1"])),
+                min_size=1, max_size=3))
+def test_fuzz_mutated_yaml_gives_clean_errors(edits):
+    text = _ENERGY_YAML
+    for pos, length, ins in edits:
+        text = text[:pos] + ins + text[pos + length:]
+    try:
+        decisions.loads(text, format="yaml", name="fuzz.yaml")
+    except decisions.DecisionError as e:
+        assert "fuzz.yaml" in str(e)

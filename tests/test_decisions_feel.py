@@ -86,6 +86,12 @@ def test_unary_tests(text, value, expected):
     assert T(text, value, {"x": 4, "y": 5}) is expected
 
 
+def test_names_with_spaces_when_declared():
+    assert E("Customer Age + 1", {"Customer Age": 41}, names=("Customer Age",)) == D(42)
+    assert T("< Max Load", 0.5, {"Max Load": 0.8}, names=("Max Load",)) is True
+    assert E('date and time("2026-01-01T00:00:00") = date and time(x)', {"x": "2026-01-01T00:00:00"}) is True
+
+
 def test_strings_and_escapes():
     assert E(r'"a\"b\\c\n"') == 'a"b\\c\n'
     assert E(r'"\u00e9t\u00e9"') == "été"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import decisions
 
 
@@ -130,3 +133,55 @@ def test_load_errors_become_findings(tmp_path):
             name="bad.dmn")
     assert len(fs) == 1 and fs[0].severity == "error" and fs[0].code == "load" and fs[0].line == 2
     assert str(fs[0]).startswith(str(tmp_path / "bad.dmn") + ":2: error")
+
+
+# ----- the analysis is sound: its examples reproduce, and "no gap" / "unreachable" hold on random inputs ---------
+
+NUMS = ["0", "0.5", "1", "2.5", "-1"]
+_num = st.one_of(st.just("-"), st.builds(lambda o, c: f"{o} {c}", st.sampled_from(["<", "<=", ">", ">="]),
+                                         st.sampled_from(NUMS)),
+                 st.builds(lambda a, b, l, r: f"{l}{min(a, b, key=float)}..{max(a, b, key=float)}{r}",
+                           st.sampled_from(NUMS), st.sampled_from(NUMS), st.sampled_from("[(]"),
+                           st.sampled_from("])[")),
+                 st.builds(lambda a, b: f"{a}, {b}", st.sampled_from(NUMS), st.sampled_from(NUMS)),
+                 st.builds(lambda c: f"not({c})", st.sampled_from(NUMS)))
+_str = st.sampled_from(["-", '"a"', '"b"', '"a", "b"', 'not("a")', '"c"'])
+PROBE_X = [-2, -1, -0.5, 0, 0.25, 0.5, 0.75, 1, 2, 2.5, 3]
+PROBE_S = ["a", "b", "c", "zzz"]
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.tuples(_num, _str), min_size=1, max_size=6), st.sampled_from(["UNIQUE", "FIRST"]),
+       st.booleans())
+def test_findings_are_sound(rules, policy, enum):
+    import yaml
+
+    s_in = {"expression": "s", "type": "string"}
+    if enum:
+        s_in["values"] = '"a","b","c"'
+    spec = {"name": "t", "decisions": [{"name": "d", "table": {
+        "hit_policy": policy, "inputs": [{"expression": "x", "type": "number"}, s_in],
+        "outputs": [{"name": "o", "type": "number"}],
+        "rules": [[x, s, str(i)] for i, (x, s) in enumerate(rules, 1)]}}]}
+    m = decisions.loads(yaml.safe_dump(spec), format="yaml")
+    fs = m.validate()
+
+    def matched(point):
+        return [h.number for h in m.explain(point, "d").traces["d"].matched]
+
+    for f in fs:
+        if f.code == "gap":
+            assert matched(f.example) == [], (f, spec)
+        if f.code == "overlap":
+            got = matched(f.example)
+            assert f.rule in got and len(got) >= 2, (f, spec)
+    gaps = [f for f in fs if f.code == "gap"]
+    unreachable = {f.rule for f in fs if f.code == "unreachable"}
+    probes_s = PROBE_S[:3] if enum else PROBE_S
+    for x in PROBE_X:
+        for s in probes_s:
+            got = matched({"x": x, "s": s})
+            if not gaps:
+                assert got, (x, s, spec)
+            if policy == "FIRST" and got:
+                assert got[0] not in unreachable, (x, s, spec)

@@ -205,3 +205,41 @@ def test_kernel_validity_errors():
         dataclasses.replace(cells, load=cells.load + 2.0)
     with pytest.raises(ValueError, match="valid names"):
         dataclasses.replace(cells, antenna_model="omni")
+
+
+def test_single_link_composition_with_controlled_fields():
+    """gain = antenna − PL(LOS state) − σ_SF·z − O2I, checked with hand-set fields on one link."""
+    from dientine.radio import antenna_gain_dbi, path_loss_db
+
+    grid = Grid.centred(1000.0, 1000.0, 10.0)
+    base = build_site_fields(grid, 1, "UMa", np.random.default_rng(0), include_o2i=True)
+    n = grid.n_pixels
+
+    def fields(u, z_los, z_nlos, z_o2i):
+        full = lambda v: np.full((n, 1), v, np.float32)  # noqa: E731
+        return dataclasses.replace(base, los_uniform=full(u), sf_los=full(z_los), sf_nlos=full(z_nlos),
+                                   sf_o2i=full(z_o2i))
+
+    cell = CellArrays([0.0], [0.0], [25.0], [30.0], [4.0], [10.0], [46.0], [True], [1.0], [0.0], [0])
+    x, y = 300.0 * np.cos(np.radians(40.0)), 300.0 * np.sin(np.radians(40.0))
+    out = PointArrays([x], [y], [1.5])
+    ant = antenna_gain_dbi("tr36814-sector", 40.0, np.degrees(np.arctan2(300.0, 1.5 - 25.0)), bearing_deg=30.0,
+                           mech_tilt_deg=4.0, elec_tilt_deg=10.0)
+    pl_los = path_loss_db("UMa", 300.0, 25.0, 1.5, 3.5, True)
+    pl_nlos = path_loss_db("UMa", 300.0, 25.0, 1.5, 3.5, False)
+    g_los = gain_map_dense(cell, out, fields(0.0, 0.0, 0.0, 0.0))[0, 0]
+    assert g_los == pytest.approx(ant - pl_los, abs=1e-4)
+    g_nlos = gain_map_dense(cell, out, fields(0.99999994, 0.0, 0.0, 0.0))[0, 0]
+    assert g_nlos == pytest.approx(ant - pl_nlos, abs=1e-4)
+    # shadowing: σ_LOS = 4 dB, σ_NLOS = 6 dB (TR 38.901 Table 7.4.1-1) times the field value
+    assert gain_map_dense(cell, out, fields(0.0, 1.0, 0.0, 0.0))[0, 0] == pytest.approx(g_los - 4.0, abs=1e-4)
+    assert gain_map_dense(cell, out, fields(0.99999994, 0.0, -0.5, 0.0))[0, 0] == pytest.approx(
+        g_nlos + 3.0, abs=1e-4)
+    # indoor: O2I loss and the O2I field (σ 7 dB) replace the outdoor shadowing
+    ind = PointArrays([x], [y], [1.5], [True], [20.0])
+    assert gain_map_dense(cell, ind, fields(0.0, 1.0, 1.0, 1.0))[0, 0] == pytest.approx(
+        g_los - 20.0 - 7.0, abs=1e-4)
+    # one-call evaluation: SINR = RSRP-based SNR for a lone cell (no interference)
+    r = evaluate_network(cell, out, fields(0.0, 0.0, 0.0, 0.0), k=1)
+    noise = -174 + 10 * np.log10(100e6) + 9.0
+    assert r.sinr_db[0] == pytest.approx(46.0 + g_los - noise, abs=1e-3)

@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agents.equipment import CellState
 from dientine.events import EventError, schedule_events
@@ -228,3 +230,18 @@ def test_wear_and_drones_are_stepped():
     assert (model.drone_serving[d.served] >= 0).all()      # registered delivery drones are attached
     assert (model.drone_serving[~d.registered] == -1).all()  # the intruder is not a served UE
     assert model.kpis_network.column("drones").to_pylist() == [4] * 8
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from([60, 300, 600, 900, 1800, 3600]), st.integers(0, 23), st.integers(0, 59),
+       st.sampled_from(["00:00", "06:30", "12:00"]))
+def test_events_fire_at_the_first_tick_at_or_after_their_time(tick_s, hour, minute, start):
+    at = f"d1 {hour:02d}:{minute:02d}"
+    sc = validate_data(small(clock={"duration": "3d", "tick": tick_s, "start": start},
+                             events=[{"at": at, "kind": "site_failure", "site": 1, "for": "1h"}]))
+    (ev,) = schedule_events(sc)
+    start_s = sc.clock.start_s
+    t = 86400 + hour * 3600 + minute * 60 - start_s
+    assert ev.start_tick * tick_s >= t - 1e-6
+    assert (ev.start_tick - 1) * tick_s < t
+    assert ev.end_tick * tick_s >= t + 3600 - 1e-6 and (ev.end_tick - 1) * tick_s < t + 3600

@@ -67,7 +67,8 @@ def test_user_kernels_reproduce_radio_serve_at_pixel_centres(twin):
     g = twin.grid
     mw3, w = np.zeros((n, 3)), np.zeros(n)
     user_candidates_serial(x, y, act, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows, twin.topk_cell,
-                           twin.topk_rx_dbm, can, cells.offset_db, none, 0.0, o2i, row, best, rb, other, ro, rs,
+                           twin.topk_rx_dbm, can, cells.offset_db, none, cells.rsrp_offset_db, o2i, row, best, rb,
+                           other, ro, rs,
                            twin.topk_rx_mw, can, load, mw3, w)
     np.testing.assert_array_equal(row, np.arange(n))
     np.testing.assert_array_equal(best, ref.serving_cell)

@@ -18,6 +18,11 @@ Per link (point p, cell c) the **path gain** (dB) is
 * antenna: GCS → LCS rotation (TR 38.901 eqs 7.1-7/7.1-8) with the cell's bearing and mechanical tilt, then the
   pattern code 0 = TR 36.814 sector, 1 = TR 38.901 element, 2 = TR 38.901 element + vertical column array.
 Transmit power is not included, so power changes stay cheap.
+
+Co-located antennas (same x, y, height, site: :func:`dientine.radio.maps.antenna_groups`) share d2D, LOS state and
+shadowing exactly, so the path-loss part is computed once per group and the pattern once per cell. Parallel
+kernels split the points into chunks of ``CHUNK_POINTS`` and call the serial ``*_rows`` core per chunk (small
+parfor bodies compile fast).
 """
 
 from __future__ import annotations

@@ -344,7 +344,7 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None,
     ref = _period_from_values(d, t, m, values, ones)
     _remember(d, t, ones, ref)
     h.changeColsBounds(d.n_i, cols, lo, np.ones(d.n_i))  # LP relaxation: a valid bound, whatever the MILP does
-    h.setOptionValue("time_limit", max(0.2, t_end - time.perf_counter()))
+    h.setOptionValue("time_limit", INF)  # always finished: without it the period may have no bound at all
     h.run()
     lp_bound = h.getInfo().objective_function_value if h.getModelStatus() == _MS.kOptimal else -np.inf
     on = (_greedy_period(d, t) if start is None else start.astype(bool)) | d.must_on
