@@ -1126,6 +1126,13 @@ def parse_input(ct: CTable, k: int) -> A.Node:
 
 
 def evaluate_batch(cm: CompiledModel, columns: Any, decision: str) -> BatchResult:
+    try:
+        return _evaluate_batch(cm, columns, decision)
+    except TypeError as e:  # a value with no FEEL equivalent deep in an object column
+        raise EvaluationError(f"batch input for decision {decision!r}: {e}") from None
+
+
+def _evaluate_batch(cm: CompiledModel, columns: Any, decision: str) -> BatchResult:
     cols, n = normalise_columns(columns)
     b = _Batch(cm, cols, n)
     b.conform_inputs()

@@ -103,6 +103,15 @@ def _looks_like_scenario(path: Path) -> bool:
     return not isinstance(data, dict) or "network" in data or "area" in data
 
 
+def _threshold_defaults() -> dict[str, float]:
+    """Default values of the bundled tables' threshold inputs (``decisions/tables/thresholds.yaml``), so that
+    validation can analyse columns that compare against thresholds."""
+    import decisions
+
+    data = yaml.safe_load((decisions.tables_dir() / "thresholds.yaml").read_text(encoding="utf-8")) or {}
+    return {name: spec["default"] for name, spec in (data.get("thresholds") or {}).items()}
+
+
 @app.command()
 def validate(files: list[Path] = typer.Argument(..., help="scenario .yaml or decision table .dmn/.yaml files")) -> None:
     """Check scenario files and decision tables; report every problem with file, line and field."""
@@ -113,8 +122,8 @@ def validate(files: list[Path] = typer.Argument(..., help="scenario .yaml or dec
         if path.suffix.lower() == ".dmn" or not _looks_like_scenario(path):
             import decisions
 
-            findings = decisions.validate(path)
-            errors = [f for f in findings if str(getattr(f, "severity", "error")).lower().endswith("error")]
+            findings = decisions.validate(path, assume=_threshold_defaults())
+            errors = [f for f in findings if f.severity == "error"]
             for finding in findings:
                 console.print(str(finding), highlight=False, soft_wrap=True)
             n_bad += bool(errors)

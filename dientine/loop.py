@@ -16,8 +16,10 @@ when the scenario does not state it) it
      MILP built from the twin: demand points = users' pixels aggregated into blocks, spectral efficiency and
      received power from the twin's top-K gain cache with the current load-weighted interference, EARTH power
      of each cell from its equipment; the recommended cells and the cells already asleep are free, every
-     other cell must stay on). The MILP decides which candidates really sleep (adoption) and wakes sleeping
-     cells the coming demand needs;
+     other cell must stay on; demand scaled up to the diurnal profile's peak over the coming interval). The
+     MILP decides which candidates really sleep (adoption) and wakes sleeping cells the coming demand needs.
+     When the table asks for nothing new and the profile does not rise above the level of the plan in force,
+     the plan stands without a solver call;
    * ``incumbent_protection`` (every tick, a safety function): ``vacate_channel`` -> the cell leaves the
      channel (``off``); ``reassign_channel`` -> :mod:`solvers.spectrum` (CP-SAT: which cells may keep the single
      channel with the aggregate at every active protection point <= threshold - margin; the others go off);
@@ -38,10 +40,13 @@ when the scenario does not state it) it
 3. logs every recommendation (every row whose action is not the table's no-op): time, table, row, matched rule
    (number, id, annotation), inputs, action, whether it was applied, solver kind / status / objective and the
    time the epoch took to decide;
-4. opens an outcome window for the energy-saving thresholds when cells are asleep; when it closes (after
-   ``loop.outcome_window``, default the decision interval) it measures the QoS of the affected area against
-   ``loop.qos`` and the saved energy (:mod:`dientine.outcomes`), and updates the thresholds that fed the
-   decision with :meth:`ThresholdBook.update` (bounded, step-limited, versioned, revertible).
+4. opens an outcome window for the energy-saving thresholds when cells are asleep (or when none is although
+   the hour lies in the range the sleep window may reach: no QoS lost, slack); when it closes (after
+   ``loop.outcome_window``, default the decision interval) it measures the QoS lost in the affected area
+   (difference-in-differences against a reference tick and the unaffected cells, :mod:`dientine.outcomes`)
+   against ``loop.qos`` and the saved energy, and updates the thresholds of :data:`ADAPTED_THRESHOLDS` with
+   :meth:`ThresholdBook.update` (bounded, step-limited, versioned with reason and evidence, revertible);
+   every change is a row of ``thresholds.parquet``.
 
 Energy reference of ``energy_saved_pct``: the EARTH counterfactual of :mod:`dientine.outcomes` (sleeping cells
 at idle power), or -- with ``loop.compare_all_on: true`` -- a same-seed run of the scenario without decisions

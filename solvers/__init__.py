@@ -45,6 +45,8 @@ def _import_problem_modules() -> None:
                 raise
             continue
         for public in getattr(module, "__all__", ()):
+            if public in globals() and globals()[public] is not getattr(module, public):
+                raise ImportError(f"solvers.{name} exports {public!r}, already exported by another solver module")
             globals()[public] = getattr(module, public)
             if public not in __all__:
                 __all__.append(public)

@@ -124,6 +124,19 @@ def test_if_then_else_and_builtins():
     assert E("all([true, null])") is None and E("any([false, true])") is True
     assert E("5 between 1 and 5") is True
     assert E("5 in (< 3, > 4)") is True
+    assert E("append([1], 2, 3)") == [D(1), D(2), D(3)]
+    assert E("concatenate([1], [2, 3])") == [D(1), D(2), D(3)]
+    assert E("index of([1, 2, 1], 1)") == [D(1), D(3)]
+    assert E("distinct values([1, 2, 1])") == [D(1), D(2)]
+    assert E("flatten([1, [2, [3]]])") == [D(1), D(2), D(3)]
+    assert E("product(2, 3, 4)") == D(24) and E("median(8, 2, 5, 3, 4)") == D(4)
+    assert E("median([6, 1, 2, 3])") == D("2.5")
+    assert E("stddev(2, 4, 7, 5)") == D("2.081665999466132735282297706979931")
+    assert E("mode(6, 3, 9, 6, 6)") == [D(6)]
+    assert E('string join(["a", null, "c"], "-")') == "a-c"
+    assert E('day of year(date("2026-02-01"))') == D(32)
+    assert E('month of year(date("2026-02-01"))') == "February"
+    assert E('week of year(date("2026-01-01"))') == D(1)
 
 
 def test_dates_times_durations():

@@ -258,8 +258,13 @@ def test_incumbent_protection_keeps_the_point_below_threshold():
 
 
 def test_power_adjustment_calls_the_power_solver():
-    lp = ClosedLoop(validate_data(night(decisions=["power_adjustment"], loop=None,
-                                        clock={"duration": "1h", "tick": "15min", "start": "12:00"})))
+    # a dense layout (ISD 250 m) and the lowest "power wasted above" threshold of thresholds.yaml (-100 dBm)
+    data = night(decisions=["power_adjustment"],
+                 loop={"thresholds": {"threshold_rsrp_high_dbm": -100, "threshold_rsrp_min_dbm": -125}},
+                 clock={"duration": "1h", "tick": "15min", "start": "12:00"},
+                 area={"width_m": 700, "height_m": 650, "resolution_m": 25})
+    data["network"]["layout"]["hex"]["isd_m"] = 250
+    lp = ClosedLoop(validate_data(data))
     lp.sim.run(3)
     nominal = lp.sim.twin.cells.tx_power_dbm.copy()
     recs = lp.decide()

@@ -180,3 +180,15 @@ def test_diagnose_singles_then_pairs():
         "coverage+demand"]
     assert diagnose_infeasibility(["a", "b", "c"], lambda n: n == "a+b+c") == ["a+b+c"]
     assert diagnose_infeasibility(["a", "b"], lambda n: False) == []
+
+
+def test_package_imports_every_present_solver_module():
+    import importlib.util
+
+    import solvers
+
+    for kind in ("rru_sleep", "tilt", "power", "spectrum"):
+        if importlib.util.find_spec(f"solvers.{kind}") is not None:
+            assert kind in solvers.registered_kinds()
+    assert solvers.RruSleepProblem.kind == "rru_sleep"
+    assert set(["solve", "load_problem", "Problem", "Solution", "SolveStatus"]) <= set(solvers.__all__)

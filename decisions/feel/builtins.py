@@ -415,6 +415,122 @@ def f_day_of_week(d: Any) -> Any:
     return _DAYS[d.weekday()] if type(d) in (_dt.date, _dt.datetime) else None
 
 
+def f_append(lst: Any, *items: Any) -> Any:
+    return [*lst, *items] if type(lst) is list else None
+
+
+def f_concatenate(*lists: Any) -> Any:
+    if not all(type(x) is list for x in lists):
+        return None
+    return [v for x in lists for v in x]
+
+
+def f_reverse(lst: Any) -> Any:
+    return lst[::-1] if type(lst) is list else None
+
+
+def f_index_of(lst: Any, match: Any) -> Any:
+    if type(lst) is not list:
+        return None
+    return [Decimal(i + 1) for i, v in enumerate(lst) if ops.eq(v, match) is True]
+
+
+def f_distinct(lst: Any) -> Any:
+    if type(lst) is not list:
+        return None
+    out: list = []
+    for v in lst:
+        if not any(ops.eq(v, w) is True for w in out):
+            out.append(v)
+    return out
+
+
+def f_flatten(lst: Any) -> Any:
+    if type(lst) is not list:
+        return None
+    out: list = []
+    stack = [iter(lst)]
+    while stack:
+        for v in stack[-1]:
+            if type(v) is list:
+                stack.append(iter(v))
+                break
+            out.append(v)
+        else:
+            stack.pop()
+    return out
+
+
+def f_product(*a: Any) -> Any:
+    xs = _items(a)
+    if not xs or not all(_num(x) for x in xs):
+        return None
+    p = Decimal(1)
+    for x in xs:
+        p = CTX.multiply(p, x)
+    return p
+
+
+def f_median(*a: Any) -> Any:
+    xs = _items(a)
+    if not xs or not all(_num(x) for x in xs):
+        return None
+    ys = sorted(xs)
+    k = len(ys) // 2
+    return ys[k] if len(ys) % 2 else CTX.divide(CTX.add(ys[k - 1], ys[k]), Decimal(2))
+
+
+def f_stddev(*a: Any) -> Any:
+    """Sample standard deviation (n - 1), as FEEL's stddev()."""
+    xs = _items(a)
+    if not xs or len(xs) < 2 or not all(_num(x) for x in xs):
+        return None
+    m = CTX.divide(f_sum(xs), Decimal(len(xs)))
+    ss = Decimal(0)
+    for x in xs:
+        d = CTX.subtract(x, m)
+        ss = CTX.add(ss, CTX.multiply(d, d))
+    return CTX.sqrt(CTX.divide(ss, Decimal(len(xs) - 1)))
+
+
+def f_mode(*a: Any) -> Any:
+    xs = _items(a)
+    if xs is None or not all(_num(x) for x in xs):
+        return None
+    counts: dict = {}
+    for x in xs:
+        counts[x] = counts.get(x, 0) + 1
+    if not counts:
+        return []
+    top = max(counts.values())
+    return sorted(x for x, c in counts.items() if c == top)
+
+
+def f_string_join(lst: Any, sep: Any = "") -> Any:
+    if type(lst) is not list or (sep is not None and type(sep) is not str):
+        return None
+    parts = [x for x in lst if x is not None]
+    if not all(type(x) is str for x in parts):
+        return None
+    return (sep or "").join(parts)
+
+
+def f_day_of_year(d: Any) -> Any:
+    return Decimal(d.timetuple().tm_yday) if type(d) in (_dt.date, _dt.datetime) else None
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+def f_month_of_year(d: Any) -> Any:
+    return _MONTHS[d.month - 1] if type(d) in (_dt.date, _dt.datetime) else None
+
+
+def f_week_of_year(d: Any) -> Any:
+    return Decimal(d.isocalendar()[1]) if type(d) in (_dt.date, _dt.datetime) else None
+
+
 BUILTINS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "@": (_at, 1, 1),
     "date": (f_date, 1, 3),
@@ -456,6 +572,20 @@ BUILTINS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "substring before": (f_before, 2, 2),
     "substring after": (f_after, 2, 2),
     "day of week": (f_day_of_week, 1, 1),
+    "day of year": (f_day_of_year, 1, 1),
+    "month of year": (f_month_of_year, 1, 1),
+    "week of year": (f_week_of_year, 1, 1),
+    "append": (f_append, 1, 10_000),
+    "concatenate": (f_concatenate, 1, 10_000),
+    "reverse": (f_reverse, 1, 1),
+    "index of": (f_index_of, 2, 2),
+    "distinct values": (f_distinct, 1, 1),
+    "flatten": (f_flatten, 1, 1),
+    "product": (f_product, 1, 10_000),
+    "median": (f_median, 1, 10_000),
+    "stddev": (f_stddev, 1, 10_000),
+    "mode": (f_mode, 1, 10_000),
+    "string join": (f_string_join, 1, 2),
 }
 
 #: Functions whose constant string argument is a temporal literal: checked at load time.

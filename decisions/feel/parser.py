@@ -31,7 +31,7 @@ MULTIWORD_BUILTINS = ("date and time", "string length", "upper case", "lower cas
                       "substring after", "starts with", "ends with", "list contains", "day of week",
                       "day of year", "month of year", "week of year", "years and months duration",
                       "round half up", "round half down", "round up", "round down", "string join",
-                      "is defined")
+                      "is defined", "index of", "distinct values")
 
 _OPS = ("..", "**", "<=", ">=", "!=", "(", ")", "[", "]", "{", "}", ",", ".", "<", ">", "=", "+", "-", "*", "/",
         "?", ":", "@")

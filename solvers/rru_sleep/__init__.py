@@ -8,9 +8,12 @@ See ``solvers.rru_sleep.problem`` for the formulation and ``solvers.rru_sleep.so
 """
 
 from solvers.base import register
-from solvers.rru_sleep.problem import CONSTRAINT_FAMILIES, RruSleepProblem, RruSleepSolution
-from solvers.rru_sleep.solver import BACKENDS, solve_rru_sleep
+from solvers.rru_sleep.problem import CONSTRAINT_FAMILIES as RRU_SLEEP_CONSTRAINT_FAMILIES
+from solvers.rru_sleep.problem import RruSleepProblem, RruSleepSolution
+from solvers.rru_sleep.solver import BACKENDS as RRU_SLEEP_BACKENDS
+from solvers.rru_sleep.solver import solve_rru_sleep
 
-__all__ = ["RruSleepProblem", "RruSleepSolution", "solve_rru_sleep", "CONSTRAINT_FAMILIES", "BACKENDS"]
+__all__ = ["RruSleepProblem", "RruSleepSolution", "solve_rru_sleep", "RRU_SLEEP_CONSTRAINT_FAMILIES",
+           "RRU_SLEEP_BACKENDS"]
 
 register("rru_sleep", RruSleepProblem, RruSleepSolution, solve_rru_sleep)

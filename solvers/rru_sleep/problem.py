@@ -177,7 +177,8 @@ class RruSleepProblem(Problem):
 
 
 class RruSleepSolution(Solution):
-    """A sleep plan. Energies in Wh; ``objective`` = energy + switching costs + lost-traffic penalty."""
+    """A sleep plan. Energies in Wh; ``objective`` = energy_wh + switching_cost_wh + lost-traffic penalty.
+    ``energy_all_on_wh`` prices the same demand with every cell active (optimal assignment, no switches)."""
 
     kind: str = "rru_sleep"
     on: BoolArray | None = Field(None, description="x_it: cell active, (I, T)")
@@ -185,8 +186,9 @@ class RruSleepSolution(Solution):
     utilisation: FloatArray | None = Field(None, description="rho_it, (I, T)")
     serving_cell: IntArray | None = Field(None, description="cell carrying the largest share of j, -1 lost, (J, T)")
     unserved_mbps: FloatArray | None = Field(None, description="lost traffic per period, (T,) [Mbit/s]")
-    energy_wh: float | None = Field(None, description="energy of the plan [Wh] (no switching/penalty costs)")
+    energy_wh: float | None = Field(
+        None, description="energy of the plan [Wh]: active, loaded and sleeping cells plus sleep-entry energies")
     energy_all_on_wh: float | None = Field(None, description="energy with every cell active, same demand [Wh]")
     energy_saving_fraction: float | None = Field(None, description="1 - energy_wh / energy_all_on_wh")
     switch_count: int | None = Field(None, description="number of on and off switches in the plan")
-    switching_cost_wh: float | None = Field(None, description="switching costs + sleep-entry energies [Wh]")
+    switching_cost_wh: float | None = Field(None, description="c_sw x switch_count [Wh-equivalent]")

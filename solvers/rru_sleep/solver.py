@@ -317,7 +317,8 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None,
     """Period t with the exact assignment LP, one model re-solved warm (dual simplex) as x bounds change:
 
     1. every cell on: the all-on reference (infeasible here means the period is infeasible);
-    2. the start plan (``start``, default :func:`_greedy_period`);
+    2. the LP relaxation (x in [0, 1]): the period's bound; its x rounded up is a feasible plan;
+       the start plan is the better of that and ``start`` (default :func:`_greedy_period`);
     3. local search: put active cells to sleep one at a time, least loaded first, keeping each move that
        lowers the energy, until every active cell was tried or ``budget_s`` is spent.
 
@@ -346,9 +347,18 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None,
     h.changeColsBounds(d.n_i, cols, lo, np.ones(d.n_i))  # LP relaxation: a valid bound, whatever the MILP does
     h.setOptionValue("time_limit", INF)  # always finished: without it the period may have no bound at all
     h.run()
-    lp_bound = h.getInfo().objective_function_value if h.getModelStatus() == _MS.kOptimal else -np.inf
+    relaxed_ok = h.getModelStatus() == _MS.kOptimal
+    lp_bound = h.getInfo().objective_function_value if relaxed_ok else -np.inf
+    # rounding the relaxation's x up keeps its (y, z) feasible: always a valid plan
+    rounded = (np.asarray(h.getSolution().col_value)[cols] > 1e-7) | d.must_on if relaxed_ok else ones
     on = (_greedy_period(d, t) if start is None else start.astype(bool)) | d.must_on
     current = solve_with(on, limited=False)
+    if not (on == rounded).all():
+        c_round = solve_with(rounded, limited=False)
+        if c_round < current:
+            on, current = rounded.copy(), c_round
+        else:
+            current = solve_with(on, limited=False)  # restore the solution of the better plan
     if not np.isfinite(current):
         on, current = ones.copy(), solve_with(ones, limited=False)
     values = np.asarray(h.getSolution().col_value)
