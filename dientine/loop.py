@@ -18,8 +18,8 @@ when the scenario does not state it) it
      of each cell from its equipment; the recommended cells and the cells already asleep are free, every
      other cell must stay on; demand scaled up to the diurnal profile's peak over the coming interval). The
      MILP decides which candidates really sleep (adoption) and wakes sleeping cells the coming demand needs.
-     When the table asks for nothing new and the profile does not rise above the level of the plan in force,
-     the plan stands without a solver call;
+     When no cell is free that the plan in force did not already consider, no wake is asked and the profile
+     does not rise above the level that plan was made for, the plan stands without a solver call;
    * ``incumbent_protection`` (every tick, a safety function): ``vacate_channel`` -> the cell leaves the
      channel (``off``); ``reassign_channel`` -> :mod:`solvers.spectrum` (CP-SAT: which cells may keep the single
      channel with the aggregate at every active protection point <= threshold - margin; the others go off);
@@ -242,6 +242,8 @@ class ClosedLoop:
         self._epoch = 0
         self._qos_ref: tuple[dict[str, np.ndarray], dict[str, float]] | None = None
         self._plan_level: float | None = None
+        self._plan_free: np.ndarray | None = None
+        self._threshold_names: dict[int, list[str]] = {}
 
     @property
     def energy_saved_kwh(self) -> float:
@@ -350,7 +352,10 @@ class ClosedLoop:
 
     # ------------------------------------------------------------------ table inputs
     def _thresholds(self, model) -> dict[str, float]:
-        return {n: self.book.values[n] for n in model.input_names() if n.startswith("threshold_")}
+        names = self._threshold_names.get(id(model))
+        if names is None:
+            names = self._threshold_names[id(model)] = [n for n in model.input_names() if n.startswith("threshold_")]
+        return {n: self.book.values[n] for n in names}
 
     def _columns(self, table: str, kpi: dict[str, np.ndarray]) -> tuple[dict[str, Any], np.ndarray | None]:
         sim = self.sim
@@ -447,19 +452,25 @@ class ClosedLoop:
         want_wake = (action == "rru_wake") & asleep
         free = want_sleep | (asleep & ~want_wake & ~self._protect_off)
         if not free.any() and not want_wake.any():
-            self._plan_level = None
+            self._plan_level = self._plan_free = None
             self._open_idle_window()
             return
         level = self._profile_level()
-        if not want_sleep.any() and not want_wake.any() and self._plan_level is not None \
-                and level <= self._plan_level:
-            # nothing new to decide and the diurnal demand is not rising above the level the sleep plan in force
-            # was made for: the plan stands (no solver call); its cells stay asleep
-            self._open_window(0.0)
+        if (not want_wake.any() and self._plan_level is not None and level <= self._plan_level
+                and self._plan_free is not None and not (free & ~self._plan_free).any()):
+            # no cell is free that the plan in force did not already consider, and the diurnal demand is not
+            # rising above the level it was made for: the plan stands (no solver call)
+            for r in recs:
+                r.update(solver="rru_sleep", solver_status="plan in force")
+            if asleep.any():
+                self._open_window(0.0)
+            else:
+                self._open_idle_window()
             return
         t0 = time.perf_counter()
         self._plan_level = level
-        problem = self.sleep_problem(free)
+        self._plan_free = free.copy()
+        problem = self.sleep_problem(free, load=kpi["load"])
         if problem is None:  # nobody demands anything: every free cell may sleep
             on = ~free
             status, objective, expected_wh, solve_s = "trivial", 0.0, 0.0, 0.0
@@ -623,7 +634,7 @@ class ClosedLoop:
         return {"time_s": float(self.sim.time_s), "tick": int(self.sim.tick), "epoch": self._epoch, "table": table,
                 "decide_ms": None}
 
-    def sleep_problem(self, free: np.ndarray):
+    def sleep_problem(self, free: np.ndarray, *, load: np.ndarray | None = None):
         """The one-period :class:`solvers.rru_sleep.RruSleepProblem` of the coming decision interval: cells in
         ``free`` may sleep, every other serving cell stays on (failed or transitioning cells are out of the
         plan: they can serve nobody). None when no user demands anything."""
@@ -663,7 +674,7 @@ class ClosedLoop:
         rx_dbm = tw.topk_rx_dbm[rep].astype(np.float64)
         rx_mw = tw.topk_rx_mw[rep]
         radiates = tw.bs.interfering_mask()
-        load = np.where(radiates, np.clip(sim.cell_kpi_table()["load"], 0.0, 1.0), 0.0)
+        load = np.where(radiates, np.clip(sim.cell_kpi_table()["load"] if load is None else load, 0.0, 1.0), 0.0)
         valid = cand >= 0
         cidx = np.where(valid, cand, 0)
         interf = np.sum(np.where(valid, load[cidx] * rx_mw, 0.0), axis=1, keepdims=True)
