@@ -196,15 +196,20 @@ class IsacSensing:
 
     def update_tracks(self, pos: np.ndarray, truth: np.ndarray, t_s: float, gate_m: float) -> None:
         p = self.p
-        pairs = []
-        for ti, tr in enumerate(self.tracks):
-            if pos.shape[0]:
-                d = np.linalg.norm(pos - tr.pos, axis=1)
-                for di in np.flatnonzero(d <= gate_m):
-                    pairs.append((float(d[di]), ti, int(di)))
-        pairs.sort()
+        pairs: list[tuple[int, int]] = []
+        if self.tracks and pos.shape[0]:
+            # all track-detection distances at once; candidate pairs in (distance, track, detection) order
+            tpos = np.array([tr.pos for tr in self.tracks], dtype=np.float64).reshape(-1, 3)
+            diff = pos[None, :, :] - tpos[:, None, :]
+            d = np.sqrt(np.add.reduce(diff * diff, axis=2))
+            t_idx, d_idx = np.nonzero(d <= gate_m)
+            if t_idx.size:
+                order = np.lexsort((d_idx, t_idx, d[t_idx, d_idx]))
+                pairs = list(zip(t_idx[order].tolist(), d_idx[order].tolist(), strict=True))
         t_used, d_used = set(), set()
-        for _, ti, di in pairs:
+        truth_l = truth.tolist()
+        n_pairable = min(len(self.tracks), pos.shape[0])
+        for ti, di in pairs:
             if ti in t_used or di in d_used:
                 continue
             t_used.add(ti)
@@ -212,14 +217,16 @@ class IsacSensing:
             tr = self.tracks[ti]
             tr.pos = pos[di].copy()
             tr.hits.append(True)
-            tr.votes[int(truth[di])] = tr.votes.get(int(truth[di]), 0) + 1
+            tr.votes[truth_l[di]] = tr.votes.get(truth_l[di], 0) + 1
+            if len(t_used) == n_pairable:  # every track or every detection is taken: no pair left to match
+                break
         for ti, tr in enumerate(self.tracks):
             if ti not in t_used:
                 tr.hits.append(False)
             del tr.hits[:-p.confirm_n]
         for di in range(pos.shape[0]):
             if di not in d_used:
-                self.tracks.append(_Track(self.next_id, pos[di].copy(), [True], {int(truth[di]): 1}, False, t_s))
+                self.tracks.append(_Track(self.next_id, pos[di].copy(), [True], {truth_l[di]: 1}, False, t_s))
                 self.next_id += 1
         keep = []
         for tr in self.tracks:

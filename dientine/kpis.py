@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pyarrow as pa
 
@@ -104,58 +105,108 @@ def rate_percentiles_mbps(rate_mbps: np.ndarray, demanding: np.ndarray) -> tuple
     return float(p5), float(p50)
 
 
-class KpiRecorder:
-    """Collects one row per cell and one network row per tick; builds Arrow tables on demand."""
+@numba.njit(cache=True)
+def user_kpi_counts(active, serving_cell, sinr_db, demand_mbps, rate_mbps, sinr_min_db, out_rate_demanding):
+    """One pass over the users: (active users, covered users (a serving cell and SINR >= ``sinr_min_db``),
+    demanding users (active with demand > 0)); the rates of the demanding users are copied, in user order, to
+    the front of ``out_rate_demanding`` (the same numbers as :func:`coverage_pct` and the mask given to
+    :func:`rate_percentiles_mbps`)."""
+    n_active = 0
+    covered = 0
+    n_dem = 0
+    for u in range(active.shape[0]):
+        if not active[u]:
+            continue
+        n_active += 1
+        if serving_cell[u] >= 0 and sinr_db[u] >= sinr_min_db:
+            covered += 1
+        if demand_mbps[u] > 0:
+            out_rate_demanding[n_dem] = rate_mbps[u]
+            n_dem += 1
+    return n_active, covered, n_dem
 
-    def __init__(self, n_cells: int, state_names: tuple[str, ...]):
+
+_CELL_KEYS = CELL_COLUMNS.keys()
+_NETWORK_KEYS = NETWORK_COLUMNS.keys()
+
+
+def _buffer_dtype(typ: pa.DataType) -> type:
+    """Row-buffer dtype of a KPI column: int64 for integer (and dictionary-coded) columns, float64 otherwise."""
+    return np.int64 if pa.types.is_integer(typ) or pa.types.is_dictionary(typ) else np.float64
+
+
+class KpiRecorder:
+    """Collects one row per cell and one network row per tick into preallocated NumPy buffers (grown by
+    doubling); the Arrow tables are built on demand, when :meth:`cell_table` / :meth:`network_table` are read,
+    and cached until the next :meth:`record`."""
+
+    def __init__(self, n_cells: int, state_names: tuple[str, ...], capacity: int = 128):
         self.n_cells = int(n_cells)
         self.state_names = tuple(state_names)
-        self._cell: list[dict[str, np.ndarray]] = []
-        self._net: list[dict[str, float]] = []
+        self._n = 0
+        self._cap = max(int(capacity), 1)
+        self._cell = {name: np.zeros((self._cap, self.n_cells), dtype=_buffer_dtype(typ))
+                      for name, (typ, _, _) in CELL_COLUMNS.items()}
+        self._net = np.zeros((self._cap, len(NETWORK_COLUMNS)))
         self._cell_table: pa.Table | None = None
         self._net_table: pa.Table | None = None
 
     def __len__(self) -> int:
-        return len(self._net)
+        return self._n
+
+    def _grow(self) -> None:
+        self._cap *= 2
+        for name, buf in self._cell.items():
+            new = np.zeros((self._cap, self.n_cells), dtype=buf.dtype)
+            new[:self._n] = buf[:self._n]
+            self._cell[name] = new
+        new = np.zeros((self._cap, self._net.shape[1]))
+        new[:self._n] = self._net[:self._n]
+        self._net = new
 
     def record(self, cell: dict[str, np.ndarray | float], network: dict[str, float]) -> None:
         """Append one tick. ``cell`` maps every :data:`CELL_COLUMNS` name to an array of ``n_cells`` values (or a
         scalar broadcast to all cells; ``state`` as integer codes into ``state_names``); ``network`` maps every
         :data:`NETWORK_COLUMNS` name to a scalar."""
-        missing = [c for c in CELL_COLUMNS if c not in cell]
-        extra = [c for c in cell if c not in CELL_COLUMNS]
-        if missing or extra:
+        if cell.keys() != _CELL_KEYS:
+            missing = [c for c in CELL_COLUMNS if c not in cell]
+            extra = [c for c in cell if c not in CELL_COLUMNS]
             raise ValueError(f"KpiRecorder.record cell KPIs: missing {missing}, unknown {extra}")
-        missing = [c for c in NETWORK_COLUMNS if c not in network]
-        extra = [c for c in network if c not in NETWORK_COLUMNS]
-        if missing or extra:
+        if network.keys() != _NETWORK_KEYS:
+            missing = [c for c in NETWORK_COLUMNS if c not in network]
+            extra = [c for c in network if c not in NETWORK_COLUMNS]
             raise ValueError(f"KpiRecorder.record network KPIs: missing {missing}, unknown {extra}")
-        row = {}
+        if self._n == self._cap:
+            self._grow()
+        i = self._n
         for name, value in cell.items():
-            a = np.asarray(value)
-            if a.ndim == 0:
-                a = np.full(self.n_cells, a)
-            elif a.shape != (self.n_cells,):
+            shape = getattr(value, "shape", ())
+            if shape != () and shape != (self.n_cells,):
                 raise ValueError(f"KpiRecorder.record cell KPI {name!r}: expected shape ({self.n_cells},), "
-                                 f"found {a.shape}")
-            row[name] = a.copy()
-        self._cell.append(row)
-        self._net.append({k: float(v) for k, v in network.items()})
+                                 f"found {shape}")
+            self._cell[name][i] = value
+        self._net[i] = [network[k] for k in NETWORK_COLUMNS]
+        self._n = i + 1
         self._cell_table = None
         self._net_table = None
 
     def latest_cell(self) -> dict[str, np.ndarray] | None:
-        return self._cell[-1] if self._cell else None
+        """The last tick's per-cell KPIs (copies), or None before the first tick."""
+        if not self._n:
+            return None
+        return {name: buf[self._n - 1].copy() for name, buf in self._cell.items()}
 
     def latest_network(self) -> dict[str, float] | None:
-        return self._net[-1] if self._net else None
+        """The last tick's network KPIs, or None before the first tick."""
+        if not self._n:
+            return None
+        return dict(zip(NETWORK_COLUMNS, self._net[self._n - 1].tolist(), strict=True))
 
     def cell_table(self) -> pa.Table:
         if self._cell_table is None:
             arrays = []
             for name, (typ, _, _) in CELL_COLUMNS.items():
-                values = (np.concatenate([row[name] for row in self._cell]) if self._cell
-                          else np.zeros(0))
+                values = self._cell[name][:self._n].ravel()
                 if name == "state":
                     codes = values.astype(np.int8)
                     arrays.append(pa.DictionaryArray.from_arrays(
@@ -168,8 +219,8 @@ class KpiRecorder:
     def network_table(self) -> pa.Table:
         if self._net_table is None:
             arrays = []
-            for name, (typ, _, _) in NETWORK_COLUMNS.items():
-                values = np.array([row[name] for row in self._net], dtype=np.float64)
+            for j, (typ, _, _) in enumerate(NETWORK_COLUMNS.values()):
+                values = self._net[:self._n, j]
                 arrays.append(pa.array(values.astype(typ.to_pandas_dtype()), type=typ))
             self._net_table = pa.Table.from_arrays(arrays, schema=NETWORK_SCHEMA)
         return self._net_table

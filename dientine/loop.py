@@ -83,16 +83,16 @@ THRESHOLDS_YAML = decisions.tables_dir() / "thresholds.yaml"
 DEFAULT_DECISION_EVERY_S = 3600.0
 
 #: The thresholds the loop adapts and which way of moving each makes the energy-saving policy act more often
-#: (feedback's ``aggressive``): a higher sleep load, a later window end and a lower neighbour-headroom
-#: requirement all put more cells to sleep for longer. The window start and the wake headroom stay at their
-#: values: moving start and end with the same signal can close the window altogether (start >= end), after
-#: which no outcome would ever reopen it, and waking for capacity is the sleep plan's job (it re-plans every
-#: epoch with the coming demand).
+#: (feedback's ``aggressive``): a higher sleep load, a later window end, a lower neighbour-headroom requirement
+#: and a lower wake threshold all put more cells to sleep for longer. The window start stays at its value:
+#: moving start and end with the same signal can close the window altogether (start >= end), after which no
+#: outcome would ever reopen it.
 ADAPTED_THRESHOLDS: dict[str, dict[str, str]] = {
     "energy_saving": {
         "threshold_sleep_load": "up",
         "threshold_sleep_end_hour": "up",
         "threshold_neighbour_headroom": "down",
+        "threshold_wake_headroom": "down",
     },
 }
 
@@ -944,6 +944,7 @@ class ClosedLoop:
             "drone_alerts": st.drone_alerts,
             "time_tables_s": st.table_s,
             "time_solvers_s": st.solver_s,
+            "time_protection_s": st.protection_s,
         })
         if sim.sensing is not None:
             s = sim.sensing.kpi.summary()

@@ -45,7 +45,7 @@ from agents.equipment import CellState
 from agents.scheduler import schedule
 from agents.sensing import IsacSensing, RadarParams
 from agents.wear import WearModel, apply_failures
-from dientine.kpis import KpiRecorder, coverage_pct, rate_percentiles_mbps, summarise
+from dientine.kpis import KpiRecorder, summarise, user_kpi_counts
 from dientine.radio.link import SHANNON_36942
 from dientine.scenario import Scenario, load_scenario
 from dientine.sim_output import plot_timeseries, write_parquet, write_summary
@@ -155,6 +155,11 @@ class Simulation(mesa.Model):
         self.drone_serving = np.full(d, -1, np.int64)
         self.drone_sinr_db = np.full(d, -np.inf)
         self._cell_load = np.zeros(tw.n_cells)
+        self._rate_demanding = np.zeros(n)
+        self._cell_index = np.arange(tw.n_cells)
+        self._drone_buf: dict[str, np.ndarray] | None = None
+        self._ones_cells = np.ones(tw.n_cells)
+        self._energy_kwh_cum = 0.0
         self.sites = [SiteAgent(self, s) for s in range(tw.n_sites)]
         self.wall_time_s = 0.0
         #: Wall time and process CPU time spent per stage of the tick, summed over ticks (s); see :data:`STAGES`.
@@ -287,12 +292,10 @@ class Simulation(mesa.Model):
         par = tw.use_parallel(u.n)
         cand = user_candidates if par else user_candidates_serial
         links = user_links_fast if par else user_links_fast_serial
-        off = tw.cells.offset_db
-        rsrp_off = tw.cells.rsrp_offset_db
         cand(u.x_m, u.y_m, u.active, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows, tw.topk_cell,
-             tw.topk_rx_dbm, can_serve, off, u.ho.serving_cell, rsrp_off, tw.o2i_db, self._row, self._best,
-             self._rsrp_best, self._other, self._rsrp_other, self._rsrp_serv, tw.topk_rx_mw, radiates, load,
-             self._mw3, self._interf)
+             tw.topk_rx_dbm, can_serve, tw.cells.offset_db, u.ho.serving_cell, tw.cells.rsrp_offset_db, tw.o2i_db,
+             self._row, self._best, self._rsrp_best, self._other, self._rsrp_other, self._rsrp_serv, tw.topk_rx_mw,
+             radiates, load, self._mw3, self._interf)
         np.copyto(self._prev_serving, u.ho.serving_cell)
         counts = tw.population.step_handover(self._rsrp_serv, self._other, self._rsrp_other, self.time_s,
                                              self.tick_s, cell_available=can_serve, best_cell=self._best)
@@ -308,33 +311,34 @@ class Simulation(mesa.Model):
         if d.n == 0:
             return
         gain = tw.drone_gains()
-        idx = np.ascontiguousarray(np.broadcast_to(np.arange(tw.n_cells, dtype=np.int32), gain.shape))
+        if self._drone_buf is None or self._drone_buf["rx_dbm"].shape != gain.shape:
+            # per-drone work arrays, allocated once: one "pixel row" per drone on a 1 x D pseudo-grid with unit
+            # pixels (drone i -> row i)
+            self._drone_buf = {
+                "idx": np.ascontiguousarray(np.broadcast_to(np.arange(tw.n_cells, dtype=np.int32), gain.shape)),
+                "xs": np.arange(d.n, dtype=np.float64) + 0.5, "ys": np.full(d.n, 0.5),
+                "row": np.zeros(d.n, np.int64), "best": np.zeros(d.n, np.int64), "other": np.zeros(d.n, np.int64),
+                "f": np.zeros((4, d.n)), "zero_o2i": np.zeros(d.n), "one_o2i": np.ones(d.n),
+                "none": np.full(d.n, -1, np.int64), "rx_dbm": np.empty(gain.shape, np.float32),
+                "rx_mw": np.empty(gain.shape, np.float64), "mw3": np.zeros((d.n, 3)), "se": np.zeros(d.n),
+            }
+        bf = self._drone_buf
+        idx, row, best, other, f, rx_dbm, rx_mw = (bf[k] for k in ("idx", "row", "best", "other", "f", "rx_dbm",
+                                                                   "rx_mw"))
         served = d.served & d.active
-        # one "pixel row" per drone: a 1 x D pseudo-grid with unit pixels maps drone i to row i
-        xs = np.arange(d.n, dtype=np.float64) + 0.5
-        ys = np.full(d.n, 0.5)
-        row = np.zeros(d.n, np.int64)
-        best = np.zeros(d.n, np.int64)
-        other = np.zeros(d.n, np.int64)
-        f = np.zeros((4, d.n))
-        zero_o2i = np.zeros(d.n)
-        one_o2i = np.ones(d.n)
-        none = np.full(d.n, -1, np.int64)
-        rx_dbm = np.empty(gain.shape, np.float32)
-        rx_mw = np.empty(gain.shape, np.float64)
         rx_cache(idx, gain, tw.cells.tx_power_dbm, rx_dbm, rx_mw)
-        user_candidates_serial(xs, ys, served, 0.0, 0.0, 1.0, d.n, 1, idx, rx_dbm, can_serve, tw.cells.offset_db,
-                               none, tw.cells.rsrp_offset_db, zero_o2i, row, best, f[0], other, f[1], f[2], rx_mw,
-                               radiates, load, np.zeros((d.n, 3)), f[3])
+        user_candidates_serial(bf["xs"], bf["ys"], served, 0.0, 0.0, 1.0, d.n, 1, idx, rx_dbm, can_serve,
+                               tw.cells.offset_db, bf["none"], tw.cells.rsrp_offset_db, bf["zero_o2i"], row, best,
+                               f[0], other, f[1], f[2], rx_mw, radiates, load, bf["mw3"], f[3])
         self.drone_serving[:] = np.where(served, best, -1)
         kind, alpha, smin, tmax, thr, eff = tw.se_params
-        se = np.zeros(d.n)
-        user_links_serial(row, served, self.drone_serving, idx, rx_mw, radiates, load, one_o2i, tw.noise_mw, kind,
-                          alpha, smin, tmax, thr, eff, self.drone_sinr_db, se)
+        se = bf["se"]
+        user_links_serial(row, served, self.drone_serving, idx, rx_mw, radiates, load, bf["one_o2i"], tw.noise_mw,
+                          kind, alpha, smin, tmax, thr, eff, self.drone_sinr_db, se)
         n = tw.users.n
         self._ue_serving[n:] = self.drone_serving
         self._ue_se[n:] = se
-        self._ue_demand[n:] = np.where(served, d.demand_mbps, 0.0)
+        np.copyto(self._ue_demand[n:], np.where(served, d.demand_mbps, 0.0))
 
     def _schedule(self, avail: np.ndarray):
         tw = self.twin
@@ -376,7 +380,7 @@ class Simulation(mesa.Model):
         update_drone_demand(tw.drones, pop.traffic_table)
         clock.lap("drones")
 
-        state_at_start = bs.state.copy()
+        state_at_start = bs.state.astype(np.int64)
         can_serve = bs.serving_mask()
         radiates = bs.interfering_mask()
         iterations = 2 if self.tick == 0 else 1
@@ -422,19 +426,17 @@ class Simulation(mesa.Model):
         tw = self.twin
         u = tw.users
         bs = tw.bs
-        active = u.active
-        serving = u.ho.serving_cell
-        cov = coverage_pct(self.sinr_db, serving, active, SINR_MIN_DB)
-        n_active = int(np.count_nonzero(active))
-        covered = int(np.count_nonzero(active & (serving >= 0) & (self.sinr_db >= SINR_MIN_DB)))
-        demanding = active & (u.demand_mbps > 0)
-        p5, p50 = rate_percentiles_mbps(self.rate_mbps, demanding)
-        state = state_at_start.astype(np.int64)
-        health = self.wear.cell_health() if self.wear is not None else np.ones(tw.n_cells)
+        n_active, covered, n_demanding = user_kpi_counts(u.active, u.ho.serving_cell, self.sinr_db, u.demand_mbps,
+                                                         self.rate_mbps, SINR_MIN_DB, self._rate_demanding)
+        cov = 100.0 * covered / n_active if n_active else 100.0
+        p5, p50 = (np.percentile(self._rate_demanding[:n_demanding], (5.0, 50.0)).tolist() if n_demanding
+                   else (0.0, 0.0))
+        state = state_at_start
+        health = bs.health if self.wear is not None else self._ones_cells
         energy_kwh = tick_energy_j / 3.6e6
         hour = self.hour_of_day
         cell = {
-            "tick": self.tick, "time_s": self.time_s, "hour": hour, "cell": np.arange(tw.n_cells),
+            "tick": self.tick, "time_s": self.time_s, "hour": hour, "cell": self._cell_index,
             "site": tw.site_id, "state": state, "load": bs.load, "users": res.n_users,
             "throughput_mbps": res.served_mbps, "demand_mbps": res.demand_mbps,
             "unsatisfied_mbps": res.unsatisfied_mbps, "power_w": bs.power_w, "energy_kwh": energy_kwh,
@@ -442,18 +444,20 @@ class Simulation(mesa.Model):
         }
         demand = float(res.demand_mbps.sum()) + res.unassigned_demand_mbps
         carried = float(res.served_mbps.sum())
-        prev_cum = self.kpi.latest_network()["energy_kwh_cum"] if len(self.kpi) else 0.0
+        tick_kwh = float(energy_kwh.sum())
+        self._energy_kwh_cum += tick_kwh
+        n_state = np.bincount(state, minlength=len(STATE_NAMES))
         network = {
             "tick": self.tick, "time_s": self.time_s, "hour": hour, "users_active": n_active,
             "users_covered": covered, "users_unserved": n_active - covered, "coverage_pct": cov,
-            "users_demanding": int(np.count_nonzero(demanding)),
+            "users_demanding": n_demanding,
             "rate_p5_mbps": p5, "rate_median_mbps": p50, "demand_mbps": demand, "throughput_mbps": carried,
             "unsatisfied_mbps": max(demand - carried, 0.0), "power_w": float(bs.power_w.sum()),
-            "energy_kwh": float(energy_kwh.sum()), "energy_kwh_cum": prev_cum + float(energy_kwh.sum()),
-            "cells_active": int(np.count_nonzero(state == CellState.ON)),
-            "cells_sleeping": int(np.count_nonzero((state == CellState.LIGHT_SLEEP) | (state == CellState.DEEP_SLEEP)
-                                                   | (state == CellState.OFF))),
-            "cells_failed": int(np.count_nonzero(state == CellState.FAILED)),
+            "energy_kwh": tick_kwh, "energy_kwh_cum": self._energy_kwh_cum,
+            "cells_active": int(n_state[CellState.ON]),
+            "cells_sleeping": int(n_state[CellState.LIGHT_SLEEP] + n_state[CellState.DEEP_SLEEP]
+                                  + n_state[CellState.OFF]),
+            "cells_failed": int(n_state[CellState.FAILED]),
             "drones": int(np.count_nonzero(tw.drones.active)),
             "detections": new_detections, "intruders_detected_cum": self._intruders_detected,
             "handovers": int(ho["handovers"]) + int(ho["forced"]),

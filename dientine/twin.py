@@ -32,7 +32,10 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import prange
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 from agents.basestations import BaseStations
 from agents.catalog import Catalog, load_catalog
@@ -44,6 +47,7 @@ from agents.users import CrowdEvent, Population
 from dientine.events import ScheduledEvent, schedule_events
 from dientine.network import build_network, grid_for
 from dientine.radio import kernels as rk
+from dientine.radio import maps as radio_maps
 from dientine.radio.link import se_parameters, thermal_noise_dbm
 from dientine.radio.maps import gain_map_dense, gain_map_topk
 from dientine.radio.network_arrays import PointArrays
@@ -89,6 +93,36 @@ def rx_cache(cell_index, gain, tx, out_dbm, out_mw):
                 out_mw[p, k] = math.exp(v * LN10_10)
 
 
+@intrinsic
+def _prefetch_row(typingctx, arr, row):
+    """Hint the CPU to fetch the cache line holding ``arr[row, 0]`` (a 2-D array) into all cache
+    levels (LLVM ``llvm.prefetch``: read, high locality, data); no effect on results. The per-user kernels look up
+    rows of the top-K map at random pixels, so their time is memory latency; fetching the rows of the user a few
+    iterations ahead overlaps those waits."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 2 and isinstance(row, types.Integer)):
+        return None
+    sig = types.void(arr, row)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        idx = context.cast(builder, args[1], signature.args[1], types.intp)
+        zero = context.get_constant(types.intp, 0)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [idx, zero], wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+#: How many users ahead the pixel-lookup kernel prefetches (a performance setting, measured on this machine).
+PREFETCH_USERS_AHEAD = 8
+
+
 def _make_candidates(parallel):
     rng_ = prange if parallel else range
 
@@ -100,7 +134,14 @@ def _make_candidates(parallel):
         in the pixel's top-K or cannot serve). For :func:`user_links_fast`, also the received powers (mW, no O2I)
         of those three cells in ``out_mw3[u] = (best, other, current)`` (0 if none) and the load-weighted sum of
         the received powers of all radiating top-K cells in ``out_interf_mw[u]``."""
-        for u in rng_(x.shape[0]):
+        n = x.shape[0]
+        for u in rng_(n):
+            v = u + PREFETCH_USERS_AHEAD
+            if v < n and active[v]:
+                q = _pixel_of(x[v], y[v], x0, y0, res, n_cols, n_rows)
+                _prefetch_row(cell_index, q)
+                _prefetch_row(rx_dbm, q)
+                _prefetch_row(rx_mw, q)
             if not active[u]:
                 out_row[u] = -1
                 out_best[u] = -1
@@ -392,6 +433,8 @@ class Twin:
         self.o2i_db = np.ascontiguousarray(np.maximum(self.o2i_db, 0.0))
         self.o2i_lin = 10.0 ** (self.o2i_db / 10.0)
         self.drones: DroneArrays = build_drones(self.catalog, drone_groups, self.grid, r_drones)
+        self._drone_args_cells = None
+        self._drone_args_tail: tuple = ()
 
     # ------------------------------------------------------------------ gain cache
     def _build_gain_cache(self) -> None:
@@ -495,7 +538,20 @@ class Twin:
         """Dense path gains [drones, cells] at the drones' current 3-D positions (direct evaluation)."""
         d = self.drones
         pts = PointArrays(d.x_m, d.y_m, d.z_m)
-        return gain_map_dense(self.cells, pts, self.fields, wrap_offsets_m=self.wrap_offsets_m, parallel=False)
+        if self._drone_args_cells is not self.cells:
+            # the cell-side kernel arguments (antenna groups, rotations, tilts, fields) change only with the
+            # network configuration (set_tilt / set_tx_power replace ``self.cells``): built once per configuration
+            # by the same code path as gain_map_dense, which also validates the points
+            self._drone_args_tail = radio_maps._kernel_args(self.cells, pts, self.fields, self.wrap_offsets_m)[6:]
+            self._drone_args_cells = self.cells
+        else:
+            pts.validate_for(self.cells.scenario)
+        pix = self.fields.grid.pixel_index(pts.x_m, pts.y_m)
+        out = np.empty((pts.n_points, self.n_cells), np.float32)
+        n_bad = rk.gain_dense_serial(pts.x_m, pts.y_m, pts.height_m, pts.indoor, pts.o2i_loss_db, pix,
+                                     *self._drone_args_tail, out)
+        radio_maps._raise_if_bad(n_bad, self.cells)
+        return out
 
     def event_hour(self, ev: ScheduledEvent) -> float:
         return ev.start_tick * self.tick_s / 3600.0

@@ -37,6 +37,7 @@ import highspy
 import numpy as np
 from pydantic import ConfigDict
 
+from solvers._common import INF, SINR_MIN_DB_TR36942, csr_starts, new_highs, solve_highs
 from solvers.base import (
     Problem,
     ProblemDataError,
@@ -51,8 +52,6 @@ from solvers.base import (
 
 __all__ = ["PowerProblem", "PowerSolution", "solve_power", "spectral_radius", "sinr_db"]
 
-INF = highspy.kHighsInf
-
 EARTH_MACRO_N_TRX = 6
 EARTH_MACRO_P0_W = 130.0
 EARTH_MACRO_DELTA_P = 4.7
@@ -61,10 +60,9 @@ EARTH_MACRO_DELTA_P = 4.7
 DEFAULT_LEVELS_DB = (0.0, -1.0, -2.0, -3.0, -4.0, -5.0, -6.0)
 """Discrete power steps, 0 to -6 dB in 1 dB steps (REFERENCES.md §6.3)."""
 
-SINR_MIN_DB_TR36942 = -10.0
 SINR_MAX_DB_TR36942 = 22.05
-"""TR 36.942 Annex A.1 DL: below SINR_MIN the rate is 0, above SINR_MAX it saturates at 4.4 bps/Hz
-(REFERENCES.md §4.1); the default max-min search bracket."""
+"""TR 36.942 Annex A.1 DL: below SINR_MIN_DB_TR36942 (-10 dB, :mod:`solvers._common`) the rate is 0, above
+SINR_MAX it saturates at 4.4 bps/Hz (REFERENCES.md §4.1); the default max-min search bracket."""
 
 _SMALL_COEF = 1e-9
 _FEAS_RTOL = 1e-6
@@ -219,27 +217,6 @@ def spectral_radius(problem: PowerProblem, sinr_target_db: np.ndarray | None = N
     return float(np.max(np.abs(np.linalg.eigvals(gamma[:, None] * f))))
 
 
-HIGHS_THREADS = 2
-"""HiGHS thread count. Its thread pool is process-global: every module must ask for the same count (rru_sleep
-uses 2, the target machine's cores) or a later model fails to run; :func:`run_highs` recovers if not."""
-
-
-def new_highs() -> highspy.Highs:
-    """A silent HiGHS instance with the project's thread count."""
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", HIGHS_THREADS)
-    return h
-
-
-def run_highs(h: highspy.Highs) -> None:
-    """``h.run()``, robust to HiGHS' process-global thread pool: once any model in the process has run, a model
-    asking for a different ``threads`` value fails with ``kError``/``Not Set``; then reset the pool and retry."""
-    if h.run() == highspy.HighsStatus.kError and h.getModelStatus() == highspy.HighsModelStatus.kNotset:
-        highspy.Highs.resetGlobalScheduler(True)
-        h.run()
-
-
 class _Lp:
     """The SINR/RSRP rows and bounds, rebuilt for a target vector and a set of relaxed families."""
 
@@ -285,7 +262,7 @@ class _Lp:
         vals = -coef
         vals[np.arange(pb.n_points), pb.serving_cell] = 1.0
         mask = vals != 0.0
-        starts = np.concatenate(([0], np.cumsum(mask.sum(axis=1))[:-1])).astype(np.int32)
+        starts = csr_starts(mask.sum(axis=1))
         idx = np.nonzero(mask)[1].astype(np.int32)
         return starts, idx, vals[mask], rhs
 
@@ -301,7 +278,6 @@ class _Lp:
             return "infeasible", None, None, None, None
         cost, const = self.cost()
         h = new_highs()
-        h.setOptionValue("time_limit", max(float(time_limit_s), 1e-3))
         h.addVars(n_c, lb, ub)
         h.changeColsCost(n_c, np.arange(n_c, dtype=np.int32), cost)
         rows = self.sinr_rows(None if "sinr_target" in relaxed else target_db, ub)
@@ -324,19 +300,10 @@ class _Lp:
                          np.concatenate(([1.0], -pw[c])))
             h.setOptionValue("mip_rel_gap", 1e-9)
             h.setOptionValue("mip_abs_gap", 1e-9)
-        run_highs(h)
-        st = h.getModelStatus()
-        info = h.getInfo()
-        has_sol = info.primal_solution_status == 2  # kSolutionStatusFeasible
-        if st == highspy.HighsModelStatus.kInfeasible:
-            return "infeasible", None, None, None, None
-        if st == highspy.HighsModelStatus.kUnboundedOrInfeasible:
-            return "infeasible", None, None, None, None
-        if st not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit):
-            return "error:" + h.modelStatusToString(st), None, None, None, None
-        if not has_sol:
-            return "time_limit", None, None, None, None
-        x = np.asarray(h.getSolution().col_value, dtype=float)
+        run = solve_highs(h, time_limit_s)
+        if run.x is None:
+            return run.status, None, None, None, None
+        x = run.x
         p = x[:n_c].clip(min=0.0)
         lev = None
         if levels is not None:
@@ -344,11 +311,10 @@ class _Lp:
             p = pb.p_max_w * 10.0 ** (levels[lev] / 10.0)
         obj = float(cost @ p + const)
         if levels is not None:
-            bound = float(info.mip_dual_bound) + const
+            bound = run.mip_dual_bound + const
         else:
             bound = obj
-        status = "optimal" if st == highspy.HighsModelStatus.kOptimal else "feasible"
-        return status, p, lev, obj, bound
+        return run.status, p, lev, obj, bound
 
 
 def _check_exact(problem: PowerProblem, p: np.ndarray, target_db: np.ndarray | None) -> tuple[float, float | None]:

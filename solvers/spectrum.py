@@ -49,6 +49,15 @@ import numpy as np
 from ortools.sat.python import cp_model
 from pydantic import BaseModel, ConfigDict, Field
 
+from solvers._common import (
+    INF,
+    bound_reached,
+    cpsat_solver,
+    csr_starts,
+    new_highs,
+    solve_highs,
+    warm_start_field,
+)
 from solvers.base import (
     Problem,
     ProblemDataError,
@@ -60,7 +69,6 @@ from solvers.base import (
     register,
     relative_gap,
 )
-from solvers.power import new_highs, run_highs
 
 __all__ = ["SpectrumProblem", "SpectrumSolution", "ProtectionPoint", "solve_spectrum", "check_assignment",
            "CBRS_THRESHOLD_DBM", "CBRS_REF_BANDWIDTH_MHZ", "IAP_MARGIN_DB"]
@@ -75,7 +83,6 @@ IAP_MARGIN_DB = 1.0
 SCALE = 10**6
 """Integer resolution of a protection row: 1e-6 of the threshold (assumption)."""
 _VALUE_SCALE = 10**6
-INF = highspy.kHighsInf
 _HIGHS_ROW_SAFETY = 1e-6
 """HiGHS protection rows use ``sum r_i x_i <= 1 - 1e-6`` (r = I/T'): its 1e-7 feasibility tolerance can then never
 admit an exact violation (conservative, like the CP-SAT rounding)."""
@@ -325,10 +332,7 @@ class _Model:
         return sum(self.x[i][c] for i in cells for c in range(self.pb.n_channels))
 
     def run(self, time_limit_s: float, seed: int = 0) -> tuple[int, cp_model.CpSolver]:
-        solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = max(float(time_limit_s), 0.01)
-        solver.parameters.num_workers = 2
-        solver.parameters.random_seed = seed
+        solver = cpsat_solver(time_limit_s, workers=2, seed=seed)
         st = solver.Solve(self.m)
         return st, solver
 
@@ -393,14 +397,12 @@ def solve_spectrum(problem: SpectrumProblem, *, time_limit_s: float = 60.0, back
         raise ProblemDataError("backend", f"expected 'cp-sat', 'highs' or None, found {backend!r}")
     deadline = t0 + time_limit_s
     hint = None
-    if warm_start is not None:
-        raw = warm_start.get("assignment") if isinstance(warm_start, dict) else getattr(warm_start,
-                                                                                          "assignment", None)
-        if raw is not None:
-            hint = np.asarray(raw, dtype=bool)
-            if hint.shape != (problem.n_cells, problem.n_channels):
-                raise ProblemDataError("warm_start.assignment", f"expected shape "
-                                       f"{(problem.n_cells, problem.n_channels)}, found {hint.shape}")
+    raw = warm_start_field(warm_start, "assignment")
+    if raw is not None:
+        hint = np.asarray(raw, dtype=bool)
+        if hint.shape != (problem.n_cells, problem.n_channels):
+            raise ProblemDataError("warm_start.assignment", f"expected shape "
+                                   f"{(problem.n_cells, problem.n_channels)}, found {hint.shape}")
     if backend == "highs" or (backend in (None, "auto") and problem.points):
         return _solve_highs(problem, t0, deadline, hint)
     mdl = _Model(problem, set())
@@ -415,23 +417,32 @@ def solve_spectrum(problem: SpectrumProblem, *, time_limit_s: float = 60.0, back
     coefs, k = _cell_coefs(problem)
     _set_linear_objective(mdl, coefs)
     st, solver = mdl.run(deadline - time.perf_counter())
-    if st == cp_model.INFEASIBLE:
-        return _infeasible(problem, t0, deadline, method)
-    if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        status = SolveStatus.TIME_LIMIT if st == cp_model.UNKNOWN else SolveStatus.ERROR
-        return SpectrumSolution(status=status, wall_time_s=time.perf_counter() - t0, backend="cp-sat",
-                                method=method, time_limit_reached=st == cp_model.UNKNOWN,
-                                message=f"CP-SAT status {solver.StatusName(st)}")
+    failed = _cpsat_failure(problem, st, solver, t0, deadline, method)
+    if failed is not None:
+        return failed
     x = mdl.value_of(solver)
     bound = float(solver.BestObjectiveBound()) / k
     return _solution(problem, x, False, bound, t0, method, msg, hit=st == cp_model.FEASIBLE)
+
+
+def _cpsat_failure(problem: SpectrumProblem, st: int, solver: cp_model.CpSolver, t0: float, deadline: float,
+                   method: str) -> SpectrumSolution | None:
+    """The solution to return for a CP-SAT run without an assignment (None when it found one)."""
+    if st == cp_model.INFEASIBLE:
+        return _infeasible(problem, t0, deadline, method)
+    if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    status = SolveStatus.TIME_LIMIT if st == cp_model.UNKNOWN else SolveStatus.ERROR
+    return SpectrumSolution(status=status, wall_time_s=time.perf_counter() - t0, backend="cp-sat",
+                            method=method, time_limit_reached=st == cp_model.UNKNOWN,
+                            message=f"CP-SAT status {solver.StatusName(st)}")
 
 
 def _solution(problem: SpectrumProblem, x: np.ndarray, proven: bool, bound: float | None, t0: float, method: str,
               msg: str, hit: bool, backend: str = "cp-sat") -> SpectrumSolution:
     info = check_assignment(problem, x)
     obj = _objective(problem, info)
-    if bound is not None and obj >= bound - 1e-9 * max(abs(bound), 1.0):
+    if bound_reached(obj, bound):
         proven, bound = True, obj
     if info["violations"]:
         msg = (msg + "; " if msg else "") + f"exact check found violations: {info['violations']}"
@@ -461,13 +472,9 @@ def _solve_max_min(problem: SpectrumProblem, mdl: _Model, t0: float, deadline: f
     mdl.m.Maximize(z)
     budget = 0.5 * (deadline - time.perf_counter())
     st, solver = mdl.run(budget)
-    if st == cp_model.INFEASIBLE:
-        return _infeasible(problem, t0, deadline, method)
-    if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        status = SolveStatus.TIME_LIMIT if st == cp_model.UNKNOWN else SolveStatus.ERROR
-        return SpectrumSolution(status=status, wall_time_s=time.perf_counter() - t0, backend="cp-sat",
-                                method=method, time_limit_reached=st == cp_model.UNKNOWN,
-                                message=f"CP-SAT status {solver.StatusName(st)}")
+    failed = _cpsat_failure(problem, st, solver, t0, deadline, method)
+    if failed is not None:
+        return failed
     z_best = int(solver.Value(z))
     x1 = mdl.value_of(solver)
     stage1_optimal = st == cp_model.OPTIMAL
@@ -494,11 +501,9 @@ def _solution_stage2(problem: SpectrumProblem, mdl: _Model, _unused, t0: float, 
     coefs, _ = _int_coefs(problem.values())
     _set_linear_objective(mdl, coefs)
     st, solver = mdl.run(deadline - time.perf_counter())
-    if st == cp_model.INFEASIBLE:
-        return _infeasible(problem, t0, deadline, method)
-    if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return SpectrumSolution(status=SolveStatus.TIME_LIMIT, wall_time_s=time.perf_counter() - t0,
-                                backend="cp-sat", method=method, time_limit_reached=True)
+    failed = _cpsat_failure(problem, st, solver, t0, deadline, method)
+    if failed is not None:
+        return failed
     return _solution(problem, mdl.value_of(solver), True, 0.0, t0, method, msg, hit=False)
 
 
@@ -578,8 +583,7 @@ class _Milp:
         h.changeColsCost(len(cost), np.arange(len(cost), dtype=np.int32), -np.asarray(cost, dtype=float))
         lo = np.array([r[2] for r in self.rows])
         hi = np.array([r[3] for r in self.rows])
-        lens = np.array([len(r[0]) for r in self.rows])
-        starts = np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int32)
+        starts = csr_starts(np.array([len(r[0]) for r in self.rows]))
         idx = np.concatenate([r[0] for r in self.rows]).astype(np.int32)
         val = np.concatenate([r[1] for r in self.rows]).astype(float)
         h.addRows(len(self.rows), lo, hi, len(val), starts, idx, val)
@@ -593,20 +597,11 @@ class _Milp:
         return (cells[:, None] * n_ch + np.arange(n_ch)[None, :]).ravel()
 
     def run(self, h: highspy.Highs, time_limit_s: float) -> tuple[str, np.ndarray | None, float | None]:
-        h.setOptionValue("time_limit", max(float(time_limit_s), 0.01))
-        run_highs(h)
-        st = h.getModelStatus()
-        info = h.getInfo()
-        has_sol = info.primal_solution_status == 2
-        if st in (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnboundedOrInfeasible):
-            return "infeasible", None, None
-        if not has_sol:
-            return ("time_limit" if st == highspy.HighsModelStatus.kTimeLimit else
-                    "error:" + h.modelStatusToString(st)), None, None
-        x = np.asarray(h.getSolution().col_value)[: self.n_x] > 0.5
-        bound = -float(info.mip_dual_bound)
-        return ("optimal" if st == highspy.HighsModelStatus.kOptimal else "feasible"), \
-            x.reshape(self.pb.n_cells, self.pb.n_channels), bound
+        run = solve_highs(h, time_limit_s, min_time_s=0.01)
+        if run.x is None:
+            return run.status, None, None
+        x = run.x[: self.n_x] > 0.5
+        return run.status, x.reshape(self.pb.n_cells, self.pb.n_channels), -run.mip_dual_bound
 
 
 def _solve_highs(problem: SpectrumProblem, t0: float, deadline: float,
@@ -650,18 +645,21 @@ def _solve_highs(problem: SpectrumProblem, t0: float, deadline: float,
     d = problem.demand()
     w = problem.weights()
     active = [o for o in range(problem.n_operators) if d[o] > 0 and w[o] > 0]
-    cost = np.zeros(n_x + 1)
-    cost[n_x] = 1.0
-    h = milp.build(cost, extra_cols=1)
-    for o in active:
-        cols = milp.op_row(o)
-        h.addRow(-INF, 0.0, len(cols) + 1, np.concatenate(([n_x], cols)).astype(np.int32),
-                 np.concatenate(([w[o] * d[o]], -np.ones(len(cols)))))
-    st, x1, bound = milp.run(h, 0.5 * (deadline - time.perf_counter()))
-    if x1 is None:
-        return fail(st)
-    stage1_optimal = st == "optimal"
-    m1 = _objective(problem, check_assignment(problem, x1))
+    x1: np.ndarray | None = None
+    stage1_optimal, m1, bound = True, 0.0, 0.0  # no operator requests a channel: the minimum share is 0
+    if active:  # (without a row z would be unbounded)
+        cost = np.zeros(n_x + 1)
+        cost[n_x] = 1.0
+        h = milp.build(cost, extra_cols=1)
+        for o in active:
+            cols = milp.op_row(o)
+            h.addRow(-INF, 0.0, len(cols) + 1, np.concatenate(([n_x], cols)).astype(np.int32),
+                     np.concatenate(([w[o] * d[o]], -np.ones(len(cols)))))
+        st, x1, bound = milp.run(h, 0.5 * (deadline - time.perf_counter()))
+        if x1 is None:
+            return fail(st)
+        stage1_optimal = st == "optimal"
+        m1 = _objective(problem, check_assignment(problem, x1))
     # stage 2: every operator keeps G_o >= ceil(m1 w_o D_o) (exact integers), maximise the total value
     h2 = milp.build(np.repeat(problem.values(), n_ch))
     start(h2, x1)
@@ -671,6 +669,8 @@ def _solve_highs(problem: SpectrumProblem, t0: float, deadline: float,
         h2.addRow(float(need), INF, len(cols), cols.astype(np.int32), np.ones(len(cols)))
     st2, x2, _ = milp.run(h2, deadline - time.perf_counter())
     x = x2 if x2 is not None else x1
+    if x is None:
+        return fail(st2)
     msg = "" if st2 == "optimal" else "second stage (total value) not proven optimal"
     return _solution(problem, x, stage1_optimal, bound if not stage1_optimal else m1, t0,
                      method + "; lexicographic: max-min share, then total value", msg,

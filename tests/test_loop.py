@@ -133,11 +133,13 @@ def test_thresholds_move_the_right_way(book_factory):
     assert book.values["threshold_sleep_load"] > start["threshold_sleep_load"]
     assert book.values["threshold_sleep_end_hour"] > start["threshold_sleep_end_hour"]
     assert book.values["threshold_neighbour_headroom"] < start["threshold_neighbour_headroom"]
+    assert book.values["threshold_wake_headroom"] < start["threshold_wake_headroom"]
     book = book_factory()
     book.update(names, Outcome(qos_measure=3.0, qos_target=1.0, qos_scale=1.0))  # violated: conservative
     assert book.values["threshold_sleep_load"] < start["threshold_sleep_load"]
     assert book.values["threshold_sleep_end_hour"] < start["threshold_sleep_end_hour"]
     assert book.values["threshold_neighbour_headroom"] > start["threshold_neighbour_headroom"]
+    assert book.values["threshold_wake_headroom"] > start["threshold_wake_headroom"]
     # thresholds the loop does not adapt keep their "aggressive" meaning documented but are never passed
     assert book.values["threshold_sleep_start_hour"] == start["threshold_sleep_start_hour"]
     # every change is versioned and revertible

@@ -12,7 +12,15 @@ from hypothesis import strategies as st
 
 from agents.equipment import CellState
 from dientine.events import EventError, schedule_events
-from dientine.kpis import SUMMARY_KEYS, coverage_pct, rate_percentiles_mbps
+from dientine.kpis import (
+    CELL_COLUMNS,
+    NETWORK_COLUMNS,
+    SUMMARY_KEYS,
+    KpiRecorder,
+    coverage_pct,
+    rate_percentiles_mbps,
+    user_kpi_counts,
+)
 from dientine.scenario import ScenarioError, validate_data
 from dientine.sim import SINR_MIN_DB, Simulation, run_simulation
 
@@ -245,3 +253,61 @@ def test_events_fire_at_the_first_tick_at_or_after_their_time(tick_s, hour, minu
     assert ev.start_tick * tick_s >= t - 1e-6
     assert (ev.start_tick - 1) * tick_s < t
     assert ev.end_tick * tick_s >= t + 3600 - 1e-6 and (ev.end_tick - 1) * tick_s < t + 3600
+
+
+def test_user_kpi_counts_match_the_mask_definitions():
+    rng = np.random.default_rng(11)
+    n = 500
+    active = rng.random(n) < 0.8
+    serving = np.where(rng.random(n) < 0.9, rng.integers(0, 21, n), -1)
+    sinr = rng.normal(0.0, 12.0, n)
+    demand = np.where(rng.random(n) < 0.6, rng.random(n) * 10.0, 0.0)
+    rate = rng.random(n) * 50.0
+    buf = np.zeros(n)
+    n_active, covered, n_dem = user_kpi_counts(active, serving, sinr, demand, rate, SINR_MIN_DB, buf)
+    assert n_active == np.count_nonzero(active)
+    assert covered == np.count_nonzero(active & (serving >= 0) & (sinr >= SINR_MIN_DB))
+    assert 100.0 * covered / n_active == coverage_pct(sinr, serving, active, SINR_MIN_DB)
+    demanding = active & (demand > 0)
+    assert n_dem == np.count_nonzero(demanding)
+    np.testing.assert_array_equal(buf[:n_dem], rate[demanding])
+    assert tuple(np.percentile(buf[:n_dem], (5.0, 50.0))) == rate_percentiles_mbps(rate, demanding)
+
+
+def test_kpi_recorder_grows_and_rejects_bad_rows():
+    rec = KpiRecorder(3, ("on", "off"), capacity=2)
+    assert rec.latest_cell() is None and rec.latest_network() is None and len(rec) == 0
+    base_cell = {name: np.zeros(3) for name in CELL_COLUMNS}
+    base_cell["state"] = np.array([0, 1, 0])
+    for t in range(5):  # capacity 2 -> grown twice
+        cell = dict(base_cell, tick=t, load=np.array([0.1, 0.2, 0.3]) * t, users=np.array([t, 2 * t, 3]))
+        net = dict.fromkeys(NETWORK_COLUMNS, 0.0) | {"tick": t, "energy_kwh_cum": 1.5 * t}
+        rec.record(cell, net)
+    assert len(rec) == 5
+    assert rec.latest_network()["energy_kwh_cum"] == 6.0
+    np.testing.assert_array_equal(rec.latest_cell()["users"], [4, 8, 3])
+    ct, nt = rec.cell_table(), rec.network_table()
+    assert ct.num_rows == 15 and nt.num_rows == 5
+    assert ct.column("tick").to_pylist() == [t for t in range(5) for _ in range(3)]
+    assert ct.column("state").to_pylist()[:3] == ["on", "off", "on"]
+    np.testing.assert_allclose(ct.column("load").to_numpy()[-3:], [0.4, 0.8, 1.2], rtol=1e-6)
+    assert nt.column("energy_kwh_cum").to_pylist() == [0.0, 1.5, 3.0, 4.5, 6.0]
+    with pytest.raises(ValueError, match="missing \\['health'\\]"):
+        rec.record({k: v for k, v in base_cell.items() if k != "health"}, net)
+    with pytest.raises(ValueError, match="'load': expected shape \\(3,\\)"):
+        rec.record(dict(base_cell, load=np.zeros(4)), net)
+    with pytest.raises(ValueError, match="unknown \\['bogus'\\]"):
+        rec.record(base_cell, net | {"bogus": 1.0})
+    assert len(rec) == 5  # rejected rows are not recorded
+
+
+def test_step_reuses_buffers_and_tables_are_built_lazily():
+    model = sim_of(small())
+    model.run(2)
+    t1 = model.kpis_network
+    assert model.kpis_network is t1  # cached until the next tick
+    model.step()
+    assert model.kpis_network is not t1 and model.kpis_network.num_rows == 3
+    buf = model._drone_buf
+    model.step()
+    assert model._drone_buf is buf  # drone work arrays are allocated once

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from solvers import load_problem, solve
+from solvers._common import bound_reached, csr_starts, new_highs, solve_highs, warm_start_field
 from solvers.base import ProblemDataError, SolveStatus
 from solvers.power import PowerProblem, PowerSolution, sinr_db, solve_power, spectral_radius
 
@@ -161,3 +162,21 @@ def test_survives_a_different_highs_thread_setting_in_the_same_process() -> None
     h.run()
     sol = solve_power(_one_to_one(3, 9))
     assert sol.status == SolveStatus.OPTIMAL
+
+
+def test_shared_highs_helpers_map_statuses() -> None:
+    # max x on [0, 1]: optimal at 1
+    h = new_highs()
+    h.addVars(1, np.array([0.0]), np.array([1.0]))
+    h.changeColsCost(1, np.array([0], dtype=np.int32), np.array([-1.0]))
+    run = solve_highs(h, 5.0)
+    assert run.status == "optimal" and run.x.tolist() == [1.0]
+    # 2 <= x <= 1 written as a row: infeasible, no solution
+    h = new_highs()
+    h.addVars(1, np.array([0.0]), np.array([1.0]))
+    h.addRow(2.0, np.inf, 1, np.array([0], dtype=np.int32), np.array([1.0]))
+    run = solve_highs(h, 5.0)
+    assert run.status == "infeasible" and run.x is None
+    assert bound_reached(10.0, 10.0 + 1e-12) and not bound_reached(10.0, 10.1) and not bound_reached(1.0, None)
+    assert warm_start_field({"a": 1}, "a") == 1 and warm_start_field(None, "a") is None
+    assert csr_starts(np.array([2, 0, 3])).tolist() == [0, 2, 2]

@@ -191,3 +191,13 @@ def test_warm_start_is_accepted_and_checked(backend: str, fairness: str) -> None
         first.objective)
     with pytest.raises(ProblemDataError, match="warm_start.assignment"):
         solve_spectrum(p, backend=backend, warm_start={"assignment": np.ones((2, 2), dtype=bool)})
+
+
+@pytest.mark.parametrize("backend", ["cp-sat", "highs"])
+def test_max_min_without_any_request_is_optimal_at_zero(backend: str) -> None:
+    # regression (hypothesis seed 10000): with every channels_max 0 the HiGHS max-min stage had an unbounded
+    # share variable and reported INFEASIBLE
+    p = SpectrumProblem(n_channels=C, operator=[0, 0, 1], channels_max=[0, 0, 0], fairness="max_min")
+    sol = solve_spectrum(p, backend=backend)
+    assert sol.status == SolveStatus.OPTIMAL
+    assert sol.objective == 0.0 and not sol.assignment.any()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dientine.layout import hex_site_positions_m
+from dientine.problems._common import hex_sector_cells, rings_for_sites, sites_in_rings
 from dientine.problems.tilt import build_tilt_problem
 from solvers.base import SolveStatus
 from solvers.tilt import evaluate_tilts, solve_tilt
@@ -40,3 +42,16 @@ def test_builder_shapes_and_a_solve_improves_the_initial_tilts() -> None:
 def test_builder_refuses_an_unknown_initial_tilt() -> None:
     with pytest.raises(ValueError, match="initial_tilt_deg"):
         build_tilt_problem(n_sites=3, n_pixels=10, initial_tilt_deg=2.5)
+
+
+def test_shared_builder_geometry_is_the_project_hex_layout() -> None:
+    cells = hex_sector_cells(19, 500.0, height_m=25.0, tx_power_dbm=43.0)
+    assert cells.n_cells == 57 and (cells.height_m == 25.0).all()
+    np.testing.assert_array_equal(cells.site_positions_m(), hex_site_positions_m(2, 500.0))
+    part = hex_sector_cells(8, 500.0, height_m=25.0, tx_power_dbm=43.0)  # centre, first ring, one of ring 2
+    dist = np.sort(np.hypot(*part.site_positions_m().T))
+    assert part.n_cells == 24
+    np.testing.assert_allclose(dist, [0.0] + [500.0] * 6 + [500.0 * np.sqrt(3.0)])
+    assert rings_for_sites(19) == 2 and rings_for_sites(20) == 3 and sites_in_rings(2) == 19
+    with pytest.raises(ValueError, match="n_sites"):
+        hex_sector_cells(0, 500.0, height_m=25.0, tx_power_dbm=43.0)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from dientine.radio.link import se_parameters, shannon_36942_bps_hz
 from dientine.radio.maps import gain_map_dense, serve
+from dientine.radio.network_arrays import PointArrays
 from dientine.scenario import validate_data
 from dientine.twin import (
     Twin,
@@ -181,3 +182,18 @@ def test_user_links_match_brute_force(n_cells, k, seed):
         expect = 10 * np.log10(sig / (interf + noise_mw))
         assert sinr[u] == pytest.approx(expect, abs=1e-5)
         assert se[u] == pytest.approx(float(shannon_36942_bps_hz(expect)), abs=1e-9)
+
+
+def test_drone_gains_follow_the_network_configuration():
+    sc = dict(SC, population=[{"archetype": "pedestrian", "count": 5}, {"archetype": "delivery_drone", "count": 4}])
+    tw = Twin(validate_data(sc), np.random.default_rng(2))
+    d = tw.drones
+    pts = PointArrays(d.x_m, d.y_m, d.z_m)
+
+    def direct():
+        return gain_map_dense(tw.cells, pts, tw.fields, wrap_offsets_m=tw.wrap_offsets_m, parallel=False)
+
+    np.testing.assert_array_equal(tw.drone_gains(), direct())
+    np.testing.assert_array_equal(tw.drone_gains(), direct())  # second call: cached cell-side arguments
+    tw.set_tilt(2, 12.0)  # a new configuration: the cached arguments are rebuilt
+    np.testing.assert_array_equal(tw.drone_gains(), direct())

@@ -14,26 +14,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dientine.problems.rru_sleep import hex_cells
-from dientine.problems.tilt import (
+from dientine.problems._common import (
+    CASE1_ETILT_DEG,
     EARTH_BANDWIDTH_MHZ,
-    NOISE_FIGURE_UE_DB,
-    link_budget_dbm,
-    rings_for_sites,
-    sample_points_m,
+    EARTH_MACRO_P_MAX_W,
+    H_BS_M,
+    H_UT_M,
+    hex_links,
+    ue_noise_dbm,
 )
-from dientine.radio import thermal_noise_dbm
-from solvers.power import PowerProblem
+from solvers.power import SINR_MIN_DB_TR36942, PowerProblem
 
 __all__ = ["PowerInstance", "build_power_problem"]
 
-CASE1_ETILT_DEG = 15.0
-"""TR 36.814 case 1 (ISD 500 m) electrical tilt (REFERENCES.md §1.5)."""
-EARTH_MACRO_P_MAX_W = 20.0
 EARTH_MACRO_PER_SECTOR = {"n_trx": 6.0 / 3.0, "p0_w": 130.0, "delta_p": 4.7}
 """EARTH macro (Auer et al. 2011 Table 2, REFERENCES.md §3.1), the site's 6 TRX shared by its 3 sectors."""
-SINR_MIN_DB = -10.0
-"""TR 36.942 Annex A.1 DL SINR_MIN (REFERENCES.md §4.1)."""
 
 
 @dataclass(frozen=True)
@@ -44,23 +39,18 @@ class PowerInstance:
 
 
 def build_power_problem(*, n_sites: int = 19, isd_m: float = 500.0, n_points: int = 5000, fc_ghz: float = 3.5,
-                        h_bs_m: float = 25.0, h_ut_m: float = 1.5, elec_tilt_deg: float = CASE1_ETILT_DEG,
-                        sinr_target_db: float = SINR_MIN_DB, mode: str = "min_power",
+                        h_bs_m: float = H_BS_M, h_ut_m: float = H_UT_M, elec_tilt_deg: float = CASE1_ETILT_DEG,
+                        sinr_target_db: float = SINR_MIN_DB_TR36942, mode: str = "min_power",
                         objective: str = "earth_w", bandwidth_mhz: float = EARTH_BANDWIDTH_MHZ,
                         seed: int = 0) -> PowerInstance:
     rng = np.random.default_rng(seed)
-    sites, cell_xy, az = hex_cells(n_sites, isd_m)
-    rings = rings_for_sites(n_sites)
-    full = 1 + 3 * rings * (rings + 1) == n_sites
-    pts = sample_points_m(sites, isd_m, n_points, rng)
     # gain = received power at 0 dBm transmit power, as a linear ratio (dB -> linear)
-    g_db = link_budget_dbm(cell_xy, az, pts, np.array([elec_tilt_deg]), isd_m=isd_m,
-                           rings=rings if full else None, fc_ghz=fc_ghz, h_bs_m=h_bs_m, h_ut_m=h_ut_m,
-                           tx_power_dbm=0.0, rng=rng)[:, 0, :].T  # (points, cells)
-    gain = 10.0 ** (g_db / 10.0)
+    links = hex_links(n_sites=n_sites, isd_m=isd_m, n_points=n_points, tilts_deg=np.array([elec_tilt_deg]),
+                      fc_ghz=fc_ghz, h_bs_m=h_bs_m, h_ut_m=h_ut_m, tx_power_dbm=0.0, wraparound=True, rng=rng)
+    gain = 10.0 ** (links.rx_dbm[:, 0, :].T / 10.0)  # (points, cells)
     serving = np.argmax(gain, axis=1)
-    noise_w = 10.0 ** ((float(thermal_noise_dbm(bandwidth_mhz * 1e6, NOISE_FIGURE_UE_DB)) - 30.0) / 10.0)
-    n_c = cell_xy.shape[0]
+    noise_w = 10.0 ** ((ue_noise_dbm(bandwidth_mhz) - 30.0) / 10.0)
+    n_c = links.cells.n_cells
     problem = PowerProblem(
         gain=gain, serving_cell=serving, noise_w=np.full(n_points, noise_w),
         sinr_target_db=None if mode == "max_min_sinr" else np.full(n_points, sinr_target_db),
@@ -68,4 +58,4 @@ def build_power_problem(*, n_sites: int = 19, isd_m: float = 500.0, n_points: in
         earth_n_trx=np.full(n_c, EARTH_MACRO_PER_SECTOR["n_trx"]),
         earth_p0_w=np.full(n_c, EARTH_MACRO_PER_SECTOR["p0_w"]),
         earth_delta_p=np.full(n_c, EARTH_MACRO_PER_SECTOR["delta_p"]))
-    return PowerInstance(problem, cell_xy, pts)
+    return PowerInstance(problem, links.cell_xy_m, links.point_xy_m)

@@ -22,8 +22,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dientine.problems.rru_sleep import hex_cells
-from dientine.radio import antenna_gain_dbi, path_loss_db
+from dientine.problems._common import (
+    CASE1_ETILT_DEG,
+    H_BS_M,
+    H_UT_M,
+    MIN_D2D_M,
+    cell_xy_m,
+    hex_sector_cells,
+    sector_gain_dbi,
+)
+from dientine.radio import path_loss_db
 from solvers.spectrum import CBRS_REF_BANDWIDTH_MHZ, ProtectionPoint, SpectrumProblem
 
 __all__ = ["SpectrumInstance", "build_spectrum_problem"]
@@ -32,7 +40,6 @@ CBRS_LOW_MHZ = 3550.0
 CBRS_CHANNEL_MHZ = 10.0
 CAT_B_EIRP_DBM_10MHZ = 47.0
 """Maximum Cat B EIRP (REFERENCES.md §5.3, ``ppa/ppa.py``)."""
-CASE1_ETILT_DEG = 15.0
 _KINDS = ("FSS", "ESC", "PPA", "FSS", "DPA")
 _UMA_MAX_D2D_M = 5000.0
 
@@ -57,7 +64,9 @@ def build_spectrum_problem(*, n_cells: int = 200, n_operators: int = 3, n_channe
     per_op = -(-n_cells // n_operators)
     xy, az, op = [], [], []
     for o in range(n_operators):
-        _, cxy, caz = hex_cells(-(-per_op // 3), isd_m)
+        cells = hex_sector_cells(-(-per_op // 3), isd_m, height_m=H_BS_M, tx_power_dbm=CAT_B_EIRP_DBM_10MHZ,
+                                 elec_tilt_deg=CASE1_ETILT_DEG)
+        cxy, caz = cell_xy_m(cells), cells.azimuth_deg
         shift = np.array([isd_m / 3.0, isd_m / 5.0]) * o
         xy.append(cxy[:per_op] + shift)
         az.append(caz[:per_op])
@@ -79,11 +88,10 @@ def build_spectrum_problem(*, n_cells: int = 200, n_operators: int = 3, n_channe
     points, cols = [], []
     dx = pts[None, :, 0] - cell_xy[:, None, 0]
     dy = pts[None, :, 1] - cell_xy[:, None, 1]
-    d2d = np.clip(np.hypot(dx, dy), 10.0, _UMA_MAX_D2D_M)
-    pl = path_loss_db("UMa", d2d, 25.0, 1.5, 3.625, np.zeros(d2d.shape, dtype=bool))
-    g = antenna_gain_dbi("tr36814-sector", np.rad2deg(np.arctan2(dy, dx)),
-                         90.0 + np.rad2deg(np.arctan2(23.5, d2d)), bearing_deg=cell_az[:, None],
-                         elec_tilt_deg=CASE1_ETILT_DEG) - 14.0  # attenuation only: EIRP includes the peak gain
+    d2d = np.clip(np.hypot(dx, dy), MIN_D2D_M, _UMA_MAX_D2D_M)
+    pl = path_loss_db("UMa", d2d, H_BS_M, H_UT_M, 3.625, np.zeros(d2d.shape, dtype=bool))
+    g = sector_gain_dbi(dx, dy, d2d, cell_az[:, None], elec_tilt_deg=CASE1_ETILT_DEG, h_bs_m=H_BS_M,
+                        h_ut_m=H_UT_M) - 14.0  # attenuation only: EIRP includes the peak gain
     excluded = np.zeros((n, n_channels), dtype=bool)
     for e in range(n_points):
         kind = _KINDS[e % len(_KINDS)]

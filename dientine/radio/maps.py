@@ -198,9 +198,12 @@ class CachedServing:
     Holds the map, a linear (mW-ratio) float32 copy of its gains, its inverted index (points per cell) and the
     current :class:`ServeResult`. ``update`` takes the new cells (only power, ``active``, ``load`` and
     ``offset_db`` may differ: geometry, tilt and carrier are baked into the gains, rebuild the map for those) and
-    the ids of the cells that changed, and recomputes only the points whose top-K contains a changed cell. The
-    result equals :func:`serve` on the whole map (serving cell and RSRP exactly; SINR/rate to float32 rounding of
-    the linear gains, < 1e-5 dB).
+    the ids of the cells that changed, and recomputes only the points whose top-K contains a changed cell
+    (:func:`.kernels.serve_cached`: per-cell linear powers are precomputed once per update, so a link costs a
+    multiply-add and only the final SINR/rate take a log). When the only change is the load of one active cell,
+    the points that cell serves are skipped too (their serving cell, RSRP and interference do not depend on it).
+    The result equals :func:`serve` on the whole map (serving cell and RSRP exactly; SINR/rate to float32
+    rounding of the linear gains, < 1e-5 dB).
     """
 
     def __init__(self, cell_index: np.ndarray, gain_db: np.ndarray, cells: CellArrays, *,
@@ -219,6 +222,12 @@ class CachedServing:
         self.se_model = se_model
         self.cqi_thresholds_db = cqi_thresholds_db
         self.parallel = parallel
+        # update-invariant serving parameters (validated once)
+        kind, alpha, smin, tmax, thr, eff = se_parameters(se_model, cqi_thresholds_db)
+        if not np.isfinite(self.noise_dbm):
+            raise ValueError(f"noise_dbm: expected a finite value, found {self.noise_dbm!r}")
+        self._se = (10.0 ** (self.noise_dbm / 10.0), cells.rsrp_offset_db, kind, alpha, smin, tmax, thr, eff,
+                    cells.occupied_bandwidth_hz)
         self.cells = cells
         self.result = _empty_result(self.gain_db.shape[0])
         self._run(np.arange(self.gain_db.shape[0], dtype=np.int32), cells)
@@ -234,33 +243,55 @@ class CachedServing:
         """Point ids whose top-K contains ``cell``."""
         return self.points[self.ptr[cell]:self.ptr[cell + 1]]
 
-    def _run(self, pts: np.ndarray, cells: CellArrays) -> None:
+    def _run(self, pts: np.ndarray, cells: CellArrays, skip_cell: int = -1) -> int:
+        """Re-serve ``pts`` (int32 point ids) with the per-cell rows of ``cells``; returns the points done."""
         r = self.result
+        n_c = cells.n_cells
+        # per-cell rows, length C + 1: the last slot is what cell index -1 wraps to (never serves, no power)
+        tx = np.zeros(n_c + 1)
+        tx[:n_c] = cells.tx_power_dbm
+        off_act = np.full(n_c + 1, -np.inf)
+        off_act[:n_c] = np.where(cells.active, cells.offset_db, -np.inf)
+        s_lin = np.zeros(n_c + 1)
+        s_lin[:n_c] = np.where(cells.active, 10.0 ** (cells.tx_power_dbm / 10.0), 0.0)
+        w_lin = s_lin * np.append(cells.load, 0.0)
         par = self.parallel and pts.shape[0] >= PARALLEL_MIN_POINTS
-        (kr.serve_points if par else kr.serve_points_serial)(pts, self.cell_index, self.gain_db, self.gain_lin,
-           *_serve_args(cells, self.noise_dbm, self.se_model, self.cqi_thresholds_db),
-           r.serving_cell, r.rsrp_dbm, r.sinr_db, r.rate_mbps)
+        return (kr.serve_cached if par else kr.serve_cached_serial)(
+            pts, self.cell_index, self.gain_db, self.gain_lin, tx, off_act, s_lin, w_lin, *self._se, skip_cell,
+            r.serving_cell, r.rsrp_dbm, r.sinr_db, r.rate_mbps)
 
     def update(self, cells: CellArrays, changed_cells) -> int:
         """Apply new per-cell power/state/load/offset; returns the number of points recomputed."""
         changed = np.unique(np.asarray(changed_cells, dtype=np.int64).ravel())
-        if changed.size and (changed.min() < 0 or changed.max() >= cells.n_cells):
+        if changed.size and (changed[0] < 0 or changed[-1] >= cells.n_cells):
             raise ValueError(f"changed_cells: expected ids in [0, {cells.n_cells - 1}], found {changed}")
         old = self.cells
         if cells.n_cells != old.n_cells:
             raise ValueError("cells: the number of cells changed; rebuild the gain map")
         for name in ("x_m", "y_m", "height_m", "azimuth_deg", "mech_tilt_deg", "elec_tilt_deg", "site_index"):
-            if not np.array_equal(getattr(old, name), getattr(cells, name)):
+            a, b = getattr(old, name), getattr(cells, name)
+            if a is not b and not np.array_equal(a, b):
                 raise ValueError(f"cells.{name}: changed; geometry and tilt are baked into the gains, rebuild the map")
-        moved = np.flatnonzero((old.tx_power_dbm != cells.tx_power_dbm) | (old.active != cells.active)
-                               | (old.load != cells.load) | (old.offset_db != cells.offset_db))
-        missing = np.setdiff1d(moved, changed)
+        d_tx = old.tx_power_dbm != cells.tx_power_dbm
+        d_act = old.active != cells.active
+        d_off = old.offset_db != cells.offset_db
+        d_load = old.load != cells.load
+        listed = np.zeros(cells.n_cells, bool)
+        listed[changed] = True
+        missing = np.flatnonzero((d_tx | d_act | d_off | d_load) & ~listed)
         if missing.size:
             raise ValueError(f"changed_cells: cells {missing.tolist()} changed but are not listed")
         self.cells = cells
         if changed.size == 0:
             return 0
-        pts = self.points_of(int(changed[0])) if changed.size == 1 else np.unique(
-            np.concatenate([self.points_of(int(c)) for c in changed]))
-        self._run(pts, cells)
-        return int(pts.shape[0])
+        skip = -1
+        if changed.size == 1:
+            c = int(changed[0])
+            if not (d_tx[c] or d_act[c] or d_off[c]):  # load only (or nothing) changed
+                if not cells.active[c]:
+                    return 0  # an inactive cell neither serves nor interferes: nothing can change
+                skip = c
+            pts = self.points_of(c)
+        else:
+            pts = np.unique(np.concatenate([self.points_of(int(c)) for c in changed]))
+        return int(self._run(pts, cells, skip))

@@ -197,6 +197,21 @@ def _price_period(d: _model.Data, t: int, on_t: np.ndarray, clock: _Clock, gap: 
     key = (t, on_t.astype(bool).tobytes())
     if key in d.price_cache:
         return d.price_cache[key]
+    # out of time: a known assignment of a subset of these cells stays feasible when more cells are on (they
+    # idle), priced as is instead of solving the LP (an upper estimate of the LP optimum, still exact for it)
+    on_b = on_t.astype(bool)
+    best_sub: _PeriodPrice | None = None
+    for (tt, raw), price in (d.price_cache.items() if clock.left() <= 0 else ()):
+        if tt != t or not price.feasible:
+            continue
+        sub = np.frombuffer(raw, dtype=bool)
+        if (sub <= on_b).all() and (best_sub is None or price.energy_wh + price.penalty_wh
+                                    < best_sub.energy_wh + best_sub.penalty_wh):
+            best_sub = _PeriodPrice(True, price.energy_wh + float(d.on_cost_wh[on_b & ~sub].sum()),
+                                    price.penalty_wh, price.utilisation, price.serving, price.unserved_mbps)
+    if best_sub is not None:
+        d.price_cache[key] = best_sub
+        return best_sub
     x_fix = np.zeros((d.n_i, d.n_t))
     x_fix[:, t] = on_t
     m = _model.build(d, [t], coupled=False, integer=False, x_lb=x_fix, x_ub=x_fix)
@@ -317,8 +332,8 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None,
     """Period t with the exact assignment LP, one model re-solved warm (dual simplex) as x bounds change:
 
     1. every cell on: the all-on reference (infeasible here means the period is infeasible);
-    2. the LP relaxation (x in [0, 1]): the period's bound; its x rounded up is a feasible plan;
-       the start plan is the better of that and ``start`` (default :func:`_greedy_period`);
+    2. the LP relaxation (x in [0, 1]): the period's bound; its x rounded up, with the same assignment, is a
+       feasible plan; the start plan is the better of that and ``start`` (default :func:`_greedy_period`);
     3. local search: put active cells to sleep one at a time, least loaded first, keeping each move that
        lowers the energy, until every active cell was tried or ``budget_s`` is spent.
 
@@ -349,20 +364,20 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None,
     h.run()
     relaxed_ok = h.getModelStatus() == _MS.kOptimal
     lp_bound = h.getInfo().objective_function_value if relaxed_ok else -np.inf
-    # rounding the relaxation's x up keeps its (y, z) feasible: always a valid plan
-    rounded = (np.asarray(h.getSolution().col_value)[cols] > 1e-7) | d.must_on if relaxed_ok else ones
-    on = (_greedy_period(d, t) if start is None else start.astype(bool)) | d.must_on
-    current = solve_with(on, limited=False)
-    if not (on == rounded).all():
-        c_round = solve_with(rounded, limited=False)
-        if c_round < current:
-            on, current = rounded.copy(), c_round
-        else:
-            current = solve_with(on, limited=False)  # restore the solution of the better plan
-    if not np.isfinite(current):
-        on, current = ones.copy(), solve_with(ones, limited=False)
-    values = np.asarray(h.getSolution().col_value)
-    best = _period_from_values(d, t, m, values, on)
+    sleep_min = d.sleep_cost_wh.min(axis=1)
+    if relaxed_ok:  # rounding the relaxation's x up keeps its (y, z) feasible: a valid plan, priced as is
+        rv = np.asarray(h.getSolution().col_value)
+        on = (rv[cols] > 1e-7) | d.must_on
+        best = _period_from_values(d, t, m, rv, on)
+    else:
+        on, best = ones.copy(), ref
+    current = best.energy_wh + best.penalty_wh + float(sleep_min[~on].sum())
+    cand = (_greedy_period(d, t) if start is None else start.astype(bool)) | d.must_on
+    if not (cand == on).all():
+        c = solve_with(cand, limited=False)
+        if c < current - 1e-9:
+            on, current = cand, c
+            best = _period_from_values(d, t, m, np.asarray(h.getSolution().col_value), on)
     for i in [int(i) for i in np.argsort(best.utilisation, kind="stable") if on[i] and not d.must_on[i]]:
         if time.perf_counter() >= t_end:
             break

@@ -45,6 +45,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import ConfigDict
 
+from solvers._common import SINR_MIN_DB_TR36942, bound_reached, warm_start_field
 from solvers.base import (
     Problem,
     ProblemDataError,
@@ -59,9 +60,6 @@ from solvers.tilt import _kernels as K
 from solvers.tilt._cpsat import solve_cpsat
 
 __all__ = ["TiltProblem", "TiltSolution", "solve_tilt", "evaluate_tilts", "tilt_upper_bound"]
-
-SINR_MIN_DB_TR36942 = -10.0
-"""TR 36.942 Annex A.1 DL SINR_MIN (REFERENCES.md §4.1): below it the attenuated Shannon rate is zero."""
 
 _ENUM_MAX_CONFIGS = 200_000
 TIE_EPS = 1e-3
@@ -463,10 +461,7 @@ def random_restart_baseline(problem: TiltProblem, n_restarts: int = 20,
 
 
 def _warm_tilts(problem: TiltProblem, warm_start: Solution | dict | None) -> np.ndarray | None:
-    if warm_start is None:
-        return None if problem.initial_tilt_index is None else problem.initial_tilt_index
-    raw = warm_start.get("tilt_index") if isinstance(warm_start, dict) else getattr(warm_start, "tilt_index",
-                                                                                     None)
+    raw = warm_start_field(warm_start, "tilt_index")
     if raw is None:
         return problem.initial_tilt_index
     t = np.asarray(raw, dtype=np.int64)
@@ -543,7 +538,7 @@ def solve_tilt(problem: TiltProblem, *, time_limit_s: float = 60.0, backend: str
         method = (f"CP-SAT on the pruned relaxed model ({res.n_candidates} candidates, {res.n_terms} terms, "
                   f"status {res.status}) hinted by local search; configuration re-evaluated exactly")
     obj_v = d.objective_of(v)
-    if status != SolveStatus.OPTIMAL and bound is not None and obj_v >= bound - 1e-9 * max(abs(bound), 1.0):
+    if status != SolveStatus.OPTIMAL and bound_reached(obj_v, bound):
         status = SolveStatus.OPTIMAL
         bound = obj_v
     kpis = _kpis(d, t)

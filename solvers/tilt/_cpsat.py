@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
+from solvers._common import cpsat_solver
+
 SCALE = 10**6
 """Integer resolution of the relaxed SINR rows (assumption: 1e-6 of the candidate's slack)."""
 
@@ -110,10 +112,7 @@ def solve_cpsat(rx: np.ndarray, allowed: np.ndarray, noise: np.ndarray, w: np.nd
             for k in range(n_tilts):
                 if z[c][k] is not None:
                     model.AddHint(z[c][k], int(hint[c] == k))
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(float(time_limit_s), 0.01)
-    solver.parameters.num_workers = workers
-    solver.parameters.random_seed = int(seed)
+    solver = cpsat_solver(time_limit_s, workers=workers, seed=seed)
     st = solver.Solve(model)
     name = solver.StatusName(st)
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
