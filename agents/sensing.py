@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 C_M_S = 3.0e8                 # REFERENCES.md §0 project convention
@@ -109,6 +110,36 @@ def pd_swerling1(snr_db, pfa: float) -> np.ndarray:
     return pfa ** (1.0 / (1.0 + snr))
 
 
+@numba.njit(cache=True)
+def _greedy_pairs_kernel(t_idx, d_idx, n_tracks, n_det, out_t, out_d):
+    t_free = np.ones(n_tracks, np.bool_)
+    d_free = np.ones(n_det, np.bool_)
+    left = min(n_tracks, n_det)
+    n = 0
+    for j in range(t_idx.shape[0]):
+        ti = t_idx[j]
+        di = d_idx[j]
+        if t_free[ti] and d_free[di]:
+            t_free[ti] = False
+            d_free[di] = False
+            out_t[n] = ti
+            out_d[n] = di
+            n += 1
+            if n == left:  # every track or every detection is taken: nothing left to match
+                break
+    return n
+
+
+def _greedy_pairs(t_idx: np.ndarray, d_idx: np.ndarray, n_tracks: int, n_det: int) -> list[tuple[int, int]]:
+    """Greedy one-to-one association: walk the candidate (track, detection) pairs in the given order (nearest
+    first) and keep a pair when neither its track nor its detection is taken yet."""
+    k = min(n_tracks, n_det)
+    out_t = np.empty(k, np.int64)
+    out_d = np.empty(k, np.int64)
+    n = _greedy_pairs_kernel(t_idx.astype(np.int64), d_idx.astype(np.int64), n_tracks, n_det, out_t, out_d)
+    return list(zip(out_t[:n].tolist(), out_d[:n].tolist(), strict=True))
+
+
 @dataclass
 class _Track:
     tid: int
@@ -182,9 +213,9 @@ class IsacSensing:
         det_truth = act[hit]
         n_fa = rng.poisson(p.false_alarms_per_look, size=sensor_xyz.shape[0]) if sensor_xyz.shape[0] else []
         fa = []
-        for s, k in enumerate(np.asarray(n_fa, dtype=np.int64)):
-            if k == 0:
-                continue
+        n_fa = np.asarray(n_fa, dtype=np.int64)
+        for s in np.flatnonzero(n_fa).tolist():  # sensors with false alarms, in sensor order
+            k = int(n_fa[s])
             r = p.max_range_m * np.sqrt(rng.random(k))
             phi = 2 * np.pi * rng.random(k)
             fa.append(np.column_stack([sensor_xyz[s, 0] + r * np.cos(phi), sensor_xyz[s, 1] + r * np.sin(phi),
@@ -204,22 +235,19 @@ class IsacSensing:
             d = np.sqrt(np.add.reduce(diff * diff, axis=2))
             t_idx, d_idx = np.nonzero(d <= gate_m)
             if t_idx.size:
-                order = np.lexsort((d_idx, t_idx, d[t_idx, d_idx]))
-                pairs = list(zip(t_idx[order].tolist(), d_idx[order].tolist(), strict=True))
+                # (distance, track, detection) order: nonzero lists the pairs by (track, detection), and a stable
+                # sort by distance keeps that order among equal distances
+                order = np.argsort(d[t_idx, d_idx], kind="stable")
+                pairs = _greedy_pairs(t_idx[order], d_idx[order], len(self.tracks), pos.shape[0])
         t_used, d_used = set(), set()
         truth_l = truth.tolist()
-        n_pairable = min(len(self.tracks), pos.shape[0])
         for ti, di in pairs:
-            if ti in t_used or di in d_used:
-                continue
             t_used.add(ti)
             d_used.add(di)
             tr = self.tracks[ti]
             tr.pos = pos[di].copy()
             tr.hits.append(True)
             tr.votes[truth_l[di]] = tr.votes.get(truth_l[di], 0) + 1
-            if len(t_used) == n_pairable:  # every track or every detection is taken: no pair left to match
-                break
         for ti, tr in enumerate(self.tracks):
             if ti not in t_used:
                 tr.hits.append(False)

@@ -39,7 +39,7 @@ import numpy as np
 from agents.equipment import CellState
 from dientine.radio.link import SHANNON_36942
 from dientine.scenario import load_scenario, validate_data
-from dientine.sim import Simulation
+from dientine.sim import STAGES, Simulation
 from dientine.twin import user_candidates_serial, user_links_serial
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -302,6 +302,7 @@ def main() -> None:
     mem_build: dict[int, float] = {}
     mem_tick: dict[int, float] = {}
     base: dict[int, tuple[tuple[float, float, float], float]] = {}
+    stage_ms: dict[int, dict[str, float]] = {}
     for n in SIZES:
         tracemalloc.start()
         model = Simulation(scenario_with(n))
@@ -317,9 +318,11 @@ def main() -> None:
             check = radio_self_check(model, b)
             b.step()  # warm-up
             ours, theirs = [], []
+            before = dict(model.stage_cpu_s)
             for _ in range(repeats if n <= 1_000 else 3):
                 ours.append(tick_sample(model))
                 theirs.append(tick_sample(b))
+            stage_ms[n] = {k: (model.stage_cpu_s[k] - before[k]) * 1e3 / len(ours) for k in STAGES}
             rows.append((n, medians(ours)))
             base[n] = (medians(theirs), check)
             del b
@@ -348,6 +351,12 @@ def main() -> None:
                   f"(wall: {wall_verdict})")
         else:
             print(f"{label:46s} {wall:7.1f}ms {cpu:7.1f}ms {'-':>10s} {'-':>7s} {'-':>14s} -")
+    print("where the array tick's CPU time goes (mean ms per tick by stage, and ns per user; the Mesa baseline's "
+          "per-user stages cost the 'base CPU' column above, i.e. ~ns per agent shown last)")
+    for n, st in stage_ms.items():
+        parts = "  ".join(f"{k} {v:.2f}ms={v * 1e6 / n:.0f}ns" for k, v in st.items())
+        print(f"  {n:,} users: {parts}")
+        print(f"  {n:,} users: Mesa per-user stages {base[n][0][2] * 1e6 / n:,.0f} ns per agent")
     print(f"{'memory (tracemalloc peak)':46s} {'build MB':>10s} {'tick MB':>10s} {'tick MB/1k users, marginal':>28s}")
     slopes = []
     for i, n in enumerate(SIZES):

@@ -18,8 +18,14 @@ err_console = Console(stderr=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[red]error[/red]: {message}", highlight=False, soft_wrap=True)
+    err_console.print("[red]error[/red]: ", end="")
+    err_console.print(message, markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _say(text: str) -> None:
+    """Print user or data text verbatim (no rich markup: '[decision ...]' must survive)."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def new_run_dir(root: Path, name: str) -> Path:
@@ -47,20 +53,47 @@ def _kpi_table(title: str, rows: list[tuple[str, str]]) -> Table:
 def run(
     scenario: Path = typer.Argument(..., help="scenario YAML file"),
     out: Path = typer.Option(Path("runs"), help="directory that receives runs/<run-id>/"),
-    seed: int | None = typer.Option(None, help="override the scenario's seed"),
+    seed: int | None = typer.Option(None, min=0, help="override the scenario's seed"),
 ) -> None:
     """Run a scenario: a coverage/SINR/rate study (no clock) or a simulation over time (with a clock)."""
+    import shutil
+
+    try:
+        _run(scenario, out, seed)
+    except _RunFailed as failed:
+        if failed.run_dir is not None and failed.run_dir.is_dir():
+            shutil.rmtree(failed.run_dir, ignore_errors=True)  # no half-written run is left behind
+        _fail(str(failed))
+
+
+class _RunFailed(Exception):
+    def __init__(self, message: str, run_dir: Path | None = None):
+        super().__init__(message)
+        self.run_dir = run_dir
+
+
+def _run(scenario: Path, out: Path, seed: int | None) -> None:
     from dientine.scenario import ScenarioError, load_scenario
 
     try:
         sc = load_scenario(scenario)
     except ScenarioError as exc:
-        _fail(f"{scenario} is not a valid scenario:\n{exc}")
+        raise _RunFailed(f"{scenario} is not a valid scenario:\n{exc}") from None
     if seed is not None:
         sc = sc.model_copy(update={"seed": seed})
+    try:
+        run_dir = new_run_dir(out, sc.name)
+    except OSError as exc:
+        raise _RunFailed(f"--out {out}: cannot create the run directory ({exc.strerror or exc})") from None
+    try:
+        _run_in(scenario, sc, run_dir)
+    except (ValueError, OSError) as exc:  # model errors (events, layout, twin) name their field
+        raise _RunFailed(f"{scenario}: {exc}", run_dir) from None
+
+
+def _run_in(scenario: Path, sc, run_dir: Path) -> None:
     from dientine.runner import run_scenario
 
-    run_dir = new_run_dir(out, sc.name)
     if sc.variants:
         from dientine.whatif import run_whatif
 
@@ -125,7 +158,7 @@ def validate(files: list[Path] = typer.Argument(..., help="scenario .yaml or dec
             findings = decisions.validate(path, assume=_threshold_defaults())
             errors = [f for f in findings if f.severity == "error"]
             for finding in findings:
-                console.print(str(finding), highlight=False, soft_wrap=True)
+                _say(str(finding))
             n_bad += bool(errors)
             if not findings:
                 console.print(f"{path}: ok (decision model)")
@@ -136,7 +169,7 @@ def validate(files: list[Path] = typer.Argument(..., help="scenario .yaml or dec
         except ScenarioError as exc:
             n_bad += 1
             for problem in exc.problems:
-                console.print(str(problem), highlight=False, soft_wrap=True)
+                _say(str(problem))
     if n_bad:
         raise typer.Exit(1)
 
@@ -235,7 +268,7 @@ def _num(value: float | None) -> str:
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
-    port: int = typer.Option(8000, help="TCP port"),
+    port: int = typer.Option(8000, min=1, max=65535, help="TCP port"),
     store: Path | None = typer.Option(None, help="store directory (default $DIENTINE_STORE or ./dientine_store)"),
     job_workers: int = typer.Option(1, help="background what-if job workers"),
 ) -> None:
@@ -260,6 +293,12 @@ def keys_create(
     from dientine.api.keys import create_key
     from dientine.store import Store
 
+    if not name.strip():
+        _fail("NAME: expected a non-empty name for the key")
+    valid = ("read", "decide", "control", "admin")
+    unknown = [s for s in scope if s not in valid]
+    if unknown or not scope:
+        _fail(f"--scope: expected scopes among {list(valid)}, found {unknown or scope}")
     try:
         key, info = create_key(Store(None if store is None else str(store)), name, scope)
     except ValueError as exc:
@@ -278,7 +317,7 @@ def report(
 
     try:
         path = render_report(run_dir, out)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     console.print(f"report: [bold]{path}[/bold]")
 
@@ -291,6 +330,8 @@ def regression_test(
     from dientine.regression import collect, run_regression
     from dientine.scenario import ScenarioError
 
+    if not path.exists():
+        _fail(f"{path}: path not found")
     files = collect(path)
     if not files:
         _fail(f"{path}: no regression scenario files (*.yaml) found")

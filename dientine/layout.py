@@ -23,7 +23,13 @@ THREE_SECTOR_BORESIGHTS_DEG = (30.0, 150.0, 270.0)
 
 
 class LayoutError(ValueError):
-    """A layout input (CSV row, parameter) is wrong; the message names file, row and column."""
+    """A layout input (CSV row, parameter) is wrong; the message names file, line and column.
+
+    ``problems`` holds every problem found as ``(file, line, column, message)`` (line and column may be None)."""
+
+    def __init__(self, message: str, problems: list[tuple[str, int | None, str, str]] | None = None):
+        super().__init__(message)
+        self.problems = problems or []
 
 
 @dataclass(frozen=True)
@@ -129,15 +135,16 @@ _CSV_RANGES = {
 _EARTH_RADIUS_M = 6_378_137.0
 
 
-def _parse_csv_number(path: Path, line: int, column: str, text: str) -> float:
+def _parse_csv_number(column: str, text: str) -> float:
+    """The number in a CSV field; ValueError with the expectation when it is not a number in range."""
     lo, hi, shown = _CSV_RANGES[column]
     try:
         value = float(text)
     except ValueError:
-        raise LayoutError(f"{path}:{line} {column}: expected a number in {shown}, found {text!r}") from None
+        raise ValueError(f"expected a number in {shown}, found {text!r}") from None
     upper_ok = value < hi if column == "azimuth_deg" else value <= hi
     if not (math.isfinite(value) and value >= lo and upper_ok):
-        raise LayoutError(f"{path}:{line} {column}: expected a number in {shown}, found {text!r}")
+        raise ValueError(f"expected a number in {shown}, found {text!r}")
     return value
 
 
@@ -150,7 +157,7 @@ def load_sites_csv(
 
     Lat/lon are projected to local metres about their mean with the equirectangular approximation
     (x = R cos(lat0) (lon - lon0), y = R (lat - lat0)), accurate to well under a pixel over a city.
-    Every bad row raises :class:`LayoutError` naming ``file:line`` and the column.
+    Bad rows raise one :class:`LayoutError` listing every problem with ``file:line`` and the column.
     """
     path = Path(path)
     if not path.is_file():
@@ -169,17 +176,24 @@ def load_sites_csv(
         if unknown:
             raise LayoutError(f"{path}:1 header: unknown column(s) {unknown}; expected some of {sorted(known)}")
         rows = []
-        for line, raw in enumerate(reader, start=2):
+        problems: list[tuple[str, int | None, str, str]] = []
+        for raw in reader:
+            line = reader.line_num  # the physical line (blank lines are skipped by DictReader)
             row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
             if not row.get("site"):
-                raise LayoutError(f"{path}:{line} site: expected a site label, found an empty field")
+                problems.append((str(path), line, "site", "expected a site label, found an empty field"))
+                continue
             parsed: dict[str, float | str] = {"site": row["site"]}
-            for column in ("azimuth_deg",) + (("x_m", "y_m") if has_xy else ("lat", "lon")):
-                parsed[column] = _parse_csv_number(path, line, column, row.get(column, ""))
-            for column in SITE_CSV_OPTIONAL:
-                if row.get(column, "") != "":
-                    parsed[column] = _parse_csv_number(path, line, column, row[column])
+            numeric = ["azimuth_deg", *(("x_m", "y_m") if has_xy else ("lat", "lon"))]
+            numeric += [c for c in SITE_CSV_OPTIONAL if row.get(c, "") != ""]
+            for column in numeric:
+                try:
+                    parsed[column] = _parse_csv_number(column, row.get(column, ""))
+                except ValueError as exc:
+                    problems.append((str(path), line, column, str(exc)))
             rows.append(parsed)
+    if problems:
+        raise LayoutError("\n".join(f"{f}:{ln} {col}: {msg}" for f, ln, col, msg in problems), problems)
     if not rows:
         raise LayoutError(f"{path}: no cell rows")
     labels: dict[str, int] = {}

@@ -66,11 +66,21 @@ def _table(rows: list[dict[str, Any]], columns: list[str] | None = None, limit: 
     return f"<table><tr>{head}</tr>{''.join(body)}</table>{more}"
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
 def _summary_section(run: Path) -> str:
     for name in ("summary.json", "kpis.json"):
         path = run / name
         if path.is_file():
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = _read_json(path)
             rows = [{"KPI": k, "value": v} for k, v in data.items() if not isinstance(v, dict | list)]
             return f"<h2>Summary ({name})</h2>" + _table(rows)
     return ""
@@ -145,7 +155,7 @@ def _comparison_section(run: Path) -> str:
     path = run / "comparison.json"
     if not path.is_file():
         return ""
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = _read_json(path)
     rows = data.get("rows", [])
     return "<h2>What-if comparison (variant − baseline)</h2>" + _table(rows)
 

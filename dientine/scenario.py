@@ -295,10 +295,11 @@ class QosTargets(_Strict):
     Policy assumptions (no primary source fixes them for a given network), named and overridable."""
 
     unsatisfied_demand_pct: float = Field(
-        1.0, ge=0, le=100, description="assumption: at most this share of the demand of the cells an action "
-        "affects (the slept cells' neighbours) may go unserved during the outcome window [%]")
-    scale_pct: float = Field(1.0, gt=0, le=100, description="assumption: normalising scale of the QoS slack [%]")
-    intruders_missed_max: int = Field(0, ge=0, description="assumption: intruder drones the sensing may miss")
+        1.0, ge=0, le=100, description="assumption: QoS an action may lose: rise of the unserved share of the "
+        "demand of the cells it affects (the slept cells' neighbours) over the outcome window, net of the rise "
+        "in the unaffected cells, plus new coverage holes [percentage points] (dientine.outcomes)")
+    scale_pct: float = Field(1.0, gt=0, le=100, description="assumption: normalising scale of the QoS slack "
+                             "[percentage points]")
 
 
 class IncumbentPoint(_Strict):
@@ -570,6 +571,20 @@ def _check_names(raw: dict, lines: dict, file: str) -> list[Problem]:
 
 
 # ---------------------------------------------------------------------------------------------------- loading
+class _NoAliasLoader(yaml.SafeLoader):
+    """A safe loader that refuses YAML anchors and aliases: alias expansion is unbounded ("billion laughs"), and a
+    scenario never needs it."""
+
+    def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "YAML aliases are not supported", event.start_mark)
+        event = self.peek_event()
+        if getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(None, None, "YAML anchors are not supported", event.start_mark)
+        return super().compose_node(parent, index)
+
+
 def _read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -578,8 +593,8 @@ def _read_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
     except UnicodeDecodeError as exc:
         raise ScenarioError([Problem(str(path), None, "", f"not UTF-8 text ({exc.reason})")]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_NoAliasLoader)
+        data = yaml.load(text, Loader=_NoAliasLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -652,13 +667,56 @@ def load_variants(path: str | Path) -> dict[str, Scenario]:
 
 
 def _resolve_sites(scenario: Scenario, path: Path, lines: dict) -> Scenario:
+    """Resolve the sites CSV against the scenario file, then the checks that need the network: every CSV row,
+    event targets against the site and cell counts, event times against the clock."""
     if scenario.network.layout.sites is not None:
         sites = (path.parent / scenario.network.layout.sites).resolve()
         object.__setattr__(scenario.network.layout, "sites", str(sites))
         if not sites.is_file():
             raise ScenarioError([Problem(str(path), _lookup_line(lines, ("network", "layout", "sites")),
                                          "network.layout.sites", f"file not found: {sites}")])
+    problems = _network_problems(scenario, str(path), lines)
+    if problems:
+        raise ScenarioError(problems)
     return scenario
+
+
+def _network_problems(scenario: Scenario, file: str, lines: dict) -> list[Problem]:
+    from dientine.layout import LayoutError, load_sites_csv
+
+    net = scenario.network
+    problems: list[Problem] = []
+    if net.layout.hex is not None:
+        rings, sectors = net.layout.hex.rings, net.layout.hex.sectors
+        n_sites = 1 + 3 * rings * (rings + 1)
+        n_cells = n_sites * sectors
+    else:
+        try:
+            table = load_sites_csv(net.layout.sites, default_height_m=net.bs_height_m,
+                                   default_tx_power_dbm=net.tx_power_dbm)
+        except LayoutError as exc:
+            if not exc.problems:
+                return [Problem(file, _lookup_line(lines, ("network", "layout", "sites")), "network.layout.sites",
+                                str(exc))]
+            return [Problem(f, ln, col, msg) for f, ln, col, msg in exc.problems]
+        n_sites, n_cells = table.n_sites, table.n_cells
+    clock = scenario.clock
+    for i, event in enumerate(scenario.events):
+        if event.site is not None and event.site >= n_sites:
+            problems.append(Problem(file, _lookup_line(lines, ("events", i, "site")), f"events[{i}].site",
+                                    f"expected a site index in [0, {n_sites - 1}], found {event.site}"))
+        if event.cell is not None and event.cell >= n_cells:
+            problems.append(Problem(file, _lookup_line(lines, ("events", i, "cell")), f"events[{i}].cell",
+                                    f"expected a cell index in [0, {n_cells - 1}], found {event.cell}"))
+        if clock is not None:
+            offset_s = event.at_s - (clock.start_s if _CLOCK_RE.match(event.at) else 0.0)
+            # the event's first tick must exist (dientine.events: the tick at or after ``at``)
+            if not (offset_s >= 0.0 and math.ceil(offset_s / clock.tick - 1e-9) < clock.n_ticks):
+                problems.append(Problem(
+                    file, _lookup_line(lines, ("events", i, "at")), f"events[{i}].at",
+                    f"expected a time inside the run (start {clock.start}, {clock.duration / 3600:g} h long), "
+                    f"found {event.at!r}"))
+    return problems
 
 
 def apply_overrides(data: dict, overrides: dict[str, Any], *, where: str = "variant") -> dict:

@@ -293,8 +293,6 @@ def test_validate_feel_syntax_error_names_rule_input_and_column(tmp_path):
                          code=1)
 
 
-@pytest.mark.xfail(strict=True, reason="QA F3: rich markup swallows the '[decision .., rule .., column ..]' "
-                                       "part of each finding (cli.py validate prints without markup=False)")
 def test_validate_finding_shows_decision_rule_and_column(tmp_path):
     path = tmp_path / "mismatch.yaml"
     path.write_text(TABLE_YAML.replace('["< 0.2"]', '[\'"abc"\']'))
@@ -340,20 +338,17 @@ def write_sites_scenario(tmp_path: Path, csv_text: str) -> Path:
 BAD_SITES = "site,x_m,y_m,azimuth_deg\nA,0,0,0\nB,100,abc,120\n"
 
 
-@pytest.mark.xfail(strict=True, reason="QA F2: validate only checks that the sites CSV exists, not its rows")
 def test_validate_reads_the_sites_csv(tmp_path):
     path = write_sites_scenario(tmp_path, BAD_SITES)
     assert_clean_failure(invoke("validate", path), "sites.csv:3 y_m", code=1)
 
 
-@pytest.mark.xfail(strict=True, reason="QA F2: run lets LayoutError escape as a traceback")
 def test_run_with_a_bad_sites_row_fails_cleanly(tmp_path):
     path = write_sites_scenario(tmp_path, BAD_SITES)
     result = invoke("run", path, "--out", tmp_path / "runs")
     assert_clean_failure(result, "sites.csv:3 y_m: expected a number", code=2)
 
 
-@pytest.mark.xfail(strict=True, reason="QA F9: --seed bypasses the scenario schema; numpy raises on -1")
 def test_run_with_a_negative_seed_fails_cleanly(tmp_path):
     path = write_sites_scenario(tmp_path, "site,x_m,y_m,azimuth_deg\nA,0,0,0\n")
     assert_clean_failure(invoke("run", path, "--out", tmp_path / "runs", "--seed", "-1"), "seed", code=2)
@@ -371,18 +366,15 @@ def clock_scenario(tmp_path: Path, **extra) -> Path:
 BAD_EVENT = {"events": [{"at": "00:15", "kind": "site_failure", "site": 50}]}  # the network has one site
 
 
-@pytest.mark.xfail(strict=True, reason="QA F2: validate does not check event targets against the network")
 def test_validate_checks_event_targets(tmp_path):
     assert_clean_failure(invoke("validate", clock_scenario(tmp_path, **BAD_EVENT)), "events[0].site", code=1)
 
 
-@pytest.mark.xfail(strict=True, reason="QA F2: run lets TwinError/EventError escape as a traceback")
 def test_run_with_a_bad_event_fails_cleanly(tmp_path):
     result = invoke("run", clock_scenario(tmp_path, **BAD_EVENT), "--out", tmp_path / "runs")
     assert_clean_failure(result, "events[0].site: expected a site index in [0, 0], found 50", code=2)
 
 
-@pytest.mark.xfail(strict=True, reason="QA F2: a run that fails after start leaves an empty runs/<id>/ behind")
 def test_failed_run_leaves_no_empty_run_dir(tmp_path):
     path = write_sites_scenario(tmp_path, BAD_SITES)
     runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "runs")])
@@ -431,7 +423,6 @@ def test_report_on_a_directory_without_outputs(tmp_path):
     assert_clean_failure(invoke("report", tmp_path / "missing"), "not a run directory", code=2)
 
 
-@pytest.mark.xfail(strict=True, reason="QA F8: a corrupt kpis.json escapes as JSONDecodeError traceback")
 def test_report_on_a_corrupt_run_fails_cleanly(tmp_path):
     (tmp_path / "kpis.json").write_text("{bad")
     assert_clean_failure(invoke("report", tmp_path), "kpis.json", code=2)

@@ -55,12 +55,14 @@ def random_case(seed, scenario="UMa", antenna="tr36814-sector", n_sites=3, n_poi
     return cells, points, fields
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), scenario=st.sampled_from(["UMa", "UMi", "RMa"]),
        antenna=st.sampled_from(["tr36814-sector", "tr38901-element", "tr38901-array"]), wrap=st.booleans(),
-       model=st.sampled_from(["shannon-36942", "cqi-table1", "cqi-table2"]))
-def test_kernels_match_numpy_reference(seed, scenario, antenna, wrap, model):
+       model=st.sampled_from(["shannon-36942", "cqi-table1", "cqi-table2"]), flat=st.booleans())
+def test_kernels_match_numpy_reference(seed, scenario, antenna, wrap, model, flat):
     cells, points, fields = random_case(seed, scenario, antenna)
+    if flat:  # zero mechanical tilt: the kernels' per-site antenna-angle path
+        cells = dataclasses.replace(cells, mech_tilt_deg=np.zeros(cells.n_cells))
     offsets = hex_wraparound_offsets_m(300.0, 1) if wrap else None
     ref = gain_map_dense_numpy(cells, points, fields, wrap_offsets_m=offsets)
     got = gain_map_dense(cells, points, fields, wrap_offsets_m=offsets)
@@ -248,3 +250,53 @@ def test_single_link_composition_with_controlled_fields():
     r = evaluate_network(cell, out, fields(0.0, 0.0, 0.0, 0.0), k=1)
     noise = -174 + 10 * np.log10(100e6) + 9.0
     assert r.sinr_db[0] == pytest.approx(46.0 + g_los - noise, abs=1e-3)
+
+
+def test_atan2_deg_matches_libm():
+    from dientine.radio.kernels import atan2_deg
+
+    rng = np.random.default_rng(3)
+    y = np.concatenate([rng.normal(size=3000) * 10.0 ** rng.integers(-6, 5, 3000), [0.0, 1.0, -1.0, 1.0, -2.0]])
+    x = np.concatenate([rng.normal(size=3000) * 10.0 ** rng.integers(-6, 5, 3000), [1.0, 0.0, 0.0, -1.0, -2.0]])
+    x[:50] = y[:50] * (2.0 - np.sqrt(3.0))  # the range-reduction boundary tan(15°)
+    got = np.array([atan2_deg.py_func(a, b) for a, b in zip(y, x, strict=True)])
+    np.testing.assert_allclose(got, np.degrees(np.arctan2(y, x)), atol=2e-7, rtol=0)
+
+
+def test_cached_update_parallel_path_and_multi_cell(monkeypatch):
+    from dientine.radio import maps
+
+    cells, points, fields = random_case(11, n_sites=4, n_points=400)
+    idx, gk = gain_map_topk(cells, points, fields, 3)
+    cache = CachedServing(idx, gk, cells)
+    monkeypatch.setattr(maps, "PARALLEL_MIN_POINTS", 1)
+    cur = dataclasses.replace(cells, tx_power_dbm=cells.tx_power_dbm - 3.0 * (np.arange(cells.n_cells) % 2),
+                              load=np.full(cells.n_cells, 0.3))
+    n = cache.update(cur, np.arange(cells.n_cells))
+    assert n == points.n_points
+    full = serve(gk, idx, cur)
+    np.testing.assert_array_equal(cache.result.serving_cell, full.serving_cell)
+    np.testing.assert_array_equal(cache.result.rsrp_dbm, full.rsrp_dbm)
+    np.testing.assert_allclose(cache.result.sinr_db, full.sinr_db, atol=1e-4)
+    # a load change of an asleep cell changes nothing and recomputes nothing
+    asleep = int(np.flatnonzero(~cur.active)[0]) if (~cur.active).any() else None
+    if asleep is not None:
+        before = cache.result.sinr_db.copy()
+        assert cache.update(dataclasses.replace(cur, load=np.where(np.arange(cells.n_cells) == asleep, 0.9,
+                                                                   cur.load)), [asleep]) == 0
+        np.testing.assert_array_equal(cache.result.sinr_db, before)
+
+
+@pytest.mark.parametrize("antenna", ["tr36814-sector", "tr38901-element", "tr38901-array"])
+def test_zero_tilt_site_path_matches_reference_incl_point_below_site(antenna):
+    cells, points, fields = random_case(21, "UMa", antenna, n_points=200)
+    cells = dataclasses.replace(cells, mech_tilt_deg=np.zeros(cells.n_cells))
+    # one point exactly below the first site (horizontal distance 0: the per-cell fallback path)
+    x, y = points.x_m.copy(), points.y_m.copy()
+    x[0], y[0] = cells.x_m[0], cells.y_m[0]
+    points = PointArrays(x, y, points.height_m, points.indoor, points.o2i_loss_db)
+    ref = gain_map_dense_numpy(cells, points, fields)
+    got = gain_map_dense(cells, points, fields)
+    np.testing.assert_allclose(got, ref, atol=2e-3, rtol=0)
+    idx, gk = gain_map_topk(cells, points, fields, cells.n_cells)
+    np.testing.assert_array_equal(np.take_along_axis(got, idx, 1), gk)

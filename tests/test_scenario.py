@@ -142,3 +142,25 @@ def test_duration_parser_never_crashes(text):
         assert parse_duration_s(text) > 0
     except ValueError as exc:
         assert "expected" in str(exc)
+
+
+def test_yaml_aliases_are_refused(tmp_path):
+    text = GOOD.replace("area: {width_m: 3000", "area: &a {width_m: 3000") + "extra: *a\n"
+    found = problems_of(tmp_path, text)
+    assert len(found) == 1 and "YAML anchors are not supported" in found[0] and "s.yaml:3" in found[0]
+
+
+def test_every_bad_sites_row_is_reported_with_its_physical_line(tmp_path):
+    (tmp_path / "cells.csv").write_text("site,x_m,y_m,azimuth_deg\nA,0,0,30\n\nB,1,x,30\nC,1,1,400\n")
+    text = GOOD.replace("{hex: {rings: 2, isd_m: 500, sectors: 3}}", "{sites: cells.csv}").replace(
+        "site: 4}", "site: 2}")
+    found = problems_of(tmp_path, text)
+    assert any("cells.csv:4 y_m: expected a number" in p for p in found), found
+    assert any("cells.csv:5 azimuth_deg: expected a number in [0, 360), found '400'" in p for p in found), found
+
+
+def test_event_targets_and_times_are_checked_against_network_and_clock(tmp_path):
+    text = GOOD.replace("site: 4}", "site: 19}").replace('at: "18:00"', 'at: "d1 01:00"')
+    found = problems_of(tmp_path, text)
+    assert any(":12 events[0].at: expected a time inside the run" in p for p in found), found
+    assert any(":13 events[1].site: expected a site index in [0, 18], found 19" in p for p in found), found

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.equipment import CellState
+from agents.sensing import _greedy_pairs
 from dientine.events import EventError, schedule_events
 from dientine.kpis import (
     CELL_COLUMNS,
@@ -311,3 +312,23 @@ def test_step_reuses_buffers_and_tables_are_built_lazily():
     buf = model._drone_buf
     model.step()
     assert model._drone_buf is buf  # drone work arrays are allocated once
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 8), st.integers(1, 8), st.integers(0, 10_000))
+def test_sensing_greedy_association_matches_the_sorted_pair_walk(n_tracks, n_det, seed):
+    """agents.sensing._greedy_pairs (the Numba walk used by IsacSensing.update_tracks) against the plain
+    definition: sort all (distance, track, detection) tuples, keep a pair when both ends are still free."""
+    rng = np.random.default_rng(seed)
+    d = rng.integers(0, 5, (n_tracks, n_det)).astype(float)  # many exact ties
+    gate = 3.0
+    t_idx, d_idx = np.nonzero(d <= gate)
+    order = np.argsort(d[t_idx, d_idx], kind="stable")
+    got = _greedy_pairs(t_idx[order], d_idx[order], n_tracks, n_det)
+    want, t_used, d_used = [], set(), set()
+    for _, ti, di in sorted((d[t, j], t, j) for t in range(n_tracks) for j in range(n_det) if d[t, j] <= gate):
+        if ti not in t_used and di not in d_used:
+            t_used.add(ti)
+            d_used.add(di)
+            want.append((ti, di))
+    assert got == want

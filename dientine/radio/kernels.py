@@ -22,7 +22,9 @@ Transmit power is not included, so power changes stay cheap.
 Co-located antennas (same x, y, height, site: :func:`dientine.radio.maps.antenna_groups`) share d2D, LOS state and
 shadowing exactly, so the path-loss part is computed once per group and the pattern once per cell. Parallel
 kernels split the points into chunks of ``CHUNK_POINTS`` and call the serial ``*_rows`` core per chunk (small
-parfor bodies compile fast).
+parfor bodies compile fast); :mod:`.maps` runs them under ``numba.parallel_chunksize(1)`` so the chunks are
+handed out dynamically (on a shared machine a statically split half stalls when its thread is descheduled).
+``numba.set_parallel_chunksize`` is not called inside the kernels: it would make them uncacheable.
 """
 
 from __future__ import annotations
@@ -355,9 +357,6 @@ def _point_gains(p, px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells
             az = atan2_deg(dy, dx)
             uz = min(1.0, max(-1.0, dz / r))
             below = 1e300
-            af = 0.0
-            if ant_code == 2:
-                af = 1e300
             for j in range(gptr[gi], gptr[gi + 1]):
                 c = gcells[j]
                 phi = az - bearing[c]

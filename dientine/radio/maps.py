@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from . import kernels as kr
@@ -110,7 +111,8 @@ def gain_map_dense(cells: CellArrays, points: PointArrays, fields: SiteFields, *
     :func:`.network_arrays.hex_wraparound_offsets_m`; None = no wrap-around."""
     args = _kernel_args(cells, points, fields, wrap_offsets_m)
     out = np.empty((points.n_points, cells.n_cells), np.float32)
-    n_bad = (kr.gain_dense if parallel else kr.gain_dense_serial)(*args, out)
+    with numba.parallel_chunksize(1):  # dynamic scheduling of the point chunks (see .kernels)
+        n_bad = (kr.gain_dense if parallel else kr.gain_dense_serial)(*args, out)
     _raise_if_bad(n_bad, cells)
     return out
 
@@ -128,7 +130,8 @@ def gain_map_topk(cells: CellArrays, points: PointArrays, fields: SiteFields, k:
     args = _kernel_args(cells, points, fields, wrap_offsets_m)
     idx = np.empty((points.n_points, int(k)), np.int32)
     gain = np.empty((points.n_points, int(k)), np.float32)
-    n_bad = (kr.gain_topk if parallel else kr.gain_topk_serial)(*args, rank, idx, gain)
+    with numba.parallel_chunksize(1):
+        n_bad = (kr.gain_topk if parallel else kr.gain_topk_serial)(*args, rank, idx, gain)
     _raise_if_bad(n_bad, cells)
     return idx, gain
 
@@ -173,9 +176,10 @@ def serve(gain_db: np.ndarray, cell_index: np.ndarray | None, cells: CellArrays,
             raise ValueError(f"cell_index: expected values in [-1, {cells.n_cells - 1}]")
     nd = default_noise_dbm(cells) if noise_dbm is None else noise_dbm
     res = _empty_result(gain_db.shape[0])
-    (kr.serve_points if parallel else kr.serve_points_serial)(
-        _ALL_POINTS, ci, gain_db, _NO_LINEAR, *_serve_args(cells, nd, se_model, cqi_thresholds_db),
-        res.serving_cell, res.rsrp_dbm, res.sinr_db, res.rate_mbps)
+    with numba.parallel_chunksize(1):
+        (kr.serve_points if parallel else kr.serve_points_serial)(
+            _ALL_POINTS, ci, gain_db, _NO_LINEAR, *_serve_args(cells, nd, se_model, cqi_thresholds_db),
+            res.serving_cell, res.rsrp_dbm, res.sinr_db, res.rate_mbps)
     return res
 
 
@@ -255,10 +259,12 @@ class CachedServing:
         s_lin = np.zeros(n_c + 1)
         s_lin[:n_c] = np.where(cells.active, 10.0 ** (cells.tx_power_dbm / 10.0), 0.0)
         w_lin = s_lin * np.append(cells.load, 0.0)
-        par = self.parallel and pts.shape[0] >= PARALLEL_MIN_POINTS
-        return (kr.serve_cached if par else kr.serve_cached_serial)(
-            pts, self.cell_index, self.gain_db, self.gain_lin, tx, off_act, s_lin, w_lin, *self._se, skip_cell,
-            r.serving_cell, r.rsrp_dbm, r.sinr_db, r.rate_mbps)
+        args = (pts, self.cell_index, self.gain_db, self.gain_lin, tx, off_act, s_lin, w_lin, *self._se, skip_cell,
+                r.serving_cell, r.rsrp_dbm, r.sinr_db, r.rate_mbps)
+        if not (self.parallel and pts.shape[0] >= PARALLEL_MIN_POINTS):
+            return kr.serve_cached_serial(*args)
+        with numba.parallel_chunksize(1):
+            return kr.serve_cached(*args)
 
     def update(self, cells: CellArrays, changed_cells) -> int:
         """Apply new per-cell power/state/load/offset; returns the number of points recomputed."""

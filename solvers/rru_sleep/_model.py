@@ -46,6 +46,7 @@ class Data:
     eps: float | None
     penalty_wh: np.ndarray  # (J, T) objective cost of losing all of point j's traffic in period t
     price_cache: dict = field(default_factory=dict)  # (t, active cells) -> priced period (solver.py)
+    lp_s: float = 0.0  # longest cold assignment LP seen (solver.py: time-limit bookkeeping)
 
     @classmethod
     def from_problem(cls, p: RruSleepProblem) -> Data:

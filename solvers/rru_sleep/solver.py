@@ -197,11 +197,11 @@ def _price_period(d: _model.Data, t: int, on_t: np.ndarray, clock: _Clock, gap: 
     key = (t, on_t.astype(bool).tobytes())
     if key in d.price_cache:
         return d.price_cache[key]
-    # out of time: a known assignment of a subset of these cells stays feasible when more cells are on (they
+    # (nearly) out of time: a known assignment of a subset of these cells stays feasible when more cells are on (they
     # idle), priced as is instead of solving the LP (an upper estimate of the LP optimum, still exact for it)
     on_b = on_t.astype(bool)
     best_sub: _PeriodPrice | None = None
-    for (tt, raw), price in (d.price_cache.items() if clock.left() <= 0 else ()):
+    for (tt, raw), price in (d.price_cache.items() if clock.left() <= 2.0 * d.lp_s else ()):
         if tt != t or not price.feasible:
             continue
         sub = np.frombuffer(raw, dtype=bool)
@@ -353,9 +353,11 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None,
         h.run()
         return h.getInfo().objective_function_value if h.getModelStatus() == _MS.kOptimal else np.inf
 
+    t_lp = time.perf_counter()
     if not np.isfinite(solve_with(ones, limited=False)):
         bad = _PeriodPrice(False, np.inf, 0.0, np.zeros(d.n_i), np.full(d.n_j, -1, dtype=np.int64), 0.0)
         return bad, ones, np.inf, -np.inf
+    d.lp_s = max(d.lp_s, time.perf_counter() - t_lp)  # what one cold assignment LP costs here
     values = np.asarray(h.getSolution().col_value)
     ref = _period_from_values(d, t, m, values, ones)
     _remember(d, t, ones, ref)
@@ -374,7 +376,7 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None,
     current = best.energy_wh + best.penalty_wh + float(sleep_min[~on].sum())
     cand = (_greedy_period(d, t) if start is None else start.astype(bool)) | d.must_on
     if not (cand == on).all():
-        c = solve_with(cand, limited=False)
+        c = solve_with(cand, limited=d.lp_s > budget_s)  # finished unless one LP exceeds the start budget
         if c < current - 1e-9:
             on, current = cand, c
             best = _period_from_values(d, t, m, np.asarray(h.getSolution().col_value), on)

@@ -1,0 +1,286 @@
+"""The closed loop itself: epochs, logging, outputs and :func:`run_closed_loop` (see :mod:`dientine.loop`)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from dientine.loop.common import (
+    DEFAULT_DECISION_EVERY_S,
+    NOOP_ACTION,
+    LoopError,
+    LoopStats,
+    PendingWindow,
+    jsonable,
+    load_table,
+    threshold_book,
+)
+from dientine.loop.energy import EnergyMixin
+from dientine.loop.inputs import InputsMixin
+from dientine.loop.power import PowerMixin
+from dientine.loop.protection import ProtectionMixin
+from dientine.outcomes import SLEEP_STATES, neighbour_mask, saved_energy_kwh
+from dientine.scenario import LoopSettings, Scenario, load_scenario
+from dientine.sim import Simulation
+from dientine.sim_output import plot_timeseries, write_parquet, write_summary
+
+
+class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin):
+    """A simulation with the decision loop (see :mod:`dientine.loop`)."""
+
+    def __init__(self, scenario: Scenario, *, seed: int | None = None, parallel: bool | None = None):
+        if scenario.clock is None:
+            raise LoopError("clock: the closed loop needs a scenario with a 'clock' section")
+        self.scenario = scenario
+        self.settings = scenario.loop or LoopSettings()
+        self.sim = Simulation(scenario, seed=seed, parallel=parallel)
+        tw = self.sim.twin
+        for i, c in enumerate(self.settings.coverage_cells):
+            if not 0 <= c < tw.n_cells:
+                raise LoopError(f"loop.coverage_cells[{i}]: expected a cell index in [0, {tw.n_cells - 1}], "
+                                f"found {c}")
+        self.tables = {name: load_table(name) for name in scenario.decisions}
+        self.book = threshold_book(self.tables, self.settings)
+        every = scenario.clock.decision_every or DEFAULT_DECISION_EVERY_S
+        self.ticks_per_epoch = max(1, int(round(every / self.sim.tick_s)))
+        window = self.settings.outcome_window or self.ticks_per_epoch * self.sim.tick_s
+        self.window_ticks = max(1, int(round(window / self.sim.tick_s)))
+        self.coverage = np.zeros(tw.n_cells, bool)
+        self.coverage[list(self.settings.coverage_cells)] = True
+        self.p_idle_w = np.asarray(tw.bs.power_table.p_idle_w, dtype=np.float64)
+        self._neighbours = neighbour_mask(tw.topk_cell, tw.n_cells)
+        self.log: list[dict[str, Any]] = []
+        self.threshold_log: list[dict[str, Any]] = [
+            {"time_s": 0.0, "name": n, "value": float(v), "version": 0, "reason": "initial value", "slack": None,
+             "benefit": None, "window": ""} for n, v in self.book.values.items()]
+        self.stats = LoopStats()
+        self._pending: list[PendingWindow] = []
+        self._cell_rows: list[dict[str, np.ndarray]] = []
+        self._net_rows: list[dict[str, float]] = []
+        self._saved_kwh = 0.0
+        self._tx_nominal_dbm = tw.cells.tx_power_dbm.copy()
+        self._protect_off = np.zeros(tw.n_cells, bool)
+        self._protect_backoff = np.zeros(tw.n_cells, bool)
+        self._incumbent_gain_builds = -1
+        self._incumbent_gain_db: np.ndarray | None = None
+        self._epoch = 0
+        self._qos_ref: tuple[dict[str, np.ndarray], dict[str, float]] | None = None
+        self._plan_level: float | None = None
+        self._plan_free: np.ndarray | None = None
+        self._threshold_names: dict[int, list[str]] = {}
+
+    @property
+    def energy_saved_kwh(self) -> float:
+        """Energy saved so far (EARTH counterfactual of :mod:`dientine.outcomes`), kWh."""
+        return self._saved_kwh
+
+    def step(self) -> None:
+        sim = self.sim
+        if self.scenario.incumbents:
+            if "incumbent_protection" in self.tables:
+                self._protect()
+            self._count_violations()
+        if sim.tick > 0 and sim.tick % self.ticks_per_epoch == 0:
+            self.decide()
+        sim.step()
+        cell, net = sim.kpi.latest_cell(), sim.kpi.latest_network()
+        self._cell_rows.append(cell)
+        self._net_rows.append(net)
+        self._saved_kwh += saved_energy_kwh(cell["state"], cell["energy_kwh"], self.p_idle_w, sim.tick_s)
+        self.stats.max_cells_asleep = max(self.stats.max_cells_asleep,
+                                          int(np.isin(cell["state"], SLEEP_STATES).sum()))
+        self._close_outcomes()
+
+    def run(self, progress: bool = False) -> ClosedLoop:
+        sim = self.sim
+        t0 = time.perf_counter()
+        todo = sim.n_ticks - sim.tick
+        if progress and todo > 0:
+            from rich.progress import Progress  # noqa: PLC0415  (only for interactive runs)
+
+            with Progress(transient=True) as bar:
+                task = bar.add_task(f"closed loop {self.scenario.name}", total=todo)
+                while sim.tick < sim.n_ticks:
+                    self.step()
+                    bar.advance(task)
+        else:
+            while sim.tick < sim.n_ticks:
+                self.step()
+        sim.wall_time_s += time.perf_counter() - t0
+        return self
+
+    def decide(self) -> list[dict[str, Any]]:
+        """Evaluate every (non-protection) table over the current KPI table and apply the results; returns the
+        log records of this epoch."""
+        t0 = time.perf_counter()
+        sim = self.sim
+        kpi = sim.cell_kpi_table()
+        records: list[dict[str, Any]] = []
+        for name, model in self.tables.items():
+            if name == "incumbent_protection":
+                continue
+            cols, rows = self._columns(name, kpi)
+            if rows is None or len(rows) == 0:
+                continue
+            t1 = time.perf_counter()
+            res = model.evaluate_batch(cols, name)
+            self.stats.table_s += time.perf_counter() - t1
+            self.stats.rows_evaluated += len(rows)
+            action = self._action_column(res)
+            recs = self._records(name, model, res, action, cols, rows)
+            if name == "energy_saving":
+                self._apply_energy(action, kpi, recs)
+            elif name == "power_adjustment":
+                self._apply_power(action, recs)
+            elif name == "drone_response":
+                self.stats.drone_alerts += int(np.isin(action, ("alert", "hand_to_authorities")).sum())
+            records += recs
+        ms = (time.perf_counter() - t0) * 1e3
+        for r in records:
+            r["decide_ms"] = ms
+        self.stats.decide_ms.append(ms)
+        self.log += records
+        self._epoch += 1
+        return records
+
+    @staticmethod
+    def _action_column(res) -> np.ndarray:
+        arr = res.outputs.get("action")
+        if arr is None:  # single-output table keyed by the decision name
+            arr = res.outputs[res.decision]
+        return np.array([("" if v is None else str(v)) for v in arr], dtype=object)
+
+    def _records(self, table: str, model, res, action: np.ndarray, cols: dict[str, Any],
+                 rows: np.ndarray) -> list[dict[str, Any]]:
+        noop = NOOP_ACTION.get(table, "")
+        dt = model.definitions.decisions
+        rules = next((d.logic.rules for d in dt if d.name == table and hasattr(d.logic, "rules")), [])
+        out = []
+        sim = self.sim
+        for i in np.flatnonzero(action != noop):
+            k = int(res.rule[i])
+            rule = rules[k - 1] if 0 < k <= len(rules) else None
+            inputs = {n: jsonable(v[i] if isinstance(v, np.ndarray) else v) for n, v in cols.items()}
+            out.append({
+                "time_s": float(sim.time_s), "tick": int(sim.tick), "epoch": self._epoch, "table": table,
+                "row": int(rows[i]), "rule": k, "rule_id": rule.id if rule else "",
+                "reason": (rule.annotations[0] if rule and rule.annotations else ""),
+                "inputs": json.dumps(inputs, sort_keys=True), "action": str(action[i]), "applied": False,
+                "solver": "", "solver_status": "", "solver_objective": None, "solver_time_s": None,
+                "decide_ms": None,
+            })
+            self.stats.recommended += 1
+        return out
+
+    def _blank_record(self, table: str) -> dict[str, Any]:
+        return {"time_s": float(self.sim.time_s), "tick": int(self.sim.tick), "epoch": self._epoch, "table": table,
+                "decide_ms": None}
+
+    def decisions_table(self) -> pa.Table:
+        cols = ["time_s", "tick", "epoch", "table", "row", "rule", "rule_id", "reason", "inputs", "action",
+                "applied", "solver", "solver_status", "solver_objective", "solver_time_s", "decide_ms"]
+        types = [pa.float64(), pa.int64(), pa.int64(), pa.string(), pa.int64(), pa.int64(), pa.string(),
+                 pa.string(), pa.string(), pa.string(), pa.bool_(), pa.string(), pa.string(), pa.float64(),
+                 pa.float64(), pa.float64()]
+        return pa.table({c: pa.array([r.get(c) for r in self.log], type=t) for c, t in zip(cols, types, strict=True)})
+
+    def thresholds_table(self) -> pa.Table:
+        cols = {"time_s": pa.float64(), "name": pa.string(), "value": pa.float64(), "version": pa.int64(),
+                "reason": pa.string(), "slack": pa.float64(), "benefit": pa.float64(), "window": pa.string()}
+        return pa.table({c: pa.array([r.get(c) for r in self.threshold_log], type=t) for c, t in cols.items()})
+
+    def summary(self) -> dict[str, Any]:
+        """The simulation's summary plus the loop's KPIs (see module docstring for the energy reference)."""
+        sim = self.sim
+        out: dict[str, Any] = dict(sim.summary())
+        st = self.stats
+        energy = float(out["energy_kwh"])
+        all_on_est = energy + self._saved_kwh
+        out.update({
+            "energy_saved_kwh": self._saved_kwh,
+            "energy_all_on_kwh": all_on_est,
+            "energy_saved_pct": 100.0 * self._saved_kwh / all_on_est if all_on_est > 0 else 0.0,
+            "energy_reference": "earth_counterfactual",
+            "n_decisions": st.recommended,
+            "n_actions_applied": st.applied,
+            "adoption_rate": st.applied / st.recommended if st.recommended else 1.0,
+            "rows_evaluated": st.rows_evaluated,
+            "decision_epochs": len(st.decide_ms),
+            "decide_time_ms_p50": float(np.percentile(st.decide_ms, 50)) if st.decide_ms else 0.0,
+            "decide_time_ms_p99": float(np.percentile(st.decide_ms, 99)) if st.decide_ms else 0.0,
+            "solver_calls": st.solver_calls,
+            "solver_failures": st.solver_failures,
+            "outcome_windows": st.outcome_windows,
+            "qos_violations": st.qos_violations,
+            "recommendation_quality": (st.measured_saving_kwh / st.expected_saving_kwh
+                                       if st.expected_saving_kwh > 0 else None),
+            "cells_switchable_pct": 100.0 * st.max_cells_asleep / sim.twin.n_cells,
+            "threshold_changes": sum(1 for r in self.threshold_log if r["version"] > 0),
+            "protection_violations": st.protection_violations,
+            "protection_checks": st.protection_checks,
+            "drone_alerts": st.drone_alerts,
+            "time_tables_s": st.table_s,
+            "time_solvers_s": st.solver_s,
+            "time_protection_s": st.protection_s,
+        })
+        if sim.sensing is not None:
+            s = sim.sensing.kpi.summary()
+            out["intruders_detected"] = int(s["intruders_detected"])
+            out["intruders_missed"] = int(s["intruders_missed"])
+        else:
+            out["intruders_detected"] = 0
+            out["intruders_missed"] = int(out.get("intruders", 0))
+        for name, value in self.book.values.items():
+            out[f"final_{name}"] = float(value)
+        return out
+
+
+def _all_on_reference(scenario: Scenario, seed: int) -> dict[str, Any]:
+    ref = scenario.model_copy(update={"decisions": [], "loop": None})
+    sim = Simulation(ref, seed=seed)
+    sim.run()
+    return sim.summary()
+
+
+def run_closed_loop(scenario: str | Path | Scenario, out_dir: str | Path, *, progress: bool = False,
+                    seed: int | None = None) -> dict[str, Any]:
+    """Run a scenario with ``decisions:`` through the closed loop; write ``kpis_cell.parquet``,
+    ``kpis_network.parquet``, ``timeseries.png``, ``decisions.parquet``, ``thresholds.parquet`` and
+    ``summary.json`` into ``out_dir``; return the summary."""
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    loop = ClosedLoop(sc, seed=seed)
+    loop.run(progress=progress)
+    summary = loop.summary()
+    settings = loop.settings
+    if settings.compare_all_on:
+        ref = _all_on_reference(sc, loop.sim.seed_value)
+        e_ref = float(ref["energy_kwh"])
+        summary.update({
+            "energy_all_on_kwh": e_ref,
+            "energy_saved_kwh": e_ref - float(summary["energy_kwh"]),
+            "energy_saved_pct": 100.0 * (e_ref - float(summary["energy_kwh"])) / e_ref if e_ref > 0 else 0.0,
+            "energy_reference": "all_on_run",
+            "unsatisfied_demand_pct_all_on": float(ref["unsatisfied_demand_pct"]),
+            "qos_loss_pct": float(summary["unsatisfied_demand_pct"]) - float(ref["unsatisfied_demand_pct"]),
+        })
+    sim = loop.sim
+    write_parquet(sim.kpis_cell, out / "kpis_cell.parquet")
+    write_parquet(sim.kpis_network, out / "kpis_network.parquet")
+    write_parquet(loop.decisions_table(), out / "decisions.parquet")
+    write_parquet(loop.thresholds_table(), out / "thresholds.parquet")
+    marks = [(sim.twin.event_hour(ev), f"{ev.kind} {ev.event.at}") for ev in sim.twin.events]
+    plot_timeseries(sim.kpis_network, out / "timeseries.png", title=f"{sc.name} (seed {sim.seed_value}, loop)",
+                    event_marks=marks)
+    write_summary(out / "summary.json", scenario=sc.name, seed=sim.seed_value,
+                  summary={k: jsonable(v) for k, v in summary.items()}, wall_time_s=time.perf_counter() - t0,
+                  extra={"decisions": list(sc.decisions), "thresholds": dict(loop.book.values)})
+    return summary
+
