@@ -265,6 +265,75 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
 
 
+def _parse_value(text: str):
+    """A command-line input value: number, true/false, null, or text (quotes optional)."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low == "null":
+        return None
+    try:
+        return float(text) if any(ch in text for ch in ".eE") or low in ("nan", "inf", "-inf") else int(text)
+    except ValueError:
+        return text.strip().strip('"')
+
+
+@app.command()
+def decide(
+    table: str = typer.Argument(..., help="a bundled table name (decisions/tables) or a .dmn/.yaml file"),
+    set_: list[str] = typer.Option([], "--set", help="an input as NAME=VALUE (repeat)"),
+    inputs: Path | None = typer.Option(None, help="a JSON object of inputs"),
+    decision: str | None = typer.Option(None, help="which decision of the model (default: all, in order)"),
+    explain: bool = typer.Option(False, help="also print the matched rules"),
+) -> None:
+    """Evaluate a decision table on given inputs; threshold inputs default to decisions/tables/thresholds.yaml."""
+    import json
+
+    import decisions
+
+    path = Path(table)
+    if not path.is_file():
+        path = decisions.tables_dir() / f"{table}.dmn"
+        if not path.is_file():
+            known = ", ".join(sorted(p.stem for p in decisions.tables_dir().glob("*.dmn")))
+            _fail(f"TABLE: no file {table!r} and no bundled table of that name; bundled: {known}")
+    values: dict = dict(_threshold_defaults())
+    if inputs is not None:
+        try:
+            loaded = json.loads(inputs.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            _fail(f"--inputs {inputs}: {exc}")
+        if not isinstance(loaded, dict):
+            _fail(f"--inputs {inputs}: expected a JSON object of inputs")
+        values.update(loaded)
+    for item in set_:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            _fail(f"--set {item!r}: expected NAME=VALUE")
+        values[name.strip()] = _parse_value(text)
+    try:
+        model = decisions.load(path)
+        known = set(model.input_names(decision))
+        unknown = sorted(set(values) - known - set(_threshold_defaults()))
+        if unknown:
+            _fail(f"inputs {unknown} are not read by {path.name}; it reads {sorted(known)}")
+        used = {k: v for k, v in values.items() if k in known}
+        result = model.explain(used, decision) if explain else None
+        outputs = result.results if result is not None else model.evaluate(used, decision)
+    except decisions.DecisionError as exc:
+        _fail(str(exc))
+    _say(json.dumps(outputs, default=str, indent=2))
+    if result is not None:
+        for name, trace in result.traces.items():
+            matched = ", ".join(str(hit.number) for hit in trace.matched) or "none"
+            _say(f"{name}: rules matched {matched}")
+            for hit in trace.selected:
+                notes = "; ".join(f"{k}: {v}" for k, v in hit.annotations.items())
+                _say(f"  selected rule {hit.number} ({hit.id}){': ' + notes if notes else ''}")
+            for error in trace.errors:
+                _say(f"  error: {error}")
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),

@@ -78,3 +78,18 @@ def test_cli_run_and_validate(tmp_path):
     assert result.exit_code == 1 and "network.carrier.fc_ghz: expected a number in (0.5, 100]" in result.output
     result = runner.invoke(app, ["run", str(bad), "--out", str(tmp_path / "runs")])
     assert result.exit_code == 2 and len(list((tmp_path / "runs").iterdir())) == 1
+
+
+def test_cli_decide_with_threshold_defaults_and_explanation():
+    runner = CliRunner()
+    args = ["decide", "energy_saving", "--set", "cell_load=0.05", "--set", "hour=3", "--set",
+            "neighbour_headroom=0.6", "--set", "is_coverage_cell=false", "--set", "cell_asleep=false", "--explain"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert '"energy_saving": "rru_sleep"' in result.output and "selected rule 4" in result.output
+    # above the default sleep threshold (0.15 of PRBs) the cell stays on
+    result = runner.invoke(app, [a if a != "cell_load=0.05" else "cell_load=0.5" for a in args])
+    assert '"energy_saving": "keep"' in result.output
+    result = runner.invoke(app, ["decide", "energy_saving", "--set", "cell_lod=0.1"])
+    assert result.exit_code == 2 and "['cell_lod'] are not read by energy_saving.dmn" in result.output
+    assert runner.invoke(app, ["decide", "no_such_table"]).exit_code == 2
