@@ -157,6 +157,15 @@ def _a3_kernel(active, serving, candidate, elapsed, prev, last_t, ho, pp, forced
     return n_ho, n_pp, n_forced, n_attach
 
 
+@numba.njit(cache=True)
+def _first_nan_active(a, active):
+    """Index of the first active user whose value is NaN (-1: none): one pass, no temporaries."""
+    for i in range(a.shape[0]):
+        if active[i] and np.isnan(a[i]):
+            return i
+    return -1
+
+
 def step_handover(state: HandoverState, active: np.ndarray, rsrp_serving_dbm: np.ndarray,
                   best_other_cell: np.ndarray, rsrp_best_other_dbm: np.ndarray, t_s: float, dt_s: float,
                   params: HandoverParams, *, cell_available: np.ndarray | None = None,
@@ -183,12 +192,13 @@ def step_handover(state: HandoverState, active: np.ndarray, rsrp_serving_dbm: np
         cell_available = np.ones(max(n_cells, 1), dtype=bool)
     rs = np.asarray(rsrp_serving_dbm, dtype=np.float64)
     rb = np.asarray(rsrp_best_other_dbm, dtype=np.float64)
+    act = np.asarray(active, dtype=np.bool_)
     for name, a in (("rsrp_serving_dbm", rs), ("rsrp_best_other_dbm", rb)):
-        bad = np.flatnonzero(np.isnan(a) & np.asarray(active, bool))
-        if bad.size:
-            raise ValueError(f"step_handover: {name} is NaN for active user {int(bad[0])}")
+        bad = _first_nan_active(a, act)
+        if bad >= 0:
+            raise ValueError(f"step_handover: {name} is NaN for active user {bad}")
     n_ho, n_pp, n_forced, n_attach = _a3_kernel(
-        np.asarray(active, dtype=np.bool_), state.serving_cell, state.candidate_cell, state.ttt_elapsed_s,
+        act, state.serving_cell, state.candidate_cell, state.ttt_elapsed_s,
         state.previous_cell, state.last_ho_t_s, state.ho_count, state.pingpong_count, state.forced_count,
         rs, np.asarray(best_other_cell, dtype=np.int64), rb, np.asarray(best_any, dtype=np.int64),
         np.asarray(cell_available, dtype=np.bool_), float(params.hysteresis_db), float(params.a3_offset_db),

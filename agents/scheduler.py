@@ -199,6 +199,40 @@ def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
+@numba.njit(cache=True)
+def _first_negative_or_nonfinite(a):
+    """Index of the first value that is NaN, infinite or < 0 (-1: none): one pass, no temporaries."""
+    for i in range(a.shape[0]):
+        v = a[i]
+        if not (v >= 0.0 and v < np.inf):
+            return i
+    return -1
+
+
+@numba.njit(cache=True)
+def _first_outside(a, lo, hi):
+    """Index of the first value outside [lo, hi] (-1: none)."""
+    for i in range(a.shape[0]):
+        if a[i] < lo or a[i] > hi:
+            return i
+    return -1
+
+
+_ONES: dict[int, np.ndarray] = {}
+
+
+def _ones(n: int) -> np.ndarray:
+    """A read-only array of n ones (default weights), kept per size so a tick allocates nothing."""
+    w = _ONES.get(n)
+    if w is None:
+        if len(_ONES) > 16:
+            _ONES.clear()
+        w = np.ones(n)
+        w.flags.writeable = False
+        _ONES[n] = w
+    return w
+
+
 def schedule(serving_cell: np.ndarray, se_bps_hz: np.ndarray, demand_mbps: np.ndarray,
              bandwidth_hz: np.ndarray | float, available_fraction: np.ndarray | float = 1.0, *,
              n_cells: int | None = None, policy: Policy = "equal_share",
@@ -222,9 +256,8 @@ def schedule(serving_cell: np.ndarray, se_bps_hz: np.ndarray, demand_mbps: np.nd
     for name, arr in (("se_bps_hz", se), ("demand_mbps", dem)):
         if arr.shape != (n,):
             raise SchedulerError(f"{name}: expected shape ({n},) like serving_cell, found {arr.shape}")
-        bad = ~np.isfinite(arr) | (arr < 0)
-        if bad.any():
-            i = _first_bad(bad)
+        i = _first_negative_or_nonfinite(arr)
+        if i >= 0:
             raise SchedulerError(f"{name}[{i}]: expected a finite value >= 0, found {arr[i]!r}")
     if n_cells is None:
         for arr in (bandwidth_hz, available_fraction):
@@ -243,13 +276,12 @@ def schedule(serving_cell: np.ndarray, se_bps_hz: np.ndarray, demand_mbps: np.nd
     if bad.any():
         i = _first_bad(bad)
         raise SchedulerError(f"available_fraction[{i}]: expected a value in [0, 1], found {av[i]!r}")
-    bad = (serving < -1) | (serving >= n_cells)
-    if bad.any():
-        i = _first_bad(bad)
+    i = _first_outside(serving, -1, int(n_cells) - 1)
+    if i >= 0:
         raise SchedulerError(f"serving_cell[{i}]: expected -1 or a cell index in [0, {n_cells - 1}], "
                              f"found {serving[i]}")
     if weights is None:
-        w = np.ones(n)
+        w = _ones(n)
     else:
         w = np.ascontiguousarray(weights, dtype=np.float64)
         if w.shape != (n,):

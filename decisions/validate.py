@@ -54,7 +54,8 @@ class Finding:
 
 
 def validate(path: str | Path, assume: dict[str, Any] | None = None) -> list[Finding]:
-    """Load ``path`` (.dmn or .yaml) and return every finding; a file that cannot be loaded gives one error.
+    """Load ``path`` (.dmn or .yaml) and return every finding; a file that cannot be loaded gives one error per
+    problem found while loading (the YAML form reports all its schema problems at once).
 
     ``assume`` maps input names to values held fixed for the gap / overlap / reachability analysis (e.g. the
     default thresholds of ``decisions/tables/thresholds.yaml``); without it, columns that compare against
@@ -66,8 +67,8 @@ def validate(path: str | Path, assume: dict[str, Any] | None = None) -> list[Fin
         defs = read_definitions(path)
         cm = CompiledModel(defs)
     except ModelError as e:
-        return [Finding("error", "load", e.reason if e.element is None else f"<{e.element}> {e.reason}",
-                        file=e.file or str(path), line=e.line)]
+        return [Finding("error", "load", f"{p.where}: {p.reason}" if p.where else p.reason,
+                        file=p.file or str(path), line=p.line) for p in e.problems]
     return validate_model(cm, assume)
 
 

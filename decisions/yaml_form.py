@@ -26,6 +26,12 @@ Schema (validated with pydantic; errors name file, line and field path)::
 
 Entries are FEEL text; YAML numbers/booleans are turned into their FEEL text, YAML null into ``-`` (input) or
 ``null`` (output). Missing ids are derived deterministically from names and positions.
+
+YAML aliases (``*name``, also in ``<<: *name`` merge keys) are refused: expanding them is unbounded (a few
+hundred bytes of nested aliases need gigabytes, the "billion laughs" attack). :class:`NoAliasLoader` and
+:func:`safe_load_no_alias` are the loader every YAML reader of the project should use. Every schema problem is
+reported at once (``ModelError.problems``), each with its line and field path; a model without decisions is
+refused.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from decisions.errors import ModelError
 from decisions.model import (
+    BASE_TYPES,
     Decision,
     DecisionTable,
     Definitions,
@@ -50,6 +57,44 @@ from decisions.model import (
 )
 
 _ID_BAD = re.compile(r"[^A-Za-z0-9_.-]")
+ALIAS_MESSAGE = "YAML aliases are not supported"
+
+
+class YamlAliasError(yaml.MarkedYAMLError):
+    """A YAML alias (``*name``) was found; ``problem_mark`` is where (0-based line and column)."""
+
+
+class NoAliasLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses aliases while composing, before anything is expanded.
+
+    Anchors alone (``&name``) are harmless and accepted; the first alias raises :class:`YamlAliasError`
+    (a ``yaml.MarkedYAMLError``, so callers that report ``problem`` and ``problem_mark`` need no change).
+    """
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise YamlAliasError(None, None, ALIAS_MESSAGE, event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def compose_and_load(text: str) -> tuple[yaml.Node | None, Any]:
+    """Parse one YAML document once with :class:`NoAliasLoader`: its node tree (for line numbers) and its data.
+
+    Raises ``yaml.YAMLError`` (:class:`YamlAliasError` for an alias).
+    """
+    loader = NoAliasLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    return node, data
+
+
+def safe_load_no_alias(text: str | bytes) -> Any:
+    """``yaml.safe_load`` that refuses aliases (raises :class:`YamlAliasError`, a ``yaml.MarkedYAMLError``)."""
+    return compose_and_load(text.decode("utf-8") if isinstance(text, bytes) else text)[1]
 
 
 def make_id(*parts: str) -> str:
@@ -192,17 +237,59 @@ def _line_for(path: str, lines: dict[str, int]) -> int | None:
     return lines.get("")
 
 
+def _is_rule_branch(loc: tuple, branch: str) -> bool:
+    return any(isinstance(x, str) and x.startswith(branch) for x in loc)
+
+
+def _schema_problems(e: ValidationError, data: Any, file: str | None,
+                     lines: dict[str, int]) -> list[ModelError]:
+    """Every pydantic error as a located ModelError; the two branches of a rule (mapping or flat row) are merged
+    into one message, and unknown keys are named as such."""
+    out: list[ModelError] = []
+    seen: set[tuple[str, str]] = set()
+    for err in e.errors():
+        loc = err["loc"]
+        path = _loc_path(loc)
+        msg = err["msg"]
+        if _is_rule_branch(loc, "list["):
+            # a rule written as a mapping: the flat-row branch's "valid list" error is noise; a rule that is
+            # neither mapping nor list gets one message instead of two
+            if err["type"] != "list_type":
+                continue
+            if isinstance(err.get("input"), dict):
+                continue
+            msg = "a rule must be a mapping {when, then, ...} or a flat row [input entries, output entries]"
+        elif _is_rule_branch(loc, "RuleSpec") and err["type"] in ("model_type", "dict_type"):
+            continue
+        elif err["type"] == "extra_forbidden":
+            msg = f"unknown key {str(loc[-1])!r}"
+        elif err["type"] == "missing":
+            msg = f"required key {str(loc[-1])!r} is missing"
+        if (path, msg) in seen:
+            continue
+        seen.add((path, msg))
+        out.append(ModelError(msg, file, _line_for(path, lines), field=path or None))
+    out.sort(key=lambda p: p.line or 0)
+    return out
+
+
 def read_yaml(text: str | bytes, file: str | None = None) -> Definitions:
-    """Read the compact YAML form; raises ModelError with file, line and field path."""
+    """Read the compact YAML form; raises ModelError with file, line and field path.
+
+    Every schema problem is reported (``ModelError.problems``); YAML aliases are refused (see the module doc).
+    """
     if isinstance(text, bytes):
-        text = text.decode("utf-8")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ModelError(f"not UTF-8 text (byte {e.start})", file) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = compose_and_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        raise ModelError(f"malformed YAML: {getattr(e, 'problem', None) or e}", file,
-                         mark.line + 1 if mark else None) from None
+        problem = getattr(e, "problem", None)
+        msg = ALIAS_MESSAGE if isinstance(e, YamlAliasError) else f"malformed YAML: {problem or e}"
+        raise ModelError(msg, file, mark.line + 1 if mark else None) from None
     if node is None or not isinstance(data, dict):
         raise ModelError("YAML model must be a mapping with 'name' and 'decisions'", file, 1)
     lines: dict[str, int] = {}
@@ -210,14 +297,75 @@ def read_yaml(text: str | bytes, file: str | None = None) -> Definitions:
     try:
         spec = ModelSpec.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        path = _loc_path(err["loc"])
-        raise ModelError(f"{err['msg']} (field {path or '<root>'})", file, _line_for(path, lines),
-                         "$" + path) from None
+        problems = _schema_problems(e, data, file, lines)
+        problems += _partial_problems(data, file, lines)
+        problems.sort(key=lambda p: p.line or 0)
+        raise ModelError.collect(problems or [ModelError(str(e), file, 1)]) from None
     return _build(spec, file, lines)
 
 
-def _build(spec: ModelSpec, file: str | None, lines: dict[str, int]) -> Definitions:
+def _partial_problems(data: dict, file: str | None, lines: dict[str, int]) -> list[ModelError]:
+    """The build problems of the parts that passed the schema, so one schema error hides nothing else."""
+    def valid(model: type[BaseModel], raw: Any) -> Any:
+        try:
+            return model.model_validate(raw)
+        except ValidationError:
+            return None
+
+    raw_decisions = data.get("decisions")
+    if not isinstance(raw_decisions, list):
+        return []
+    spec = ModelSpec.model_construct(
+        name=str(data.get("name") or "model"), id=None, namespace=None, dmn_version=None,
+        item_definitions=[x for x in (valid(ItemDefSpec, r) for r in _as_list(data.get("item_definitions")))
+                          if x is not None],
+        input_data=[x for x in (valid(InputDataSpec, r) for r in _as_list(data.get("input_data")))
+                    if x is not None],
+        decisions=[])
+    good = [(k, d) for k, d in ((k, valid(DecisionSpec, r)) for k, r in enumerate(raw_decisions)) if d is not None]
+    names = {str(r["name"]) for r in raw_decisions if isinstance(r, dict) and r.get("name") is not None}
+    input_names = {str(r["name"]) for r in _as_list(data.get("input_data"))
+                   if isinstance(r, dict) and r.get("name") is not None}
+    try:
+        _build(spec, file, lines, indexed=good, known_decisions=names, known_inputs=input_names,
+               empty_ok=bool(raw_decisions))
+    except ModelError as e:
+        return list(e.problems)
+    return []
+
+
+def _as_list(x: Any) -> list:
+    return x if isinstance(x, list) else []
+
+
+def _check_type(type_ref: str | None, items: set[str], path: str, err: Any) -> None:
+    if type_ref is not None and type_ref not in BASE_TYPES and type_ref not in items:
+        err(f"unknown type {type_ref!r} (expected one of {', '.join(BASE_TYPES)} or an item definition)", path)
+
+
+def _empty(file: str | None, lines: dict[str, int]) -> ModelError:
+    return ModelError("a model needs at least one decision", file, lines.get("decisions"), field="decisions")
+
+
+def _build(spec: ModelSpec, file: str | None, lines: dict[str, int], *,
+           indexed: list[tuple[int, DecisionSpec]] | None = None, known_decisions: set[str] | None = None,
+           known_inputs: set[str] | None = None, empty_ok: bool = False) -> Definitions:
+    """Spec -> Definitions, collecting every problem. ``indexed`` (decisions with their position in the file),
+    ``known_*`` (names defined by parts that failed the schema) are used by :func:`_partial_problems`."""
+    errs: list[ModelError] = []
+
+    def err(msg: str, path: str) -> None:
+        errs.append(ModelError(msg, file, lines.get(path), field=path))
+
+    if indexed is None:
+        indexed = list(enumerate(spec.decisions))
+    if not indexed and not empty_ok:
+        errs.append(_empty(file, lines))
+    items = {it.name for it in spec.item_definitions}
+    for k, it in enumerate(spec.item_definitions):
+        _check_type(it.type, items, f"item_definitions[{k}].type", err)
+    for k, i in enumerate(spec.input_data):
+        _check_type(i.type, items, f"input_data[{k}].type", err)
     defs = Definitions(id=spec.id or make_id(spec.name, "definitions"), name=spec.name,
                        namespace=spec.namespace or f"urn:dientine:decisions:{make_id(spec.name)}", file=file)
     for k, it in enumerate(spec.item_definitions):
@@ -229,41 +377,52 @@ def _build(spec: ModelSpec, file: str | None, lines: dict[str, int]) -> Definiti
         defs.input_data.append(InputData(id=i.id or make_id("input", i.name), name=i.name, type_ref=i.type,
                                          label=i.label, line=lines.get(f"input_data[{k}]")))
     input_ids = {i.name: i.id for i in defs.input_data}
-    dec_ids = {d.name: d.id or make_id(d.name) for d in spec.decisions}
-    for k, d in enumerate(spec.decisions):
+    dec_ids = {d.name: d.id or make_id(d.name) for _, d in indexed}
+    for k, d in indexed:
         p = f"decisions[{k}]"
         did = dec_ids[d.name]
+        n_before = len(errs)
         if (d.table is None) == (d.literal is None):
-            raise ModelError("a decision needs exactly one of 'table' or 'literal'", file, lines.get(p), "$" + p)
+            err("a decision needs exactly one of 'table' or 'literal'", p)
+        _check_type(d.type, items, f"{p}.type", err)
         for j, rn in enumerate(d.requires.decisions):
-            if rn not in dec_ids:
-                raise ModelError(f"required decision {rn!r} is not defined", file,
-                                 lines.get(f"{p}.requires.decisions[{j}]"), f"${p}.requires.decisions[{j}]")
+            if rn not in dec_ids and rn not in (known_decisions or ()):
+                err(f"required decision {rn!r} is not defined", f"{p}.requires.decisions[{j}]")
         for j, rn in enumerate(d.requires.inputs):
-            if rn not in input_ids:
-                raise ModelError(f"required input {rn!r} is not in input_data", file,
-                                 lines.get(f"{p}.requires.inputs[{j}]"), f"${p}.requires.inputs[{j}]")
+            if rn not in input_ids and rn not in (known_inputs or ()):
+                err(f"required input {rn!r} is not in input_data", f"{p}.requires.inputs[{j}]")
         if d.literal is not None:
+            _check_type(d.literal.type, items, f"{p}.literal.type", err)
             logic: Any = LiteralExpression(id=d.literal.id or f"{did}_expression", text=d.literal.text,
                                            type_ref=d.literal.type, line=lines.get(f"{p}.literal"))
-        else:
-            logic = _table(d.table, did, f"{p}.table", file, lines)
+        elif d.table is not None:
+            for j, c in enumerate(d.table.inputs):
+                _check_type(c.type, items, f"{p}.table.inputs[{j}].type", err)
+            for j, c in enumerate(d.table.outputs):
+                _check_type(c.type, items, f"{p}.table.outputs[{j}].type", err)
+            logic = _table(d.table, did, f"{p}.table", file, lines, errs)
+        if len(errs) > n_before:
+            continue
         defs.decisions.append(Decision(
             id=did, name=d.name, logic=logic, type_ref=d.type, label=d.label, description=d.description,
             required_decisions=[dec_ids[n] for n in d.requires.decisions],
             required_inputs=[input_ids[n] for n in d.requires.inputs], line=lines.get(p)))
+    if errs:
+        raise ModelError.collect(sorted(errs, key=lambda e: e.line or 0))
     return defs
 
 
-def _table(t: TableSpec, did: str, p: str, file: str | None, lines: dict[str, int]) -> DecisionTable:
+def _table(t: TableSpec, did: str, p: str, file: str | None, lines: dict[str, int],
+           errs: list[ModelError]) -> DecisionTable:
+    def err(msg: str, path: str) -> None:
+        errs.append(ModelError(msg, file, lines.get(path), field=path))
+
     tid = t.id or f"{did}_table"
     ni, no, na = len(t.inputs), len(t.outputs), len(t.annotations)
     if t.aggregation and t.hit_policy != "COLLECT":
-        raise ModelError(f"aggregation {t.aggregation} needs hit_policy COLLECT", file,
-                         lines.get(f"{p}.aggregation"), f"${p}.aggregation")
+        err(f"aggregation {t.aggregation} needs hit_policy COLLECT", f"{p}.aggregation")
     if no > 1 and any(not o.name for o in t.outputs):
-        raise ModelError("every output of a table with several outputs needs a name", file,
-                         lines.get(f"{p}.outputs"), f"${p}.outputs")
+        err("every output of a table with several outputs needs a name", f"{p}.outputs")
     inputs = [InputClause(id=c.id or f"{tid}_input_{k}", expression=c.expression, type_ref=c.type, label=c.label,
                           input_values=c.values, line=lines.get(f"{p}.inputs[{k - 1}]"))
               for k, c in enumerate(t.inputs, 1)]
@@ -275,16 +434,18 @@ def _table(t: TableSpec, did: str, p: str, file: str | None, lines: dict[str, in
         rp = f"{p}.rules[{k - 1}]"
         if isinstance(r, list):
             if len(r) not in (ni + no, ni + no + na):
-                raise ModelError(f"rule row has {len(r)} cells, expected {ni} inputs + {no} outputs"
-                                 f"{f' (+ {na} annotations)' if na else ''}", file, lines.get(rp), "$" + rp)
+                err(f"rule row has {len(r)} cells, expected {ni} inputs + {no} outputs"
+                    f"{f' (+ {na} annotations)' if na else ''}", rp)
+                continue
             r = RuleSpec(when=r[:ni], then=r[ni:ni + no], annotations=[_feel_scalar(x, "") for x in r[ni + no:]])
         if len(r.when) != ni or len(r.then) != no:
-            raise ModelError(f"rule {k} has {len(r.when)} input and {len(r.then)} output entries, the table has "
-                             f"{ni} inputs and {no} outputs", file, lines.get(rp), "$" + rp)
+            err(f"rule {k} has {len(r.when)} input and {len(r.then)} output entries, the table has "
+                f"{ni} inputs and {no} outputs", rp)
+            continue
         ann = list(r.annotations)
         if ann and len(ann) != na:
-            raise ModelError(f"rule {k} has {len(ann)} annotations, the table has {na} annotation columns", file,
-                             lines.get(rp), "$" + rp)
+            err(f"rule {k} has {len(ann)} annotations, the table has {na} annotation columns", rp)
+            continue
         rules.append(Rule(id=r.id or f"{tid}_rule_{k}", inputs=[_feel_scalar(x, "-") for x in r.when],
                           outputs=[_feel_scalar(x, "null") for x in r.then], description=r.description,
                           annotations=ann or [""] * na, line=lines.get(rp),

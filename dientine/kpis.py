@@ -21,6 +21,7 @@ Definitions (the same words are used in ``summary.json``, see :func:`summarise`)
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numba
@@ -124,6 +125,30 @@ def user_kpi_counts(active, serving_cell, sinr_db, demand_mbps, rate_mbps, sinr_
             out_rate_demanding[n_dem] = rate_mbps[u]
             n_dem += 1
     return n_active, covered, n_dem
+
+
+def percentiles_inplace(values: np.ndarray, q_pct: tuple[float, ...]) -> list[float]:
+    """``np.percentile(values, q_pct)`` (default ``linear`` method, Hyndman & Fan type 7), bit for bit, for a
+    non-empty 1-D float64 array without NaN, without numpy's generic-path overhead. ``values`` is reordered in
+    place (one ``partition``): pass a scratch array."""
+    n = values.shape[0]
+    if n == 0:
+        raise ValueError("percentiles_inplace: values is empty")
+    picks = []
+    for q in q_pct:
+        v = (n - 1) * (q / 100.0)  # numpy: (n - 1) * (q / 100)
+        if v >= n - 1:  # at or above the last index: the maximum
+            picks.append((n - 1, n - 1, 0.0))
+        else:
+            lo = math.floor(v)
+            picks.append((lo, lo + 1, v - lo))
+    values.partition(sorted({0, n - 1, *(i for p in picks for i in p[:2])}))
+    out = []
+    for lo, hi, t in picks:
+        a, b = float(values[lo]), float(values[hi])
+        diff = b - a
+        out.append(b - diff * (1.0 - t) if t >= 0.5 else a + diff * t)
+    return out
 
 
 _CELL_KEYS = CELL_COLUMNS.keys()

@@ -45,7 +45,7 @@ from agents.equipment import CellState
 from agents.scheduler import schedule
 from agents.sensing import IsacSensing, RadarParams
 from agents.wear import WearModel, apply_failures
-from dientine.kpis import KpiRecorder, summarise, user_kpi_counts
+from dientine.kpis import KpiRecorder, percentiles_inplace, summarise, user_kpi_counts
 from dientine.radio.link import SHANNON_36942
 from dientine.scenario import Scenario, load_scenario
 from dientine.sim_output import plot_timeseries, write_parquet, write_summary
@@ -429,7 +429,7 @@ class Simulation(mesa.Model):
         n_active, covered, n_demanding = user_kpi_counts(u.active, u.ho.serving_cell, self.sinr_db, u.demand_mbps,
                                                          self.rate_mbps, SINR_MIN_DB, self._rate_demanding)
         cov = 100.0 * covered / n_active if n_active else 100.0
-        p5, p50 = (np.percentile(self._rate_demanding[:n_demanding], (5.0, 50.0)).tolist() if n_demanding
+        p5, p50 = (percentiles_inplace(self._rate_demanding[:n_demanding], (5.0, 50.0)) if n_demanding
                    else (0.0, 0.0))
         state = state_at_start
         health = bs.health if self.wear is not None else self._ones_cells

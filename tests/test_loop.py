@@ -299,3 +299,31 @@ def test_qos_lost_discounts_the_control_cells_drift():
     assert w.qos_lost_pct == pytest.approx(0.0)  # the whole area got worse by more than the affected cells
     w0 = measure_window(cells, nets, 1, 2, p_idle_w=np.full(3, 260.0), tick_s=900.0, neighbours=nb)
     assert w0.qos_lost_pct == pytest.approx(15.0)  # without a reference: the window's own unserved share
+
+
+def test_drone_response_rows_are_the_sensing_tracks():
+    data = night(population=[{"archetype": "pedestrian", "count": 100}, {"archetype": "delivery_drone", "count": 3},
+                             {"archetype": "intruder_drone", "count": 2}],
+                 decisions=["drone_response"],
+                 clock={"duration": "20min", "tick": "1min", "start": "12:00", "decision_every": "5min"},
+                 area={"width_m": 1400, "height_m": 1300, "resolution_m": 50},
+                 loop={"restricted_zones": [{"x_m": 0, "y_m": 0, "radius_m": 300}]},
+                 simulation={"wear": False, "sensing": True})
+    lp = ClosedLoop(validate_data(data))
+    while lp.sim.tick < lp.sim.n_ticks and not lp.sim.sensing.tracks:
+        lp.step()
+    tracks = lp.sim.sensing.tracks
+    assert tracks, "no sensing track within 20 min"
+    cols, rows = lp._drone_columns({})
+    assert list(rows) == [t.tid for t in tracks]
+    for i, t in enumerate(tracks):
+        x, y, z = t.pos
+        assert cols["drone_altitude_m"][i] == pytest.approx(z)
+        assert cols["distance_to_restricted_m"][i] == pytest.approx(max(math.hypot(x, y) - 300.0, 0.0))
+        who = t.truth()
+        assert cols["drone_authorised"][i] == (who >= 0 and bool(lp.sim.twin.drones.registered[who]))
+        assert 0 <= cols["visible_cells"][i] <= lp.sim.twin.n_cells
+    lp.run()
+    s = lp.summary()
+    assert s["n_decisions"] > 0 and {r["table"] for r in lp.log} == {"drone_response"}
+    assert s["intruders_detected"] + s["intruders_missed"] == s["intruders"] == 2

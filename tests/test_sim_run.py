@@ -19,6 +19,7 @@ from dientine.kpis import (
     SUMMARY_KEYS,
     KpiRecorder,
     coverage_pct,
+    percentiles_inplace,
     rate_percentiles_mbps,
     user_kpi_counts,
 )
@@ -332,3 +333,23 @@ def test_sensing_greedy_association_matches_the_sorted_pair_walk(n_tracks, n_det
             d_used.add(di)
             want.append((ti, di))
     assert got == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0.0, 1e3, allow_nan=False) | st.sampled_from([0.0, 1.0, 2.5]), min_size=1,
+                max_size=60),
+       st.lists(st.floats(0.0, 100.0), min_size=1, max_size=4))
+def test_percentiles_inplace_equal_numpy_bit_for_bit(values, q):
+    a = np.array(values)
+    want = np.percentile(a, q).tolist()
+    got = percentiles_inplace(a.copy(), tuple(q))
+    assert got == want
+
+
+def test_percentiles_inplace_on_large_arrays_and_empty():
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 3, 20, 21, 999, 10_000):
+        a = np.round(rng.exponential(3.0, n), 2)
+        assert percentiles_inplace(a.copy(), (5.0, 50.0)) == np.percentile(a, (5.0, 50.0)).tolist()
+    with pytest.raises(ValueError, match="empty"):
+        percentiles_inplace(np.zeros(0), (5.0,))
