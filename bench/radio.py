@@ -52,6 +52,14 @@ TARGET_CACHED_RATE, TARGET_CACHED_RATIO = 1e9, 3.0
 TARGET_MEM_BYTES = 2 * 1024**3
 
 
+def load_average() -> str:
+    """1/5/15-minute load averages (machine contention at measurement time), '?' where unavailable."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
 def default_cells() -> CellArrays:
     sites = [(ISD_M * (q + r / 2.0), ISD_M * np.sqrt(3.0) / 2.0 * r)
              for q in range(-RINGS, RINGS + 1) for r in range(-RINGS, RINGS + 1)
@@ -211,12 +219,14 @@ def main() -> None:
     numba.set_num_threads(THREADS)
     cells = default_cells()
     wrap = hex_wraparound_offsets_m(ISD_M, RINGS)
+    load_start = load_average()
     warm_up(cells)
     resolutions = (10.0, 5.0) if args.quick else (10.0, 5.0, 2.0)
     rows, notes = [], []
     for res in resolutions:
         bench_resolution(res, cells, wrap, args.repeats, rows, notes)
-    print(f"\nradio kernels, Numba threads = {numba.get_num_threads()}, K = {K_TOP}, 57 cells, wrap-around on\n")
+    print(f"\nradio kernels, Numba threads = {numba.get_num_threads()}, K = {K_TOP}, 57 cells, wrap-around on; "
+          f"load average at start {load_start}, at end {load_average()}\n")
     hdr = f"{'figure':38s} {'numba med':>11s} {'numpy med':>11s} {'n':>5s} {'ratio':>7s} {'rate /s':>10s}  " \
           f"{'target':32s} result"
     print(hdr)

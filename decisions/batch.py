@@ -7,7 +7,10 @@ Columns (``model.evaluate_batch(columns, decision)``):
   nulls = null);
 * float arrays: NaN (and +-inf, which are not FEEL numbers) mean null; integer arrays are exact up to 2**53
   (larger integers are evaluated through the exact object path); object arrays hold any Python values with
-  ``None`` as null; string (``U``) and bool arrays are used as they are.
+  ``None`` as null; string (``U``) and bool arrays are used as they are;
+* every input the decision reads must be given as a column (``DecisionModel.evaluate_batch`` raises
+  ``EvaluationError`` naming a missing one: a misspelt column would make every row null); an unknown value is
+  given as null, as above.
 
 Method. Each input column is coded into cells: a numeric column into the cells between all float thresholds of
 its entries, any other column into its distinct values. Per column a table gives, for each cell, the bitset of

@@ -405,8 +405,8 @@ def _build(spec: ModelSpec, file: str | None, lines: dict[str, int], *,
             continue
         defs.decisions.append(Decision(
             id=did, name=d.name, logic=logic, type_ref=d.type, label=d.label, description=d.description,
-            required_decisions=[dec_ids[n] for n in d.requires.decisions],
-            required_inputs=[input_ids[n] for n in d.requires.inputs], line=lines.get(p)))
+            required_decisions=[dec_ids.get(n, n) for n in d.requires.decisions],
+            required_inputs=[input_ids.get(n, n) for n in d.requires.inputs], line=lines.get(p)))
     if errs:
         raise ModelError.collect(sorted(errs, key=lambda e: e.line or 0))
     return defs

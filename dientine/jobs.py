@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dientine.store import Store, commit_dir
 
@@ -91,28 +91,48 @@ class WhatIfParams(BaseModel):
     scenario_yaml: str | None = Field(None, min_length=1, max_length=1_000_000)
     max_workers: int = Field(1, ge=1, le=64, description="Processes for the baseline and variants")
 
+    @field_validator("scenario")
+    @classmethod
+    def _scenario_file(cls, name: str | None) -> str | None:
+        if name is None:
+            return None
+        base = scenarios_dir()
+        path = (base / name).resolve()
+        if ".." in Path(name).parts or not path.is_relative_to(base) or not path.is_file():
+            raise ValueError(f"no file {name!r} in the server's scenarios directory")
+        _check_scenario(path, shown_as=name, base=base)
+        return name
+
+    @field_validator("scenario_yaml")
+    @classmethod
+    def _scenario_text(cls, text: str | None) -> str | None:
+        if text is None:
+            return None
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "scenario.yaml"
+            path.write_text(text, encoding="utf-8")
+            _check_scenario(path, shown_as="scenario_yaml", base=Path(d))
+        return text
+
     @model_validator(mode="after")
     def _one_source(self) -> WhatIfParams:
         if (self.scenario is None) == (self.scenario_yaml is None):
             raise ValueError("give exactly one of 'scenario' (a file name) or 'scenario_yaml' (the text)")
-        if self.scenario is not None:
-            base = scenarios_dir()
-            path = (base / self.scenario).resolve()
-            if ".." in Path(self.scenario).parts or not path.is_relative_to(base) or not path.is_file():
-                raise ValueError(f"scenario: no file {self.scenario!r} under {base}")
-            _check_scenario(path)
-        else:
-            with tempfile.TemporaryDirectory() as d:
-                path = Path(d) / "scenario.yaml"
-                path.write_text(self.scenario_yaml or "", encoding="utf-8")
-                _check_scenario(path)
         return self
 
 
-def _check_scenario(path: Path) -> None:
+def _check_scenario(path: Path, shown_as: str, base: Path) -> None:
+    """Load the scenario and its variants; a problem is a ValueError naming line and field, with the server's
+    paths replaced: ``path`` is shown as ``shown_as``, other files under ``base`` relative to it."""
     from dientine.scenario import load_variants
 
-    load_variants(path)  # ScenarioError is a ValueError naming file, line and field
+    try:
+        load_variants(path)  # ScenarioError is a ValueError naming file, line and field
+    except ValueError as exc:
+        message = str(exc)
+        for p, b in ((path.resolve(), base.resolve()), (path, base)):
+            message = message.replace(str(p), shown_as).replace(str(b) + os.sep, "")
+        raise ValueError(message) from None
 
 
 @dataclass(frozen=True)
@@ -151,9 +171,9 @@ def validate_params(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``params`` for ``kind`` (pydantic ValidationError names the field); return the normalised dict."""
     spec = _KINDS.get(kind)
     if spec is None:
-        raise UnknownJobKind(f"kind: unknown job kind {kind!r}; known: {sorted(_KINDS)}")
+        raise UnknownJobKind(f"unknown job kind {kind!r}; known: {sorted(_KINDS)}")
     if not spec.available():
-        raise UnknownJobKind(f"kind: job kind {kind!r} is not available here (module {spec.module} missing)")
+        raise UnknownJobKind(f"job kind {kind!r} is not available here (module {spec.module} missing)")
     return spec.params_model.model_validate(dict(params)).model_dump(mode="json")
 
 

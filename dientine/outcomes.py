@@ -14,7 +14,13 @@ An action (e.g. putting cells to sleep) is judged over an *outcome window* of ti
   not blamed on the action), plus the rise of the share of demand of users no cell could serve at all
   (``network demand - sum of cell demand``: coverage holes the action opened). Losses that existed with every
   cell on (edge users below SINR_MIN, overload) are not the action's doing and are not counted;
-* the network's unsatisfied share and 5th-percentile rate over the window (for the log).
+* the network's unsatisfied share and 5th-percentile user rate over the window, the change of that rate
+  against the reference tick (``rate_p5_change_mbps``, negative = worse) and the intruders seen but not
+  confirmed by any track at the window's end (``detections_missed``, from the loop's ``intruders_undetected``
+  network column when the scenario has sensing), for the log.
+
+The demand of the QoS measure is the finite-demand users' (``qos_*`` columns the closed loop adds to each
+tick's rows) when present: full-buffer users take whatever capacity is left, their shortfall is no loss.
 
 Plain functions over :class:`dientine.kpis.KpiRecorder` rows; no model constants of their own.
 """
@@ -49,6 +55,8 @@ class WindowOutcome:
     reference_unsatisfied_pct: float = 0.0
     reference_unassigned_pct: float = 0.0
     control_drift_pct: float = 0.0
+    rate_p5_change_mbps: float = 0.0
+    detections_missed: int = 0
 
     @property
     def unsatisfied_pct(self) -> float:
@@ -64,8 +72,19 @@ class WindowOutcome:
                 + max(0.0, self.unassigned_pct - self.reference_unassigned_pct))
 
 
+def _keys(cell_row: dict[str, np.ndarray]) -> tuple[str, str]:
+    """Demand / shortfall columns of the QoS measure: the finite-demand users' (``qos_*``, added by the closed
+    loop) when present, else the cells' offered / unsatisfied traffic."""
+    if "qos_demand_mbps" in cell_row:
+        return "qos_demand_mbps", "qos_unsatisfied_mbps"
+    return "demand_mbps", "unsatisfied_mbps"
+
+
 def unassigned_pct(cell_row: dict[str, np.ndarray], net_row: dict[str, float]) -> float:
     """Share (%) of one tick's demand from users no cell could serve."""
+    if "qos_unassigned_mbps" in net_row:
+        demand = float(net_row["qos_demand_mbps"])
+        return 100.0 * float(net_row["qos_unassigned_mbps"]) / demand if demand > 0 else 0.0
     demand = float(net_row["demand_mbps"])
     if demand <= 0:
         return 0.0
@@ -110,31 +129,44 @@ def measure_window(cell_rows: list[dict[str, np.ndarray]], net_rows: list[dict[s
     asleep_any = np.isin(state, SLEEP_STATES).any(axis=0)
     affected = neighbours[asleep_any].any(axis=0) & ~asleep_any if asleep_any.any() else np.zeros(
         state.shape[1], bool)
-    demand = np.stack([r["demand_mbps"] for r in rows])
-    unsat = np.stack([r["unsatisfied_mbps"] for r in rows])
+    kd, ku = _keys(rows[0])
+    demand = np.stack([r[kd] for r in rows])
+    unsat = np.stack([r[ku] for r in rows])
     energy = np.stack([r["energy_kwh"] for r in rows])
     saved = sum(saved_energy_kwh(s, e, p_idle_w, tick_s) for s, e in zip(state, energy, strict=True))
-    unassigned = np.array([max(n["demand_mbps"] - float(d.sum()), 0.0) for n, d in zip(nets, demand, strict=True)])
+    if "qos_unassigned_mbps" in nets[0]:
+        unassigned = np.array([n["qos_unassigned_mbps"] for n in nets])
+        qos_demand = sum(n["qos_demand_mbps"] for n in nets)
+    else:
+        unassigned = np.array([max(n["demand_mbps"] - float(d.sum()), 0.0)
+                               for n, d in zip(nets, demand, strict=True)])
+        qos_demand = sum(n["demand_mbps"] for n in nets)
     net_demand = sum(n["demand_mbps"] for n in nets)
     net_unsat = sum(n["unsatisfied_mbps"] for n in nets)
     control = ~asleep_any & ~affected
     ref_unsat = ref_unassigned = drift = 0.0
+    rate_p5 = float(np.mean([n["rate_p5_mbps"] for n in nets]))
+    p5_change = 0.0
+    missed = int(nets[-1].get("intruders_undetected", 0))
     if reference is not None:
         rc, rn = reference
-        ref_unsat = _share_pct(rc["unsatisfied_mbps"][affected], rc["demand_mbps"][affected])
+        rkd, rku = _keys(rc)
+        ref_unsat = _share_pct(rc[rku][affected], rc[rkd][affected])
         ref_unassigned = unassigned_pct(rc, rn)
+        p5_change = rate_p5 - float(rn["rate_p5_mbps"])
         if control.any() and affected.any():
             drift = (_share_pct(unsat[:, control], demand[:, control])
-                     - _share_pct(rc["unsatisfied_mbps"][control], rc["demand_mbps"][control]))
+                     - _share_pct(rc[rku][control], rc[rkd][control]))
     return WindowOutcome(
         tick_from=tick_from, tick_to=tick_to, energy_kwh=float(energy.sum()), energy_saved_kwh=float(saved),
         sleeping_cell_ticks=int(np.isin(state, SLEEP_STATES).sum()),
         affected_demand_mbps=float(demand[:, affected].sum()),
         affected_unsatisfied_mbps=float(unsat[:, affected].sum()),
         network_unsatisfied_pct=100.0 * net_unsat / net_demand if net_demand > 0 else 0.0,
-        unassigned_pct=100.0 * float(unassigned.sum()) / net_demand if net_demand > 0 else 0.0,
-        rate_p5_mbps=float(np.mean([n["rate_p5_mbps"] for n in nets])),
+        unassigned_pct=100.0 * float(unassigned.sum()) / qos_demand if qos_demand > 0 else 0.0,
+        rate_p5_mbps=rate_p5,
         reference_unsatisfied_pct=ref_unsat, reference_unassigned_pct=ref_unassigned, control_drift_pct=drift,
+        rate_p5_change_mbps=p5_change, detections_missed=missed,
     )
 
 

@@ -115,6 +115,25 @@ class VersionConflict(StoreError):
         self.current_version = current_version
 
 
+class StoreBusyError(OSError):
+    """The catalog is locked by another process (DuckDB allows one writing process per file).
+
+    ``root`` is the store directory, ``pid`` the holder's process id when DuckDB reports it (else None).
+    ``str()`` is a complete message for the user.
+    """
+
+    def __init__(self, root: Path, pid: int | None) -> None:
+        self.root = root
+        self.pid = pid
+        who = f"process {pid}" if pid is not None else "another process"
+        super().__init__(f"store {root} is in use by {who}; stop that process (e.g. the `dientine serve` on this "
+                         f"store) or use another store directory; while a server runs, manage keys with "
+                         f"POST /v1/keys")
+
+
+_LOCK_PID = re.compile(r"\(PID (\d+)\)")
+
+
 _ID_PREFIX = uuid.uuid4().hex[:16]
 _ID_COUNTER = itertools.count(1)
 
@@ -316,7 +335,13 @@ class Store:
         self.catalog_path = self.root / CATALOG_NAME
         self._lock = threading.RLock()
         config = {"threads": threads} if threads is not None else {}
-        self._con = duckdb.connect(str(self.catalog_path), read_only=read_only, config=config)
+        try:
+            self._con = duckdb.connect(str(self.catalog_path), read_only=read_only, config=config)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            m = _LOCK_PID.search(str(exc))
+            raise StoreBusyError(self.root, int(m.group(1)) if m else None) from exc
         self._finalizer = weakref.finalize(self, self._con.close)
         if not read_only:
             with self._lock:

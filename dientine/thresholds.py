@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from decisions.yaml_form import safe_load_no_alias
 from dientine.store import NotFound, Store, StoreError, VersionConflict, utcnow
 
 BUNDLED_SPEC = Path(__file__).resolve().parent.parent / "decisions" / "tables" / "thresholds.yaml"
@@ -91,9 +92,11 @@ def load_specs(path: str | Path | None = None) -> dict[str, ThresholdSpec]:
             return {}
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ThresholdError(f"{path}: not valid YAML: {exc}") from exc
+        doc = safe_load_no_alias(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:  # aliases are refused: their expansion is unbounded (QA F1)
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ThresholdError(f"{where}: {getattr(exc, 'problem', None) or exc}") from exc
     if isinstance(doc, Mapping) and "thresholds" in doc:
         doc = doc["thresholds"]
     items: list[tuple[str, Any]]

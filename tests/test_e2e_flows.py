@@ -162,8 +162,6 @@ def test_cli_and_api_solve_agree_and_the_api_logs_the_solve(tmp_path, server):
 
 
 # -- known gaps, pinned ---------------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="QA F4: evaluate accepts input names the table does not read (a typo "
-                                       "silently falls through to the default rule)")
 def test_api_refuses_an_input_the_table_does_not_know(server):
     _, client = server()
     inputs = {"is_coverage_cell": False, "cell_asleep": False, "cell_lod": 0.05, "hour": 3,
@@ -172,7 +170,6 @@ def test_api_refuses_an_input_the_table_does_not_know(server):
     assert r.status_code == 422 and "cell_lod" in r.text
 
 
-@pytest.mark.xfail(strict=True, reason="QA F4: evaluate accepts a string for a number input (result: default)")
 def test_api_refuses_a_wrongly_typed_input(server):
     _, client = server()
     inputs = {"is_coverage_cell": False, "cell_asleep": False, "cell_load": "low", "hour": 3,
@@ -181,8 +178,6 @@ def test_api_refuses_a_wrongly_typed_input(server):
     assert r.status_code == 422 and "cell_load" in r.text
 
 
-@pytest.mark.xfail(strict=True, reason="QA F1: YAML anchors/aliases are expanded without a limit (a 375-byte "
-                                       "file takes 23 s and 1.6 GB; one level more exhausts memory)")
 def test_yaml_alias_expansion_is_refused(tmp_path):
     from dientine.scenario import ScenarioError, load_scenario
 
@@ -198,7 +193,6 @@ def test_yaml_alias_expansion_is_refused(tmp_path):
     assert "alias" in message or "anchor" in message
 
 
-@pytest.mark.xfail(strict=True, reason="QA F10: evaluate_batch with a missing input column returns one null row")
 def test_batch_without_a_required_column_is_refused():
     model = decisions.loads(TABLE_YAML, format="yaml")
     with pytest.raises((ValueError, KeyError, LookupError)):

@@ -222,3 +222,27 @@ def test_stage_run_for_a_worker_writing_its_own_files(store: Store):
         (run.path / "part.parquet").write_bytes(b"partial")
         raise RuntimeError("crash")
     assert sorted(p.name for p in store.runs_dir.iterdir()) == ["sim1"]
+
+
+def test_store_in_use_by_another_process_names_directory_and_pid(tmp_path):
+    """QA F6: a catalog locked by another process gives StoreBusyError naming the directory and the PID."""
+    import subprocess
+    import sys
+
+    from dientine.store import StoreBusyError
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from dientine.store import Store; s = Store(sys.argv[1]); "
+                               "print('ready', flush=True); time.sleep(30)", str(tmp_path)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StoreBusyError) as info:
+            Store(tmp_path)
+        assert isinstance(info.value, OSError)
+        assert info.value.pid == holder.pid and info.value.root == tmp_path.resolve()
+        assert str(tmp_path.resolve()) in str(info.value) and f"process {holder.pid}" in str(info.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    Store(tmp_path).close()  # free again once the holder is gone

@@ -18,6 +18,7 @@ from dientine.twin import (
     Twin,
     TwinError,
     rx_cache,
+    user_candidates,
     user_candidates_serial,
     user_links,
     user_links_fast_serial,
@@ -197,3 +198,35 @@ def test_drone_gains_follow_the_network_configuration():
     np.testing.assert_array_equal(tw.drone_gains(), direct())  # second call: cached cell-side arguments
     tw.set_tilt(2, 12.0)  # a new configuration: the cached arguments are rebuilt
     np.testing.assert_array_equal(tw.drone_gains(), direct())
+
+
+def test_candidates_parallel_serial_and_prefetch_agree(twin):
+    """The prefetching candidate kernel, serial and parallel, gives identical outputs for users in random order,
+    some inactive, including the last users (no prefetch past the end) and points outside the area (clamped)."""
+    rng = np.random.default_rng(8)
+    g = twin.grid
+    n = 3001
+    x = g.x0_m - 50.0 + rng.random(n) * (g.n_cols * g.resolution_m + 100.0)
+    y = g.y0_m - 50.0 + rng.random(n) * (g.n_rows * g.resolution_m + 100.0)
+    act = rng.random(n) < 0.9
+    serving = rng.integers(-1, twin.n_cells, n)
+    o2i = rng.random(n) * 20.0
+    can = rng.random(twin.n_cells) < 0.8
+    load = rng.random(twin.n_cells)
+    outs = []
+    for fn in (user_candidates_serial, user_candidates):
+        o = [np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n), np.zeros(n, np.int64), np.zeros(n),
+             np.zeros(n), np.zeros((n, 3)), np.zeros(n)]
+        fn(x, y, act, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows, twin.topk_cell, twin.topk_rx_dbm, can,
+           twin.cells.offset_db, serving, 0.0, o2i, o[0], o[1], o[2], o[3], o[4], o[5], twin.topk_rx_mw, can, load,
+           o[6], o[7])
+        outs.append(o)
+    for a, b in zip(*outs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # brute force for a few users: best serving-capable cell of the pixel's top-K by RSRP (+ offset 0)
+    for u in np.flatnonzero(act)[:50]:
+        p = outs[0][0][u]
+        cells_p = twin.topk_cell[p]
+        ok = can[cells_p]
+        want = cells_p[ok][np.argmax(twin.topk_rx_dbm[p][ok])] if ok.any() else -1
+        assert outs[0][1][u] == want

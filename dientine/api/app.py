@@ -8,12 +8,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from dientine.api import problems
-from dientine.api.deps import SECURITY_SCHEMES, ApiState
+from dientine.api.deps import SECURITY_SCHEMES, ApiState, refuse_unknown_query
 from dientine.api.engine import DecisionService
 from dientine.api.keys import KeyVerifier, ensure_admin
 from dientine.api.middleware import BodySizeLimit
@@ -81,7 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   openapi_url="/v1/openapi.json", docs_url="/v1/docs", redoc_url=None)
     app.state.dientine = state
     problems.install(app)
-    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes,
+                       path_limits={"/v1/solve": settings.max_solve_body_bytes})
 
     meta = APIRouter(tags=["meta"])
 
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # flat: each router directly on the app (one level of route matching); the hot evaluate route comes first
     for router in (decisions.router, meta, solve.router, jobs.router, twins.router, admin.router):
-        app.include_router(router, prefix="/v1")
+        app.include_router(router, prefix="/v1", dependencies=[Depends(refuse_unknown_query)])
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.routing import APIRoute
 
 from dientine.api.engine import DecisionService
 from dientine.api.keys import KeyInfo, KeyVerifier
@@ -112,6 +113,40 @@ DecideKey = Annotated[KeyInfo, Depends(require("decide"))]
 ControlKey = Annotated[KeyInfo, Depends(require("control"))]
 AdminKey = Annotated[KeyInfo, Depends(require("admin"))]
 State = Annotated[ApiState, Depends(get_state)]
+DryRunQuery = Annotated[bool, Query(alias="dry_run", description="Same as the body's `dry_run`: either true makes "
+                                    "it a dry run (nothing is stored or logged)")]
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Any) -> set[str]:
+    """Query parameter names of an endpoint and all its sub-dependencies."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def refuse_unknown_query(request: Request) -> None:
+    """Refuse query parameters the endpoint does not declare (422 naming them), so that a misspelt or misplaced
+    option (``?dryrun=1``, a body field sent as ``?explain=true``) never goes silently unused."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = _QUERY_NAMES.get(id(route))
+    if known is None:
+        known = frozenset(_query_names(route.dependant))
+        _QUERY_NAMES[id(route)] = known
+    unknown = sorted({k for k in request.query_params if k not in known})
+    if unknown:
+        from dientine.api.problems import field_error, validation_error
+
+        allowed = ", ".join(sorted(known)) or "none"
+        raise validation_error("", [field_error(k, f"unknown query parameter (this endpoint takes: {allowed})",
+                                                "query") for k in unknown])
 Tables = Annotated[DecisionService, Depends(get_tables)]
 Solver = Annotated[Callable[..., Any], Depends(get_solver)]
 

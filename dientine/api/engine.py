@@ -24,6 +24,14 @@ class UnknownTable(LookupError):
     """No bundled table or stored policy has this name."""
 
 
+class InvalidInputs(ValueError):
+    """Caller-given inputs the table cannot use; ``problems`` lists ``(input name, message)``."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"inputs.{n}: {m}" for n, m in problems))
+
+
 @dataclass
 class Evaluation:
     """What one evaluation produced, in plain JSON-able data."""
@@ -142,8 +150,16 @@ class DecisionService:
         explain: bool = False,
         defaults: Mapping[str, Any] | None = None,
     ) -> Evaluation:
-        """Evaluate with rule tracing (the log needs the rule ids); ``defaults`` fill inputs the table reads."""
+        """Evaluate with rule tracing (the log needs the rule ids); ``defaults`` fill inputs the table reads.
+
+        Raises :class:`InvalidInputs` for a name the table does not read, a value of the wrong kind for the
+        input's declared type, or a non-finite number; a missing input is null (DMN semantics), and thresholds
+        missing from ``inputs`` come from ``defaults``.
+        """
         model, version = self.model(name)
+        problems = model.check_inputs(inputs, decision)
+        if problems:
+            raise InvalidInputs(problems)
         full = dict(inputs)
         if defaults:
             for n in self.input_names(name, decision):

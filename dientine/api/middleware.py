@@ -1,4 +1,8 @@
-"""Request body size limit (pure ASGI): 413 problem document when Content-Length or the streamed body exceeds it."""
+"""Request body size limit (pure ASGI): 413 problem document when Content-Length or the streamed body exceeds it.
+
+One limit for every path, except the paths in ``path_limits`` (``POST /v1/solve`` has its own, larger limit:
+solver problems are arrays of numbers and grow with cells x users).
+"""
 
 from __future__ import annotations
 
@@ -11,31 +15,33 @@ Scope = dict[str, Any]
 
 
 class BodySizeLimit:
-    def __init__(self, app: Any, max_body_bytes: int) -> None:
+    def __init__(self, app: Any, max_body_bytes: int, path_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.path_limits = dict(path_limits or {})
 
-    def _detail(self) -> str:
-        return f"request body larger than the limit of {self.max_body_bytes} bytes"
+    @staticmethod
+    def _detail(limit: int) -> str:
+        return f"request body larger than the limit of {limit} bytes"
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope.get("path", ""), self.max_body_bytes)
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
                     length = int(value)
                 except ValueError:
                     length = -1
-                if length > self.max_body_bytes or length < 0:
+                if length > limit or length < 0:
                     status = 413 if length > 0 else 400
-                    detail = self._detail() if status == 413 else "Content-Length is not a non-negative integer"
+                    detail = self._detail(limit) if status == 413 else "Content-Length is not a non-negative integer"
                     await self._reject(scope, send, status, detail)
                     return
                 break
         seen = 0
-        limit = self.max_body_bytes
 
         async def limited_receive() -> dict[str, Any]:
             nonlocal seen
@@ -43,7 +49,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise ApiError(413, self._detail(), kind="payload-too-large")
+                    raise ApiError(413, self._detail(limit), kind="payload-too-large")
             return message
 
         await self.app(scope, limited_receive, send)

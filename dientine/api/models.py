@@ -69,13 +69,17 @@ class EvaluateRequest(_In):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"inputs": {"load_pct": 12.5, "hour": 3}, "explain": True},
-                {"inputs": {"load_pct": 80}, "decision": "energy_saving", "dry_run": True},
+                {"inputs": {"is_coverage_cell": False, "cell_asleep": False, "cell_load": 0.05, "hour": 3,
+                            "neighbour_headroom": 0.6}, "explain": True},
+                {"inputs": {"is_coverage_cell": False, "cell_asleep": False, "cell_load": 0.8, "hour": 14,
+                            "neighbour_headroom": 0.2}, "decision": "energy_saving", "dry_run": True},
             ]
         },
     )
     inputs: dict[str, Any] = Field(
-        description="Input values by name; thresholds not given are filled from the threshold store",
+        description="Input values by name (the bundled `energy_saving` reads is_coverage_cell, cell_asleep, "
+        "cell_load, hour, neighbour_headroom); thresholds not given are filled from the threshold store; a "
+        "missing input is null; an unknown name or a value of the wrong type is refused (422)",
         max_length=10_000,
     )
     decision: str | None = Field(None, max_length=200, description="Decision to evaluate (default: the table's)")
@@ -92,8 +96,8 @@ class EvaluateResponse(BaseModel):
                     "decision_id": "3f0c1e4a9b5d4c2e8f7a6b5c4d3e2f1a",
                     "table": "energy_saving",
                     "table_version": None,
-                    "result": {"action": "sleep"},
-                    "matched_rules": ["r1"],
+                    "result": {"energy_saving": "rru_sleep"},
+                    "matched_rules": ["energy_saving_table_rule_4"],
                     "explanation": None,
                     "dry_run": False,
                     "decide_time_ms": 0.05,

@@ -1,8 +1,8 @@
 """Errors as RFC 9457 problem details (``application/problem+json``), each naming the offending field.
 
 Every error response has ``type``, ``title``, ``status``, ``detail``, ``instance`` and, for input errors,
-``errors: [{field, pointer, location, message}]`` where ``field`` is the dotted path (``inputs.load_pct``),
-``pointer`` the JSON pointer into the body (RFC 6901, ``/inputs/load_pct``) and ``location`` one of body,
+``errors: [{field, pointer, location, message}]`` where ``field`` is the dotted path (``inputs.cell_load``),
+``pointer`` the JSON pointer into the body (RFC 6901, ``/inputs/cell_load``) and ``location`` one of body,
 query, path, header.
 """
 
@@ -27,7 +27,7 @@ TYPE_PREFIX = "urn:dientine:problem:"
 
 
 class FieldError(BaseModel):
-    field: str = Field(description="Dotted path of the offending field", examples=["inputs.load_pct"])
+    field: str = Field(description="Dotted path of the offending field", examples=["inputs.cell_load"])
     pointer: str | None = Field(None, description="RFC 6901 JSON pointer into the request body")
     location: str = Field("body", description="body, query, path or header")
     message: str = Field(description="What is wrong", examples=["Input should be a valid number"])
@@ -39,7 +39,7 @@ class Problem(BaseModel):
     type: str = Field("about:blank", examples=["urn:dientine:problem:validation"])
     title: str = Field(examples=["Request validation failed"])
     status: int = Field(examples=[422])
-    detail: str = Field("", examples=["inputs.load_pct: Input should be a valid number"])
+    detail: str = Field("", examples=["inputs.cell_load: expected a number, found string 'low'"])
     instance: str = Field("", examples=["/v1/decisions/energy_saving/evaluate"])
     errors: list[FieldError] = Field(default_factory=list)
 
@@ -78,7 +78,8 @@ def validation_error(detail_prefix: str, errors: Sequence[FieldError], status: i
 def from_pydantic(exc: ValidationError, prefix: Iterable[str | int] = (), location: str = "body") -> ApiError:
     """A pydantic ValidationError raised while handling a request (e.g. a solver problem) → 422."""
     errs = [
-        field_error(".".join(str(p) for p in (*prefix, *e["loc"])), e["msg"], location) for e in exc.errors()
+        field_error(".".join(str(p) for p in (*prefix, *e["loc"])), e["msg"].removeprefix("Value error, "), location)
+        for e in exc.errors()
     ]
     return validation_error("", errs)
 
@@ -116,7 +117,7 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> Respo
     errs = []
     for e in exc.errors():
         location, field = _loc_to_field(e.get("loc", ()))
-        msg = e.get("msg", "invalid")
+        msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
         if e.get("type") == "json_invalid":
             field, msg = "", f"malformed JSON: {e.get('ctx', {}).get('error', msg)}"
         errs.append(field_error(field, msg, location))

@@ -20,6 +20,10 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(
         1_048_576, gt=0, description="Request body limit in bytes (assumption: 1 MiB; 413 above)"
     )
+    max_solve_body_bytes: int = Field(
+        33_554_432, gt=0, description="Request body limit of POST /v1/solve in bytes (assumption: 32 MiB; solver "
+        "problems are arrays of numbers, e.g. the bundled power example is 6.5 MB as JSON; 413 above)"
+    )
     max_telemetry_records: int = Field(10_000, gt=0, description="Records per telemetry request (assumption)")
     solve_time_limit_max_s: float = Field(
         60.0, gt=0, description="Upper bound on a synchronous solve's time limit (assumption)"

@@ -72,6 +72,8 @@ class LoopStats:
     protection_s: float = 0.0
     solver_calls: int = 0
     solver_failures: int = 0
+    plans_kept: int = 0
+    plans_rejected: int = 0
     recommended: int = 0
     applied: int = 0
     rows_evaluated: int = 0

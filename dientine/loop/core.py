@@ -88,13 +88,36 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin):
         if sim.tick > 0 and sim.tick % self.ticks_per_epoch == 0:
             self.decide()
         sim.step()
-        cell, net = sim.kpi.latest_cell(), sim.kpi.latest_network()
+        cell, net = dict(sim.kpi.latest_cell()), dict(sim.kpi.latest_network())
+        self._add_qos_columns(cell, net)
         self._cell_rows.append(cell)
         self._net_rows.append(net)
         self._saved_kwh += saved_energy_kwh(cell["state"], cell["energy_kwh"], self.p_idle_w, sim.tick_s)
         self.stats.max_cells_asleep = max(self.stats.max_cells_asleep,
                                           int(np.isin(cell["state"], SLEEP_STATES).sum()))
         self._close_outcomes()
+
+    def _add_qos_columns(self, cell: dict[str, Any], net: dict[str, Any]) -> None:
+        """The QoS measure of the outcomes (:mod:`dientine.outcomes`): demand and shortfall of the users with a
+        finite demand (full-buffer users take whatever is left, their "demand" is no QoS target), per serving
+        cell (``qos_demand_mbps``, ``qos_unsatisfied_mbps``) and, for the network, that demand and the part of
+        it from users no cell serves (``qos_demand_mbps``, ``qos_unassigned_mbps``)."""
+        sim = self.sim
+        u = sim.twin.users
+        n = u.n
+        n_cells = sim.twin.n_cells
+        d = u.demand_mbps[:n]
+        ok = u.active[:n] & ~u.full_buffer[:n] & (d > 0) & np.isfinite(d)
+        s = u.ho.serving_cell[:n]
+        srv = ok & (s >= 0)
+        short = np.maximum(d - sim.rate_mbps[:n], 0.0)
+        cell["qos_demand_mbps"] = np.bincount(s[srv], weights=d[srv], minlength=n_cells)
+        cell["qos_unsatisfied_mbps"] = np.bincount(s[srv], weights=short[srv], minlength=n_cells)
+        net["qos_demand_mbps"] = float(d[ok].sum())
+        net["qos_unassigned_mbps"] = float(d[ok & (s < 0)].sum())
+        sensing = sim.sensing
+        if sensing is not None:  # intruders seen so far that no track has confirmed yet
+            net["intruders_undetected"] = len(sensing.kpi.intruders) - len(sensing.kpi.detected)
 
     def run(self, progress: bool = False) -> ClosedLoop:
         sim = self.sim
@@ -215,6 +238,8 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin):
             "decide_time_ms_p99": float(np.percentile(st.decide_ms, 99)) if st.decide_ms else 0.0,
             "solver_calls": st.solver_calls,
             "solver_failures": st.solver_failures,
+            "sleep_plans_kept": st.plans_kept,
+            "sleep_plans_rejected": st.plans_rejected,
             "outcome_windows": st.outcome_windows,
             "qos_violations": st.qos_violations,
             "recommendation_quality": (st.measured_saving_kwh / st.expected_saving_kwh

@@ -19,6 +19,15 @@ from dientine.outcomes import SLEEP_STATES, measure_window
 from dientine.radio.link import spectral_efficiency_bps_hz
 from dientine.sim import SINR_MIN_DB
 
+#: Re-plan when the diurnal level falls by more than this share below the level the plan in force was made for
+#: (more cells may then sleep); a policy assumption trading solver calls against saving.
+REPLAN_LEVEL_DROP = 0.2
+#: Candidate servers per demand point of the sleep plan (the strongest of the twin's top-K cache); assumption.
+SLEEP_CANDIDATES = 5
+#: Smallest share of a cell's bandwidth left to the sleep plan's demand points when the other users' traffic
+#: already fills it (the problem needs a positive bandwidth); assumption.
+MIN_BANDWIDTH_SHARE = 1e-3
+
 
 class EnergyMixin:
     """Methods of :class:`dientine.loop.ClosedLoop` (see the module docstring); the state lives there."""
@@ -28,75 +37,103 @@ class EnergyMixin:
 
         sim = self.sim
         tw = sim.twin
-        state = tw.bs.state.astype(np.int64)
-        asleep = np.isin(state, SLEEP_STATES)
+        t0 = time.perf_counter()
+        asleep = np.isin(tw.bs.state, SLEEP_STATES)
         if not asleep.any() and self._cell_rows:  # QoS reference: the last tick with no cell asleep
             self._qos_ref = (self._cell_rows[-1], self._net_rows[-1])
         serving = tw.bs.serving_mask()
         want_sleep = (action == "rru_sleep") & serving & ~self.coverage & ~self._protect_off
         want_wake = (action == "rru_wake") & asleep
-        free = want_sleep | (asleep & ~want_wake & ~self._protect_off)
-        if not free.any() and not want_wake.any():
+        by_row = {r["row"]: r for r in recs}
+        # a wake the table asks for only adds capacity: applied at once, no plan needed for it
+        for c in np.flatnonzero(want_wake):
+            sim.set_cell_state(int(c), "on")
+            r = by_row.get(int(c))
+            if r is not None:
+                r.update(applied=True, solver="rru_sleep", solver_status="wake (no plan needed)")
+                self.stats.applied += 1
+        asleep &= ~want_wake
+        free = want_sleep | (asleep & ~self._protect_off)
+        if not free.any():
             self._plan_level = self._plan_free = None
+            self.stats.apply_s += time.perf_counter() - t0
             self._open_idle_window()
             return
         level = self._profile_level()
-        if (not want_wake.any() and self._plan_level is not None and level <= self._plan_level
-                and self._plan_free is not None and not (free & ~self._plan_free).any()):
-            # no cell is free that the plan in force did not already consider, and the diurnal demand is not
-            # rising above the level it was made for: the plan stands (no solver call)
+        why = self._replan_reason(free, asleep, level, kpi["load"])
+        if why is None:
             for r in recs:
-                r.update(solver="rru_sleep", solver_status="plan in force")
+                if not r["applied"]:
+                    r.update(solver="rru_sleep", solver_status="plan in force")
+            self.stats.plans_kept += 1
+            self.stats.apply_s += time.perf_counter() - t0
             if asleep.any():
                 self._open_window(0.0)
             else:
                 self._open_idle_window()
             return
-        t0 = time.perf_counter()
         self._plan_level = level
         self._plan_free = free.copy()
-        problem = self.sleep_problem(free, load=kpi["load"])
-        if problem is None:  # nobody demands anything: every free cell may sleep
-            on = ~free
-            status, objective, expected_wh, solve_s = "trivial", 0.0, 0.0, 0.0
+        built = self.sleep_problem(free, load=kpi["load"])
+        solve_s, predicted_loss_pct, on = 0.0, 0.0, ~free
+        if built is None:  # no demand reaches a free cell: every free cell may sleep
+            problem = None
+            status, objective, expected_wh = "trivial", 0.0, 0.0
         else:
+            problem, cells = built
             t1 = time.perf_counter()
-            sol = solve(problem, time_limit_s=self.settings.solver_time_limit_s)
+            warm = {"on": np.asarray(problem.initial_on, bool)[:, None]}
+            sol = solve(problem, time_limit_s=self.settings.solver_time_limit_s, warm_start=warm)
             solve_s = time.perf_counter() - t1
-            self.stats.solver_s += solve_s
             self.stats.solver_calls += 1
             status, objective = str(sol.status.value if hasattr(sol.status, "value") else sol.status), sol.objective
+            if getattr(sol, "time_limit_reached", False):
+                status += " (time limit)"
+            expected_wh = 0.0
             if not sol.has_decision or sol.on is None:
                 self.stats.solver_failures += 1
-                for r in recs:
-                    r.update(solver="rru_sleep", solver_status=status, solver_objective=objective,
-                             solver_time_s=solve_s)
-                on = serving | want_wake  # no plan: keep what serves, wake what was asked
-                expected_wh = 0.0
+                on = serving | free  # no plan: keep every free cell on
             else:
-                on = np.asarray(sol.on)[:, 0].astype(bool)
-                expected_wh = float((sol.energy_all_on_wh or 0.0) - (sol.energy_wh or 0.0))
+                offered = float(np.sum(problem.demand_mbps))
+                lost = float(np.sum(sol.unserved_mbps)) if sol.unserved_mbps is not None else 0.0
+                predicted_loss_pct = 100.0 * lost / offered if offered > 0 else 0.0
+                if predicted_loss_pct > self.settings.qos.unsatisfied_demand_pct:
+                    # part of that loss no plan avoids (points out of coverage or over capacity with every cell
+                    # on): the plan is judged by its loss beyond the all-on loss of the same problem
+                    all_on = solve(problem.model_copy(update={"must_stay_on": list(range(cells.size))}),
+                                   time_limit_s=self.settings.solver_time_limit_s)
+                    self.stats.solver_calls += 1
+                    if all_on.has_decision and all_on.unserved_mbps is not None:
+                        predicted_loss_pct -= 100.0 * float(np.sum(all_on.unserved_mbps)) / offered
+                    solve_s = time.perf_counter() - t1
+                if predicted_loss_pct > self.settings.qos.unsatisfied_demand_pct:
+                    # the plan predicts more unserved demand in the affected area than the QoS target allows:
+                    # not applied, every free cell stays (or comes back) on
+                    self.stats.plans_rejected += 1
+                    status += f"; rejected: predicted loss {predicted_loss_pct:.2f} % > target"
+                    on = serving | free
+                else:
+                    on = ~free
+                    on[cells] = np.asarray(sol.on)[:, 0].astype(bool)
+                    expected_wh = float((sol.energy_all_on_wh or 0.0) - (sol.energy_wh or 0.0))
+            self.stats.solver_s += solve_s
         to_sleep = np.flatnonzero(free & ~on & serving)
-        to_wake = np.flatnonzero(asleep & (on | want_wake))
+        to_wake = np.flatnonzero(asleep & on)
         for c in to_sleep:
             sim.set_cell_state(int(c), "deep_sleep")
         for c in to_wake:
             sim.set_cell_state(int(c), "on")
-        by_row = {r["row"]: r for r in recs}
         for r in recs:
-            r.update(solver="rru_sleep", solver_status=status, solver_objective=jsonable(objective),
-                     solver_time_s=solve_s)
+            if not r["applied"]:
+                r.update(solver="rru_sleep", solver_status=status, solver_objective=jsonable(objective),
+                         solver_time_s=solve_s, reason=f"{r['reason']} [{why}]".strip())
         for c in to_sleep:
             r = by_row.get(int(c))
             if r is not None and r["action"] == "rru_sleep":
                 r["applied"] = True
                 self.stats.applied += 1
         for c in to_wake:
-            r = by_row.get(int(c))
-            if r is not None and r["action"] == "rru_wake":
-                r["applied"] = True
-                self.stats.applied += 1
-            elif r is None:  # the plan wakes a cell the table left asleep: logged as the solver's decision
+            if int(c) not in by_row:  # the plan wakes a cell the table left asleep: logged as the solver's decision
                 recs.append({**self._blank_record("energy_saving"), "row": int(c), "rule": 0, "rule_id": "",
                              "reason": "sleep plan: the coming demand needs the cell", "inputs": "{}",
                              "action": "rru_wake", "applied": True, "solver": "rru_sleep", "solver_status": status,
@@ -110,6 +147,26 @@ class EnergyMixin:
             self._open_window(expected_kwh)
         else:
             self._open_idle_window()
+
+    def _replan_reason(self, free: np.ndarray, asleep: np.ndarray, level: float, load: np.ndarray) -> str | None:
+        """Why the sleep plan must be solved again (None: the plan in force stands, no solver call): no plan yet;
+        a cell is free that the plan did not consider; the diurnal level fell more than
+        :data:`REPLAN_LEVEL_DROP` below the level the plan was made for (more may sleep); or a cell absorbing a
+        sleeping cell's users is forecast above ``loop.rho_max`` over the coming interval (its measured load
+        scaled by the profile's rise)."""
+        if self._plan_free is None or self._plan_level is None:
+            return "no plan in force"
+        if (free & ~self._plan_free).any():
+            return "new sleep candidates"
+        if level < self._plan_level * (1.0 - REPLAN_LEVEL_DROP):
+            return "demand fell"
+        if asleep.any():
+            p_now = max(self.sim.twin.population.profile.at(self.sim.wall_clock_s), 1e-9)
+            absorbing = self._neighbours[asleep].any(axis=0) & ~asleep
+            fc = np.nan_to_num(load[absorbing], nan=0.0) * max(1.0, level / p_now)
+            if fc.size and float(fc.max()) > self.settings.rho_max:
+                return "absorbing cell forecast above rho_max"
+        return None
 
     def _open_window(self, expected_kwh: float) -> None:
         """Outcome window of the energy-saving thresholds from now (cells asleep)."""
@@ -140,78 +197,114 @@ class EnergyMixin:
         return max(prof.at(now + k * sim.tick_s) for k in range(self.ticks_per_epoch))
 
     def sleep_problem(self, free: np.ndarray, *, load: np.ndarray | None = None):
-        """The one-period :class:`solvers.rru_sleep.RruSleepProblem` of the coming decision interval: cells in
-        ``free`` may sleep, every other serving cell stays on (failed or transitioning cells are out of the
-        plan: they can serve nobody). None when no user demands anything."""
+        """The one-period :class:`solvers.rru_sleep.RruSleepProblem` of the coming decision interval, reduced to
+        the area the free cells touch, and the indices of its cells in the twin: ``(problem, cells)``, or None
+        when no demand reaches a free cell (then every free cell may sleep).
+
+        * demand points: the active users having a free cell among their ``SLEEP_CANDIDATES`` strongest (the
+          twin's top-K cache at their pixel), aggregated into pixel blocks (f x f pixels, f doubled until at most
+          ``loop.max_demand_points`` blocks carry demand), each represented by the pixel of its largest demand;
+          demand scaled up to the diurnal profile's peak over the coming interval (conservative);
+        * cells: the free cells (may sleep) and every serving cell that is a candidate of such a point (must
+          stay on); the rest of the network is not in the problem;
+        * the traffic the other users put on those cells (at their current spectral efficiency, also scaled)
+          is taken off their bandwidth: ``B_i (1 - u_i / rho_max)``, floored at :data:`MIN_BANDWIDTH_SHARE`.
+
+        Failed or transitioning cells are out of the plan (they can serve nobody)."""
         from solvers.rru_sleep import RruSleepProblem  # noqa: PLC0415
 
         sim = self.sim
         tw = sim.twin
         u = tw.users
         n = u.n
-        demand = np.where(u.full_buffer, sim.rate_mbps, u.demand_mbps)[:n]
-        use = u.active & (demand > 0)
+        n_cells = tw.n_cells
+        demand = np.where(u.full_buffer[:n], sim.rate_mbps[:n], u.demand_mbps[:n])
+        use = u.active[:n] & (demand > 0) & np.isfinite(demand)
         if not use.any():
             return None
         g = tw.grid
-        col = np.clip(np.floor((u.x_m[use] - g.x0_m) / g.resolution_m).astype(np.int64), 0, g.n_cols - 1)
-        row = np.clip(np.floor((u.y_m[use] - g.y0_m) / g.resolution_m).astype(np.int64), 0, g.n_rows - 1)
-        d = demand[use]
-        # forecast for the coming interval: scale by the diurnal profile's largest value over it (conservative)
+        col = np.clip(np.floor((u.x_m[:n] - g.x0_m) / g.resolution_m).astype(np.int64), 0, g.n_cols - 1)
+        row = np.clip(np.floor((u.y_m[:n] - g.y0_m) / g.resolution_m).astype(np.int64), 0, g.n_rows - 1)
+        pix = row * g.n_cols + col
+        can = tw.bs.serving_mask() | free
+        kc = min(tw.top_k, SLEEP_CANDIDATES)
+        cand_u = tw.topk_cell[pix, :kc].astype(np.int64)
+        ok_u = (cand_u >= 0) & can[np.maximum(cand_u, 0)]
+        affected = use & (ok_u & free[np.maximum(cand_u, 0)]).any(axis=1)
+        if not affected.any():
+            return None
+        in_set = free.copy()
+        in_set[cand_u[affected][ok_u[affected]]] = True
+        cells = np.flatnonzero(in_set)
         p_now = max(tw.population.profile.at(sim.wall_clock_s), 1e-9)
-        d = d * max(1.0, self._profile_level() / p_now)
-        # aggregate pixels into blocks of f x f pixels until at most max_demand_points blocks carry demand
+        scale = max(1.0, self._profile_level() / p_now)
+        # traffic of the other users on the cells of the problem (resource share at their current SE)
+        bw_mhz = tw.bandwidth_hz / 1e6
+        srv = u.ho.serving_cell[:n].astype(np.int64)
+        se_u = sim.se_bps_hz[:n]
+        bg = use & ~affected & (srv >= 0) & (se_u > 0)
+        bg &= in_set[np.maximum(srv, 0)]
+        util = np.bincount(srv[bg], weights=demand[bg] * scale / (bw_mhz * se_u[bg]), minlength=n_cells)
+        share = np.clip(1.0 - util / self.settings.rho_max, MIN_BANDWIDTH_SHARE, 1.0)
+        # demand points: affected users' pixels aggregated into blocks
+        d = demand[affected] * scale
+        r_a, c_a, p_a = row[affected], col[affected], pix[affected]
         f = 1
         while True:
-            block = (row // f) * ((g.n_cols + f - 1) // f) + col // f
-            uniq, inv = np.unique(block, return_inverse=True)
-            if uniq.size <= self.settings.max_demand_points:
+            n_bc = (g.n_cols + f - 1) // f
+            block = (r_a // f) * n_bc + c_a // f
+            counts = np.bincount(block)
+            n_pts = int(np.count_nonzero(counts))
+            if n_pts <= self.settings.max_demand_points:
                 break
             f *= 2
-        pix = row * g.n_cols + col
-        dem_pts = np.bincount(inv, weights=d, minlength=uniq.size)
-        # representative pixel of each block: the pixel of its largest user demand
+        remap = np.cumsum(counts > 0) - 1
+        inv = remap[block]
+        dem_pts = np.bincount(inv, weights=d, minlength=n_pts)
         order = np.lexsort((-d, inv))
-        first = order[np.searchsorted(inv[order], np.arange(uniq.size))]
-        rep = pix[first]
-        n_cells = tw.n_cells
-        cand = tw.topk_cell[rep].astype(np.int64)  # (J, K)
+        first = order[np.searchsorted(inv[order], np.arange(n_pts))]
+        rep = p_a[first]
+        cand = tw.topk_cell[rep].astype(np.int64)  # (J, K): all K for the interference sum
         rx_dbm = tw.topk_rx_dbm[rep].astype(np.float64)
         rx_mw = tw.topk_rx_mw[rep]
         radiates = tw.bs.interfering_mask()
-        load = np.where(radiates, np.clip(sim.cell_kpi_table()["load"] if load is None else load, 0.0, 1.0), 0.0)
+        lf = np.clip(np.nan_to_num(sim.cell_kpi_table()["load"] if load is None else load, nan=0.0), 0.0, 1.0)
+        lf = np.where(radiates, lf, 0.0)
         valid = cand >= 0
         cidx = np.where(valid, cand, 0)
-        interf = np.sum(np.where(valid, load[cidx] * rx_mw, 0.0), axis=1, keepdims=True)
-        own = np.where(valid, load[cidx] * rx_mw, 0.0)
+        own = np.where(valid, lf[cidx] * rx_mw, 0.0)
+        interf = own.sum(axis=1, keepdims=True)
         sinr_db = 10.0 * np.log10(np.maximum(rx_mw, 1e-300) / (np.maximum(interf - own, 0.0) + tw.noise_mw))
         se_k = spectral_efficiency_bps_hz(sinr_db, self.scenario.simulation.se_model)
+        pos = np.full(n_cells, -1, np.int64)
+        pos[cells] = np.arange(cells.size)
+        keep = valid & (pos[cidx] >= 0) & can[cidx]
+        keep[:, kc:] = False
         j_idx = np.broadcast_to(np.arange(len(rep))[:, None], cand.shape)
-        se = np.zeros((n_cells, len(rep)))
-        rsrp = np.full((n_cells, len(rep)), -np.inf)
-        se[cidx[valid], j_idx[valid]] = se_k[valid]
-        rsrp[cidx[valid], j_idx[valid]] = rx_dbm[valid]
-        can = tw.bs.serving_mask() | free
-        se[~can] = 0.0
-        rsrp[~can] = -np.inf
+        se = np.zeros((cells.size, len(rep)))
+        rsrp = np.full((cells.size, len(rep)), -np.inf)
+        se[pos[cidx[keep]], j_idx[keep]] = se_k[keep]
+        rsrp[pos[cidx[keep]], j_idx[keep]] = rx_dbm[keep]
         served = (se > 0).any(axis=0)
         if not served.any():
             return None
         se, rsrp, dem_pts = se[:, served], rsrp[:, served], dem_pts[served]
         pt = tw.bs.power_table
-        must = np.flatnonzero(~free & can)
+        sub = np.ones(cells.size)
+        must = np.flatnonzero(~free[cells])
         period_h = self.ticks_per_epoch * sim.tick_s / 3600.0
-        return RruSleepProblem(
+        problem = RruSleepProblem(
             demand_mbps=dem_pts[:, None], spectral_efficiency_bps_hz=se, rsrp_dbm=rsrp,
             # total received power over the carrier vs noise + SINR_MIN: "covered" = SNR >= SINR_MIN (§4.1)
             rsrp_floor_dbm=float(tw.noise_dbm + SINR_MIN_DB),
-            bandwidth_mhz=np.full(n_cells, tw.bandwidth_hz / 1e6), rho_max=self.settings.rho_max,
-            period_h=period_h, n_trx=np.ones(n_cells), p0_w=np.asarray(pt.p_idle_w, float),
-            delta_p=np.ones(n_cells), p_max_w=np.asarray(pt.p_slope_w, float),
-            p_sleep_w=np.asarray(pt.state_power_w[:, int(CellState.DEEP_SLEEP)], float),
-            must_stay_on=[int(c) for c in must], initial_on=~np.isin(tw.bs.state, SLEEP_STATES),
+            bandwidth_mhz=bw_mhz * share[cells], rho_max=self.settings.rho_max,
+            period_h=period_h, n_trx=sub, p0_w=np.asarray(pt.p_idle_w, float)[cells],
+            delta_p=sub, p_max_w=np.asarray(pt.p_slope_w, float)[cells],
+            p_sleep_w=np.asarray(pt.state_power_w[:, int(CellState.DEEP_SLEEP)], float)[cells],
+            must_stay_on=[int(c) for c in must], initial_on=~np.isin(tw.bs.state[cells], SLEEP_STATES),
             max_unserved_fraction=None, unserved_penalty_wh_per_mbit=UNSERVED_PENALTY_WH_PER_MBIT,
-            max_candidates=min(tw.top_k, 5))
+            max_candidates=kc)
+        return problem, cells
 
     def _close_outcomes(self) -> None:
         done = [p for p in self._pending if p.tick_to <= len(self._cell_rows)]

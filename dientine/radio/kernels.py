@@ -38,6 +38,10 @@ from numba import prange
 C_M_S = 3.0e8  # TR 38.901 Table 7.4.1-1 notes (REFERENCES.md §0)
 LN10_10 = math.log(10.0) / 10.0
 _JIT = {"cache": True, "error_model": "numpy"}
+# gain kernels only: let LLVM contract/reassociate (FMA, no NaN/inf assumptions: those flags are not set);
+# about 10 % faster, float32 maps unchanged in the benchmark layout. The serving kernels stay strict so the
+# full and cached paths round the best-server metric identically.
+_JIT_FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract", "arcp", "nsz", "afn", "reassoc"}}
 # validity (constants.py): 38.901 h_UT maxima, d2D maxima (LOS, NLOS) and aerial d2D maxima per family
 _H_UT_MAX_38901 = np.array([22.5, 22.5, 10.0])
 _D2D_MAX_LOS = np.array([5000.0, 5000.0, 10000.0])
@@ -339,7 +343,7 @@ def cell_frame(crot, gptr, gcells):
     return bearing, flat
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_JIT_FAST)
 def _point_gains(p, px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells, crot, cetilt, ccoste, fam, fc,
                  h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, lf20, fs, bearing, flat,
                  phi_cap, g_cap, buf):
@@ -393,7 +397,7 @@ def _row_constants(fc, ant_code):
     return 20.0 * math.log10(fc), 20.0 * math.log10(40.0 * math.pi * fc / 3.0), phi_cap, g_cap
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_JIT_FAST)
 def gain_dense_rows(p0, p1, px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells, crot, cetilt, ccoste,
                     fam, fc, h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, out):
     """Dense path gains ``out[p, c]`` for points p0 <= p < p1; returns the number of out-of-range links."""
@@ -410,7 +414,7 @@ def gain_dense_rows(p0, p1, px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr
     return n_bad
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_JIT_FAST)
 def gain_topk_rows(p0, p1, px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells, crot, cetilt, ccoste,
                    fam, fc, h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, rank_off,
                    out_idx, out_gain):

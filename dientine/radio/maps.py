@@ -230,8 +230,8 @@ class CachedServing:
         kind, alpha, smin, tmax, thr, eff = se_parameters(se_model, cqi_thresholds_db)
         if not np.isfinite(self.noise_dbm):
             raise ValueError(f"noise_dbm: expected a finite value, found {self.noise_dbm!r}")
-        self._se = (10.0 ** (self.noise_dbm / 10.0), cells.rsrp_offset_db, kind, alpha, smin, tmax, thr, eff,
-                    cells.occupied_bandwidth_hz)
+        self._noise_mw = 10.0 ** (self.noise_dbm / 10.0)
+        self._se = (kind, alpha, smin, tmax, thr, eff)
         self.cells = cells
         self.result = _empty_result(self.gain_db.shape[0])
         self._run(np.arange(self.gain_db.shape[0], dtype=np.int32), cells)
@@ -259,8 +259,9 @@ class CachedServing:
         s_lin = np.zeros(n_c + 1)
         s_lin[:n_c] = np.where(cells.active, 10.0 ** (cells.tx_power_dbm / 10.0), 0.0)
         w_lin = s_lin * np.append(cells.load, 0.0)
-        args = (pts, self.cell_index, self.gain_db, self.gain_lin, tx, off_act, s_lin, w_lin, *self._se, skip_cell,
-                r.serving_cell, r.rsrp_dbm, r.sinr_db, r.rate_mbps)
+        args = (pts, self.cell_index, self.gain_db, self.gain_lin, tx, off_act, s_lin, w_lin, self._noise_mw,
+                cells.rsrp_offset_db, *self._se, cells.occupied_bandwidth_hz, skip_cell, r.serving_cell, r.rsrp_dbm,
+                r.sinr_db, r.rate_mbps)
         if not (self.parallel and pts.shape[0] >= PARALLEL_MIN_POINTS):
             return kr.serve_cached_serial(*args)
         with numba.parallel_chunksize(1):

@@ -159,6 +159,7 @@ class _PeriodPrice:
     utilisation: np.ndarray
     serving: np.ndarray
     unserved_mbps: float
+    exact: bool = True  # False: an assignment reused from a subset of the active cells (not re-optimised)
 
 
 def _period_from_values(d: _model.Data, t: int, m: _model.Model, values: np.ndarray,
@@ -192,7 +193,8 @@ def _remember(d: _model.Data, t: int, on_t: np.ndarray, price: _PeriodPrice) -> 
         d.price_cache[key] = price
 
 
-def _price_period(d: _model.Data, t: int, on_t: np.ndarray, clock: _Clock, gap: float) -> _PeriodPrice:
+def _price_period(d: _model.Data, t: int, on_t: np.ndarray, clock: _Clock, gap: float,
+                  allow_subset: bool = False) -> _PeriodPrice:
     """Exact traffic cost of period t for fixed active cells: the assignment LP."""
     key = (t, on_t.astype(bool).tobytes())
     if key in d.price_cache:
@@ -201,14 +203,16 @@ def _price_period(d: _model.Data, t: int, on_t: np.ndarray, clock: _Clock, gap: 
     # idle), priced as is instead of solving the LP (an upper estimate of the LP optimum, still exact for it)
     on_b = on_t.astype(bool)
     best_sub: _PeriodPrice | None = None
-    for (tt, raw), price in (d.price_cache.items() if clock.left() <= 2.0 * d.lp_s else ()):
+    use_subset = allow_subset or clock.left() <= 2.0 * d.lp_s
+    for (tt, raw), price in (d.price_cache.items() if use_subset else ()):
         if tt != t or not price.feasible:
             continue
         sub = np.frombuffer(raw, dtype=bool)
         if (sub <= on_b).all() and (best_sub is None or price.energy_wh + price.penalty_wh
                                     < best_sub.energy_wh + best_sub.penalty_wh):
             best_sub = _PeriodPrice(True, price.energy_wh + float(d.on_cost_wh[on_b & ~sub].sum()),
-                                    price.penalty_wh, price.utilisation, price.serving, price.unserved_mbps)
+                                    price.penalty_wh, price.utilisation, price.serving, price.unserved_mbps,
+                                    exact=False)
     if best_sub is not None:
         d.price_cache[key] = best_sub
         return best_sub
@@ -226,11 +230,11 @@ def _price_period(d: _model.Data, t: int, on_t: np.ndarray, clock: _Clock, gap: 
     return out
 
 
-def _price(d: _model.Data, on: np.ndarray, clock: _Clock, gap: float) -> _Priced:
+def _price(d: _model.Data, on: np.ndarray, clock: _Clock, gap: float, allow_subset: bool = False) -> _Priced:
     """Exact cost of a fixed on/off plan: one assignment LP per period (cached), sleep levels by run."""
     n_i, n_t = on.shape
     on_b = on.astype(bool)
-    periods = [_price_period(d, t, on_b[:, t], clock, gap) for t in range(n_t)]
+    periods = [_price_period(d, t, on_b[:, t], clock, gap, allow_subset) for t in range(n_t)]
     feasible = all(p.feasible for p in periods)
     energy = sum(p.energy_wh for p in periods) if feasible else math.inf
     levels, sleep_wh = _sleep_levels(d, on_b)
@@ -525,7 +529,7 @@ def solve_rru_sleep(problem: RruSleepProblem, *, time_limit_s: float = 60.0, bac
 
     # 3. dwell repair, fix-and-optimise windows, and (small instances) the coupled MILP warm-started
     best_on = _repair(d, on)
-    best = _price(d, best_on, clock, gap)
+    best = _price(d, best_on, clock, gap, allow_subset=True)  # repair only wakes cells: reuse assignments
     if hint_on is not None and _dwell_ok(d, hint_on):
         cand = _price(d, hint_on, clock, gap)
         if cand.feasible and cand.objective < best.objective:
@@ -576,12 +580,22 @@ def solve_rru_sleep(problem: RruSleepProblem, *, time_limit_s: float = 60.0, bac
             lower = r.bound
         if r.values is not None:
             cand_on = np.round(r.values[m.x]).astype(bool)
-            if not (cand_on == best_on).all() and _dwell_ok(d, cand_on):
+            if _dwell_ok(d, cand_on):
                 for tt in range(d.n_t):
                     _remember(d, tt, cand_on[:, tt], _period_from_values(d, tt, m, r.values, cand_on[:, tt]))
+                best = _price(d, best_on, clock, gap)  # the MILP's assignment may improve the reused ones
                 cand = _price(d, cand_on, clock, gap)
                 if cand.feasible and cand.objective < best.objective:
                     best_on, best = cand_on, cand
+    for t in range(d.n_t):  # re-optimise reused assignments while time remains (only lowers the objective)
+        key = (t, best_on[:, t].tobytes())
+        entry = d.price_cache.get(key)
+        if entry is not None and not entry.exact and clock.left() > 1.5 * d.lp_s:
+            del d.price_cache[key]
+            exact = _price_period(d, t, best_on[:, t], clock, gap)
+            if exact.energy_wh + exact.penalty_wh > entry.energy_wh + entry.penalty_wh:
+                d.price_cache[key] = entry
+    best = _price(d, best_on, clock, gap)
     return _finish(problem, d, clock, backend, method, best_on, lower, hit, ref, priced=best)
 
 

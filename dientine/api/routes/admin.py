@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import Response
 
 from dientine.api import keys as keymod
-from dientine.api.deps import AdminKey, ReadKey, State, Tables, etag, parse_if_match
+from dientine.api.deps import AdminKey, DryRunQuery, ReadKey, State, Tables, etag, parse_if_match
 from dientine.api.models import (
     KeyCreate,
     KeyCreated,
@@ -85,8 +85,10 @@ def threshold_history(name: ThresholdName, _key: ReadKey, state: State) -> dict[
     "If-Match, 422 when the value is outside the bounds of decisions/tables/thresholds.yaml.",
 )
 def put_threshold(
-    name: ThresholdName, body: ThresholdUpdate, key: AdminKey, state: State, if_match: IfMatch = None
+    name: ThresholdName, body: ThresholdUpdate, key: AdminKey, state: State, if_match: IfMatch = None,
+    dry_run_q: DryRunQuery = False,
 ) -> Response:
+    body.dry_run = body.dry_run or dry_run_q
     try:
         current = state.thresholds.get(name)
     except NotFound as exc:
@@ -147,7 +149,9 @@ def put_policy(
     tables: Tables,
     if_match: IfMatch = None,
     if_none_match: IfNoneMatch = None,
+    dry_run_q: DryRunQuery = False,
 ) -> Response:
+    body.dry_run = body.dry_run or dry_run_q
     try:
         cur: int | None = state.store.get_policy(name)["version"]
     except NotFound:
@@ -191,7 +195,8 @@ def _key_out(row: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("/keys", response_model=KeyCreated, status_code=201, responses=responses(401, 403, 413, 422),
              tags=["keys"], summary="Create an API key (the key is shown once)")
-def create_key(body: KeyCreate, _key: AdminKey, state: State) -> Response:
+def create_key(body: KeyCreate, _key: AdminKey, state: State, dry_run_q: DryRunQuery = False) -> Response:
+    body.dry_run = body.dry_run or dry_run_q
     if body.dry_run:
         out = {"key_id": "", "name": body.name, "scopes": sorted(set(body.scopes)), "created": None,
                "revoked": False, "revoked_at": None, "key": None, "dry_run": True}

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from decisions import ModelError
-from dientine.api.deps import ControlKey, DecideKey, ReadKey, State, Tables
-from dientine.api.engine import UnknownTable
+from dientine.api.deps import ControlKey, DecideKey, DryRunQuery, ReadKey, State, Tables
+from dientine.api.engine import InvalidInputs, UnknownTable
 from dientine.api.models import (
     DecisionList,
     DecisionRow,
@@ -72,7 +72,10 @@ def _action(result: Any) -> str | None:
     response_model=EvaluateResponse,
     responses=responses(401, 403, 404, 413, 422),
     summary="Evaluate a decision table on given inputs",
-    description="Thresholds not given in `inputs` are filled from the threshold store. The decision is logged "
+    description="Thresholds not given in `inputs` are filled from the threshold store. An input that is left "
+    "out (or null) is DMN null: no rule that tests it matches. Refused with 422 naming the field "
+    "(`inputs.NAME`): a name the table does not read (GET /v1/tables lists the tables), a value of the wrong "
+    "kind for the input's declared type, a non-finite number. The decision is logged "
     "(asynchronously, in batches) unless `dry_run` is true; `explain` adds the engine's explanation.",
 )
 async def evaluate(
@@ -80,7 +83,9 @@ async def evaluate(
     body: EvaluateRequest,
     request: Request,
     _key: DecideKey,
+    dry_run_q: DryRunQuery = False,
 ) -> Response:
+    body.dry_run = body.dry_run or dry_run_q
     state = request.app.state.dientine
     tables = state.tables
     t0 = time.perf_counter()
@@ -89,6 +94,8 @@ async def evaluate(
                              defaults=state.thresholds.values())
     except UnknownTable as exc:
         raise ApiError(404, str(exc), kind="not-found") from exc
+    except InvalidInputs as exc:
+        raise validation_error("", [field_error(f"inputs.{n}", m) for n, m in exc.problems]) from exc
     except ModelError as exc:  # a bundled table that does not load is a server fault, not the caller's
         raise ApiError(500, f"table {table!r} cannot be loaded: {exc}", kind="table-broken") from exc
     except LookupError as exc:  # unknown decision name inside the table
@@ -149,8 +156,9 @@ def get_decision(decision_id: DecisionId, _key: ReadKey, state: State) -> Any:
     summary="Report whether a decision was adopted and what it did",
 )
 def report_outcome(
-    decision_id: DecisionId, body: OutcomeRequest, _key: ControlKey, state: State
+    decision_id: DecisionId, body: OutcomeRequest, _key: ControlKey, state: State, dry_run_q: DryRunQuery = False
 ) -> dict[str, Any]:
+    body.dry_run = body.dry_run or dry_run_q
     if body.adopted is None and body.outcome is None:
         raise validation_error("", [field_error("adopted", "give 'adopted', 'outcome' or both")])
     state.log.flush()

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from dientine.api.deps import ControlKey, ReadKey, State
+from dientine.api.deps import ControlKey, DryRunQuery, ReadKey, State
 from dientine.api.models import Job, JobKinds, JobList, JobRequest, JobResult
 from dientine.api.problems import ApiError, field_error, from_pydantic, responses, validation_error
 from dientine.api.routes.decisions import json_response
@@ -43,7 +43,8 @@ def _get(state: Any, job_id: str) -> dict[str, Any]:
     description="The job is queued in the catalog and run by a background worker process; poll `GET "
     "/v1/jobs/{job_id}`. A job's output appears completely or not at all. `dry_run` validates only.",
 )
-def start_job(body: JobRequest, _key: ControlKey, state: State) -> Response:
+def start_job(body: JobRequest, _key: ControlKey, state: State, dry_run_q: DryRunQuery = False) -> Response:
+    body.dry_run = body.dry_run or dry_run_q
     try:
         params = validate_params(body.kind, body.params)
     except UnknownJobKind as exc:
