@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,17 +88,31 @@ class LoopStats:
     max_cells_asleep: int = 0
 
 
+#: Parsed files by (path, modification time, size): the tables and threshold specs are read-only once loaded,
+#: so every loop of the process shares them (re-read when the file changes).
+_FILE_CACHE: dict[tuple[str, int, int], Any] = {}
+
+
+def _cached(path, load):
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _FILE_CACHE:
+        _FILE_CACHE[key] = load(path)
+    return _FILE_CACHE[key]
+
+
 def _bundled_specs() -> dict[str, dict]:
-    data = yaml.safe_load(THRESHOLDS_YAML.read_text(encoding="utf-8")) or {}
-    return dict(data.get("thresholds") or {})
+    data = _cached(THRESHOLDS_YAML, lambda p: yaml.safe_load(p.read_text(encoding="utf-8")) or {})
+    return copy.deepcopy(dict(data.get("thresholds") or {}))
 
 
 def load_table(name: str):
-    """A bundled decision table by name (``decisions/tables/<name>.dmn`` or ``.yaml``)."""
+    """A bundled decision table by name (``decisions/tables/<name>.dmn`` or ``.yaml``), parsed once per process
+    (and again when the file changes)."""
     for ext in (".dmn", ".yaml"):
         path = decisions.tables_dir() / f"{name}{ext}"
         if path.is_file():
-            return decisions.load(path)
+            return _cached(path, decisions.load)
     raise LoopError(f"decisions: no bundled table named {name!r} in {decisions.tables_dir()}")
 
 

@@ -22,11 +22,21 @@ from dientine.sim import SINR_MIN_DB
 #: Re-plan when the diurnal level falls by more than this share below the level the plan in force was made for
 #: (more cells may then sleep); a policy assumption trading solver calls against saving.
 REPLAN_LEVEL_DROP = 0.2
-#: Candidate servers per demand point of the sleep plan (the strongest of the twin's top-K cache); assumption.
-SLEEP_CANDIDATES = 5
+#: Candidate servers per demand point of the sleep plan (the strongest of the twin's top-K cache); assumption
+#: (3: a sleeping cell's users go to the best or second-best remaining cell, see AFFECTED_RANK, plus a spare).
+SLEEP_CANDIDATES = 3
+#: A user is in the sleep plan when a free cell is among its AFFECTED_RANK strongest (best or second: the
+#: cells that take a sleeping cell's users, as in :func:`dientine.outcomes.neighbour_mask`).
+AFFECTED_RANK = 2
 #: Smallest share of a cell's bandwidth left to the sleep plan's demand points when the other users' traffic
 #: already fills it (the problem needs a positive bandwidth); assumption.
 MIN_BANDWIDTH_SHARE = 1e-3
+
+
+def _share(row: dict[str, np.ndarray], cells: np.ndarray) -> float:
+    """Unserved share (%) of the finite demand of ``cells`` in one tick's row (0 without demand)."""
+    dem = float(row["qos_demand_mbps"][cells].sum())
+    return 100.0 * float(row["qos_unsatisfied_mbps"][cells].sum()) / dem if dem > 0 else 0.0
 
 
 class EnergyMixin:
@@ -60,7 +70,7 @@ class EnergyMixin:
             self._open_idle_window()
             return
         level = self._profile_level()
-        why = self._replan_reason(free, asleep, level, kpi["load"])
+        why, incremental = self._replan_reason(free, asleep, level, kpi["load"])
         if why is None:
             for r in recs:
                 if not r["applied"]:
@@ -74,7 +84,10 @@ class EnergyMixin:
             return
         self._plan_level = level
         self._plan_free = free.copy()
-        built = self.sleep_problem(free, load=kpi["load"])
+        # incremental: only the new candidates are free, the cells asleep under the plan in force stay asleep
+        # (the forecast check above found their absorbing cells within rho_max)
+        p_free = free & ~asleep if incremental else free
+        built = self.sleep_problem(p_free, load=kpi["load"])
         solve_s, predicted_loss_pct, on = 0.0, 0.0, ~free
         if built is None:  # no demand reaches a free cell: every free cell may sleep
             problem = None
@@ -92,14 +105,19 @@ class EnergyMixin:
             expected_wh = 0.0
             if not sol.has_decision or sol.on is None:
                 self.stats.solver_failures += 1
-                on = serving | free  # no plan: keep every free cell on
+                on = serving | p_free  # no plan: keep every free cell on
             else:
                 offered = float(np.sum(problem.demand_mbps))
                 lost = float(np.sum(sol.unserved_mbps)) if sol.unserved_mbps is not None else 0.0
                 predicted_loss_pct = 100.0 * lost / offered if offered > 0 else 0.0
+                optimal = status.startswith("optimal")
+                if optimal:
+                    # the unserved penalty dominates the objective (UNSERVED_PENALTY_WH_PER_MBIT): an optimal
+                    # plan loses no traffic that waking its free cells would serve, i.e. its loss is the all-on
+                    # loss of the same problem (points out of coverage or over capacity with every cell on)
+                    predicted_loss_pct = 0.0
                 if predicted_loss_pct > self.settings.qos.unsatisfied_demand_pct:
-                    # part of that loss no plan avoids (points out of coverage or over capacity with every cell
-                    # on): the plan is judged by its loss beyond the all-on loss of the same problem
+                    # a plan not proven optimal is judged by its loss beyond the all-on loss of the problem
                     all_on = solve(problem.model_copy(update={"must_stay_on": list(range(cells.size))}),
                                    time_limit_s=self.settings.solver_time_limit_s)
                     self.stats.solver_calls += 1
@@ -111,13 +129,14 @@ class EnergyMixin:
                     # not applied, every free cell stays (or comes back) on
                     self.stats.plans_rejected += 1
                     status += f"; rejected: predicted loss {predicted_loss_pct:.2f} % > target"
-                    on = serving | free
+                    on = serving | p_free
                 else:
-                    on = ~free
+                    on = ~p_free
                     on[cells] = np.asarray(sol.on)[:, 0].astype(bool)
                     expected_wh = float((sol.energy_all_on_wh or 0.0) - (sol.energy_wh or 0.0))
             self.stats.solver_s += solve_s
-        to_sleep = np.flatnonzero(free & ~on & serving)
+        on[asleep & ~p_free] = False  # cells outside the plan stay as they are
+        to_sleep = np.flatnonzero(p_free & ~on & serving)
         to_wake = np.flatnonzero(asleep & on)
         for c in to_sleep:
             sim.set_cell_state(int(c), "deep_sleep")
@@ -148,25 +167,34 @@ class EnergyMixin:
         else:
             self._open_idle_window()
 
-    def _replan_reason(self, free: np.ndarray, asleep: np.ndarray, level: float, load: np.ndarray) -> str | None:
-        """Why the sleep plan must be solved again (None: the plan in force stands, no solver call): no plan yet;
-        a cell is free that the plan did not consider; the diurnal level fell more than
-        :data:`REPLAN_LEVEL_DROP` below the level the plan was made for (more may sleep); or a cell absorbing a
-        sleeping cell's users is forecast above ``loop.rho_max`` over the coming interval (its measured load
-        scaled by the profile's rise)."""
+    def _replan_reason(self, free: np.ndarray, asleep: np.ndarray, level: float,
+                       load: np.ndarray) -> tuple[str | None, bool]:
+        """Why the sleep plan must be solved again, and whether incrementally (None: the plan in force stands, no
+        solver call). Whole plan (every free cell, asleep or not): no plan yet; a cell absorbing a sleeping
+        cell's users is forecast overloaded over the coming interval (its measured load scaled by the profile's
+        rise above 1); or the absorbing cells left a share of their users' finite demand unserved in the last
+        tick that exceeds the share at the QoS reference tick (no cell asleep) by more than the QoS target
+        (``loop.qos``). Incremental (only the free cells still awake may sleep, the sleeping ones are kept: the
+        checks above found their absorbing cells fine): the diurnal level fell more than
+        :data:`REPLAN_LEVEL_DROP` below the level the plan was made for (cells the plan kept on may sleep now),
+        or a cell is free that the plan in force did not consider."""
         if self._plan_free is None or self._plan_level is None:
-            return "no plan in force"
-        if (free & ~self._plan_free).any():
-            return "new sleep candidates"
-        if level < self._plan_level * (1.0 - REPLAN_LEVEL_DROP):
-            return "demand fell"
+            return "no plan in force", False
         if asleep.any():
             p_now = max(self.sim.twin.population.profile.at(self.sim.wall_clock_s), 1e-9)
             absorbing = self._neighbours[asleep].any(axis=0) & ~asleep
             fc = np.nan_to_num(load[absorbing], nan=0.0) * max(1.0, level / p_now)
-            if fc.size and float(fc.max()) > self.settings.rho_max:
-                return "absorbing cell forecast above rho_max"
-        return None
+            if fc.size and float(fc.max()) > 1.0:
+                return "absorbing cell forecast overloaded", False
+            if self._cell_rows and self._qos_ref is not None:
+                rise = _share(self._cell_rows[-1], absorbing) - _share(self._qos_ref[0], absorbing)
+                if rise > self.settings.qos.unsatisfied_demand_pct:
+                    return "absorbing cells' unserved share rose above the QoS target", False
+        if level < self._plan_level * (1.0 - REPLAN_LEVEL_DROP):
+            return "demand fell", True
+        if (free & ~self._plan_free).any():
+            return "new sleep candidates", True
+        return None, False
 
     def _open_window(self, expected_kwh: float) -> None:
         """Outcome window of the energy-saving thresholds from now (cells asleep)."""
@@ -201,7 +229,7 @@ class EnergyMixin:
         the area the free cells touch, and the indices of its cells in the twin: ``(problem, cells)``, or None
         when no demand reaches a free cell (then every free cell may sleep).
 
-        * demand points: the active users having a free cell among their ``SLEEP_CANDIDATES`` strongest (the
+        * demand points: the active users having a free cell among their :data:`AFFECTED_RANK` strongest (the
           twin's top-K cache at their pixel), aggregated into pixel blocks (f x f pixels, f doubled until at most
           ``loop.max_demand_points`` blocks carry demand), each represented by the pixel of its largest demand;
           demand scaled up to the diurnal profile's peak over the coming interval (conservative);
@@ -230,7 +258,8 @@ class EnergyMixin:
         kc = min(tw.top_k, SLEEP_CANDIDATES)
         cand_u = tw.topk_cell[pix, :kc].astype(np.int64)
         ok_u = (cand_u >= 0) & can[np.maximum(cand_u, 0)]
-        affected = use & (ok_u & free[np.maximum(cand_u, 0)]).any(axis=1)
+        top = min(kc, AFFECTED_RANK)
+        affected = use & (ok_u[:, :top] & free[np.maximum(cand_u[:, :top], 0)]).any(axis=1)
         if not affected.any():
             return None
         in_set = free.copy()

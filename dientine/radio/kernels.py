@@ -20,7 +20,10 @@ Per link (point p, cell c) the **path gain** (dB) is
 Transmit power is not included, so power changes stay cheap.
 
 Co-located antennas (same x, y, height, site: :func:`dientine.radio.maps.antenna_groups`) share d2D, LOS state and
-shadowing exactly, so the path-loss part is computed once per group and the pattern once per cell. Parallel
+shadowing exactly, so the path-loss part is computed once per group and the pattern once per cell. When no cell
+of a group has mechanical tilt, LCS azimuth = GCS azimuth − bearing and LCS elevation = GCS elevation, so the
+antenna angles take one :func:`atan2_deg` each per group (not per cell), and cells beyond the pattern's cap
+azimuth need no elevation at all; other groups rotate per cell as above. Parallel
 kernels split the points into chunks of ``CHUNK_POINTS`` and call the serial ``*_rows`` core per chunk (small
 parfor bodies compile fast); :mod:`.maps` runs them under ``numba.parallel_chunksize(1)`` so the chunks are
 handed out dynamically (on a shared machine a statically split half stalls when its thread is descheduled).
