@@ -43,11 +43,11 @@ def _stages(sim: Simulation) -> dict[str, float]:
             "scheduling": st.get("scheduling", float("nan")), "kpis": st.get("kpis", float("nan"))}
 
 
-def run_off(sc) -> tuple[float, dict[str, float]]:
+def run_off(sc) -> tuple[float, dict[str, float], dict]:
     t0 = time.perf_counter()
     sim = Simulation(sc)
     sim.run()
-    return time.perf_counter() - t0, _stages(sim)
+    return time.perf_counter() - t0, _stages(sim), sim.summary()
 
 
 def run_on(sc) -> tuple[float, dict[str, float], dict]:
@@ -56,8 +56,12 @@ def run_on(sc) -> tuple[float, dict[str, float], dict]:
     lp.run()
     total = time.perf_counter() - t0
     parts = _stages(lp.sim)
-    parts.update({"tables": lp.stats.table_s, "solvers": lp.stats.solver_s,
-                  "loop other": lp.stats.apply_s})
+    st = lp.stats
+    decide = float(np.sum(st.decide_ms)) / 1e3
+    parts.update({"loop: tables": st.table_s, "loop: solvers": st.solver_s,
+                  "loop: problems + apply": st.apply_s,
+                  "loop: rest of decide": decide - st.table_s - st.solver_s - st.apply_s,
+                  "loop: per-tick (QoS, outcomes)": st.tick_s})
     return total, parts, lp.summary()
 
 
@@ -70,7 +74,7 @@ def main() -> int:
     Simulation(short).run()
     offs, ons, parts_off, parts_on, summ = [], [], [], [], None
     for _ in range(REPEATS):
-        t, p = run_off(base)
+        t, p, summ_off = run_off(base)
         offs.append(t)
         parts_off.append(p)
         t, p, summ = run_on(loop_sc)
@@ -92,7 +96,14 @@ def main() -> int:
           f"{summ['unsatisfied_demand_pct']:.2f} %, decisions {summ['n_decisions']}, applied "
           f"{summ['n_actions_applied']}, solver calls {summ['solver_calls']}, decide p50/p99 "
           f"{summ['decide_time_ms_p50']:.1f}/{summ['decide_time_ms_p99']:.1f} ms, cells switchable "
-          f"{summ['cells_switchable_pct']:.0f} %")
+          f"{summ['cells_switchable_pct']:.0f} %, sleep plans kept without a solve {summ['sleep_plans_kept']}, "
+          f"rejected by the QoS gate {summ['sleep_plans_rejected']}")
+    e_on, e_off = float(summ["energy_kwh"]), float(summ_off["energy_kwh"])
+    print(f"what-if vs the same-seed all-on run: energy {e_off:.1f} -> {e_on:.1f} kWh "
+          f"({100 * (e_on - e_off) / e_off:+.1f} %), unsatisfied demand {summ_off['unsatisfied_demand_pct']:.2f} -> "
+          f"{summ['unsatisfied_demand_pct']:.2f} %, 5th-pct rate {summ_off.get('rate_p5_mbps', float('nan')):.3f} -> "
+          f"{summ.get('rate_p5_mbps', float('nan')):.3f} Mbit/s; outcome windows over the QoS target "
+          f"{summ['qos_violations']} of {summ['outcome_windows']}")
 
     # ------------------------------------------------------------------ a week: thresholds settle
     week = loop_sc.model_copy(update={"clock": loop_sc.clock.model_copy(update={"duration": WEEK_DAYS * 86400.0})})

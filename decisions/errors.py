@@ -65,7 +65,7 @@ class ModelError(DecisionError):
         return ""
 
     def located(self) -> str:
-        """``file:line: <element>: message`` (the parts that are known)."""
+        """``file:line: <element>: message`` or ``file:line: field a.b[0]: message`` (the parts that are known)."""
         loc = []
         if self.file:
             loc.append(f"{self.file}:{self.line}" if self.line else self.file)
@@ -73,7 +73,7 @@ class ModelError(DecisionError):
             loc.append(f"line {self.line}")
         if self.where:
             loc.append(self.where)
-        return ((" ".join(loc) + ": ") if loc else "") + self.reason
+        return "".join(f"{part}: " for part in loc) + self.reason
 
     @classmethod
     def collect(cls, problems: list[ModelError]) -> ModelError:

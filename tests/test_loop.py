@@ -79,16 +79,32 @@ def test_tables_fire_solver_called_and_twin_changes(ran):
 def test_sleep_problem_is_built_from_the_twin(ran):
     lp = ClosedLoop(validate_data(night(clock={"duration": "2h", "tick": "15min", "start": "00:00"})))
     lp.sim.run(4)
-    free = np.zeros(lp.sim.twin.n_cells, bool)
+    tw = lp.sim.twin
+    free = np.zeros(tw.n_cells, bool)
     free[[5, 9]] = True
-    p = lp.sleep_problem(free)
-    assert p.n_cells == lp.sim.twin.n_cells and p.n_periods == 1 and 0 < p.n_points <= 150
-    assert set(p.must_stay_on) == set(range(p.n_cells)) - {5, 9}
-    pt = lp.sim.twin.bs.power_table
-    np.testing.assert_allclose(p.p0_w, pt.p_idle_w)
-    np.testing.assert_allclose(p.p_sleep_w, pt.state_power_w[:, int(CellState.DEEP_SLEEP)])
+    p, cells = lp.sleep_problem(free)
+    # reduced to the free cells and the candidates of the users whose best or second cell is free
+    assert {5, 9} <= set(cells.tolist()) and p.n_cells == cells.size < tw.n_cells
+    assert p.n_periods == 1 and 0 < p.n_points <= 150
+    assert {int(cells[i]) for i in p.must_stay_on} == set(cells.tolist()) - {5, 9}
+    pt = tw.bs.power_table
+    np.testing.assert_allclose(p.p0_w, pt.p_idle_w[cells])
+    np.testing.assert_allclose(p.p_sleep_w, pt.state_power_w[cells, int(CellState.DEEP_SLEEP)])
     assert (p.spectral_efficiency_bps_hz >= 0).all() and (p.spectral_efficiency_bps_hz > 0).any(axis=0).all()
-    assert p.demand_mbps.sum() > 0
+    assert (p.spectral_efficiency_bps_hz > 0).sum(axis=0).max() <= 3  # SLEEP_CANDIDATES servers per point
+    # the other users' traffic is taken off the bandwidth, never more than the whole carrier is given
+    bw = tw.bandwidth_hz / 1e6
+    assert (p.bandwidth_mhz <= bw + 1e-9).all() and (p.bandwidth_mhz > 0).all()
+    # demand: only users with cell 5 or 9 as best or second (forecast-scaled >= their current demand)
+    u = tw.users
+    n = u.n
+    col = np.clip(((u.x_m[:n] - tw.grid.x0_m) // tw.grid.resolution_m).astype(int), 0, tw.grid.n_cols - 1)
+    row = np.clip(((u.y_m[:n] - tw.grid.y0_m) // tw.grid.resolution_m).astype(int), 0, tw.grid.n_rows - 1)
+    top2 = tw.topk_cell[row * tw.grid.n_cols + col, :2]
+    hit = u.active[:n] & np.isin(top2, [5, 9]).any(axis=1) & (u.demand_mbps[:n] > 0)
+    assert hit.any()
+    assert p.demand_mbps.sum() >= 0.99 * u.demand_mbps[:n][hit].sum() - 1e-9
+    assert p.demand_mbps.sum() < u.demand_mbps[:n][u.active[:n]].sum()
 
 
 def test_outputs_written_and_threshold_log(tmp_path):

@@ -37,8 +37,13 @@ Decision API of the dientine network twin.
   solve), `control` (telemetry, outcomes, jobs, twins), `admin` (thresholds, policies, keys; implies all).
 * **Errors** are RFC 9457 problem documents (`application/problem+json`); input errors list each offending
   field in `errors[]` with its dotted path and JSON pointer.
-* **Dry run**: every state-changing call accepts `dry_run` (in the body; `?dry_run=true` on DELETE) and then
-  validates and answers without changing anything.
+* **Dry run**: every state-changing call accepts `dry_run` (in the body, or as `?dry_run=true`) and then
+  validates and answers without changing anything. Query parameters an endpoint does not declare are refused
+  (422), so a misspelt option is never silently ignored.
+* **Body size**: by default at most 1 MiB per request (`max_body_bytes`), except `POST /v1/solve`: 32 MiB
+  (`max_solve_body_bytes`); 413 above.
+* **Live twins** (`/v1/twins`) are kept in the server's memory only and are gone after a restart; everything
+  else (decision log, thresholds, policies, keys, jobs) is in the store.
 * **Versions**: thresholds and policies carry an `ETag`; changing one needs `If-Match` with it (412 when another
   controller changed it first, 428 without If-Match).
 """

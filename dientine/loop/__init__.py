@@ -12,14 +12,19 @@ when the scenario does not state it) it
 2. turns the matched actions into twin changes, calling a solver when the action says so
    (``decisions/tables/README.md``):
 
-   * ``energy_saving``: ``rru_sleep`` / ``rru_wake`` -> :mod:`solvers.rru_sleep` (one-period facility-location
-     MILP built from the twin: demand points = users' pixels aggregated into blocks, spectral efficiency and
-     received power from the twin's top-K gain cache with the current load-weighted interference, EARTH power
-     of each cell from its equipment; the recommended cells and the cells already asleep are free, every
-     other cell must stay on; demand scaled up to the diurnal profile's peak over the coming interval). The
-     MILP decides which candidates really sleep (adoption) and wakes sleeping cells the coming demand needs.
-     When no cell is free that the plan in force did not already consider, no wake is asked and the profile
-     does not rise above the level that plan was made for, the plan stands without a solver call;
+   * ``energy_saving``: ``rru_sleep`` -> :mod:`solvers.rru_sleep` (one-period facility-location MILP built
+     from the twin and reduced to the area the free cells touch: demand points = the users whose best or
+     second-best cell is free, aggregated into pixel blocks; cells = the free cells and those users' candidate
+     servers, every other user's traffic taken off those cells' bandwidth; spectral efficiency and received
+     power from the twin's top-K gain cache with the current load-weighted interference, EARTH power of each
+     cell from its equipment; demand scaled up to the diurnal profile's peak over the coming interval; warm
+     start = the plan in force). The MILP decides which candidates really sleep (adoption) and wakes sleeping
+     cells the coming demand needs. ``rru_wake`` rows are applied at once (a wake only adds capacity). The
+     plan is solved again only when :meth:`~dientine.loop.energy.EnergyMixin._replan_reason` says so (no plan,
+     absorbing cells forecast overloaded or their unserved share risen above the QoS target: whole plan;
+     new candidates or the diurnal level fell by 20 %: incremental, the sleeping cells kept); otherwise the
+     plan stands without a solver call. A plan that is not proven optimal and predicts an unserved share of
+     the affected demand beyond its all-on loss by more than the QoS target is not applied;
    * ``incumbent_protection`` (every tick, a safety function): ``vacate_channel`` -> the cell leaves the
      channel (``off``); ``reassign_channel`` -> :mod:`solvers.spectrum` (CP-SAT: which cells may keep the single
      channel with the aggregate at every active protection point <= threshold - margin; the others go off);
@@ -33,9 +38,10 @@ when the scenario does not state it) it
      at SINR >= min(SINR_MIN, its SINR at the current powers) at full load): ``power_down`` cells may go down
      to ``loop.max_power_backoff_db`` below their nominal power, ``power_up`` cells return to nominal, the
      others stay fixed;
-   * ``coverage_tilt``: evaluated and logged as recommendations (``overshoot_pct``, which the twin does not
-     measure, is null); *not applied* (no builder from the twin to :mod:`solvers.tilt` yet), which the
-     adoption rate shows;
+   * ``coverage_tilt``: ``tilt_optimise`` -> :mod:`solvers.tilt` (:mod:`dientine.loop.tilt`: the flagged cell and
+     its neighbours, received power per tilt from the tilt-aware gain on a sample of their users, the other
+     cells' load-weighted power as fixed interference, step-limited tilt ranges, the table's ``tilt_goal`` as
+     objective), applied with ``set_tilt``; ``overshoot_pct``, which the twin does not measure, is null;
 
 3. logs every recommendation (every row whose action is not the table's no-op): time, table, row, matched rule
    (number, id, annotation), inputs, action, whether it was applied, solver kind / status / objective and the
@@ -53,8 +59,8 @@ at idle power), or -- with ``loop.compare_all_on: true`` -- a same-seed run of t
 (``energy_reference`` in the summary says which).
 
 Modules: :mod:`dientine.loop.core` (:class:`ClosedLoop`, :func:`run_closed_loop`), :mod:`~dientine.loop.inputs`
-(table columns), :mod:`~dientine.loop.energy`, :mod:`~dientine.loop.power`, :mod:`~dientine.loop.protection`
-(actions), :mod:`~dientine.loop.common` (constants, threshold book, records).
+(table columns), :mod:`~dientine.loop.energy`, :mod:`~dientine.loop.power`, :mod:`~dientine.loop.protection`,
+:mod:`~dientine.loop.tilt` (actions), :mod:`~dientine.loop.common` (constants, threshold book, records).
 """
 
 from dientine.loop.common import (

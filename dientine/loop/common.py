@@ -70,10 +70,12 @@ class LoopStats:
     table_s: float = 0.0
     solver_s: float = 0.0
     apply_s: float = 0.0
+    tick_s: float = 0.0
     protection_s: float = 0.0
     solver_calls: int = 0
     solver_failures: int = 0
     plans_kept: int = 0
+    tilt_calls: int = 0
     plans_rejected: int = 0
     recommended: int = 0
     applied: int = 0

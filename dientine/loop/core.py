@@ -24,13 +24,14 @@ from dientine.loop.energy import EnergyMixin
 from dientine.loop.inputs import InputsMixin
 from dientine.loop.power import PowerMixin
 from dientine.loop.protection import ProtectionMixin
+from dientine.loop.tilt import TiltMixin
 from dientine.outcomes import SLEEP_STATES, neighbour_mask, saved_energy_kwh
 from dientine.scenario import LoopSettings, Scenario, load_scenario
 from dientine.sim import Simulation
 from dientine.sim_output import plot_timeseries, write_parquet, write_summary
 
 
-class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin):
+class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixin):
     """A simulation with the decision loop (see :mod:`dientine.loop`)."""
 
     def __init__(self, scenario: Scenario, *, seed: int | None = None, parallel: bool | None = None):
@@ -88,6 +89,7 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin):
         if sim.tick > 0 and sim.tick % self.ticks_per_epoch == 0:
             self.decide()
         sim.step()
+        t0 = time.perf_counter()
         cell, net = dict(sim.kpi.latest_cell()), dict(sim.kpi.latest_network())
         self._add_qos_columns(cell, net)
         self._cell_rows.append(cell)
@@ -96,6 +98,7 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin):
         self.stats.max_cells_asleep = max(self.stats.max_cells_asleep,
                                           int(np.isin(cell["state"], SLEEP_STATES).sum()))
         self._close_outcomes()
+        self.stats.tick_s += time.perf_counter() - t0
 
     def _add_qos_columns(self, cell: dict[str, Any], net: dict[str, Any]) -> None:
         """The QoS measure of the outcomes (:mod:`dientine.outcomes`): demand and shortfall of the users with a
@@ -160,6 +163,8 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin):
                 self._apply_energy(action, kpi, recs)
             elif name == "power_adjustment":
                 self._apply_power(action, recs)
+            elif name == "coverage_tilt":
+                self._apply_tilt(res, action, cols, recs)
             elif name == "drone_response":
                 self.stats.drone_alerts += int(np.isin(action, ("alert", "hand_to_authorities")).sum())
             records += recs
@@ -239,6 +244,7 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin):
             "solver_calls": st.solver_calls,
             "solver_failures": st.solver_failures,
             "sleep_plans_kept": st.plans_kept,
+            "tilt_solver_calls": st.tilt_calls,
             "sleep_plans_rejected": st.plans_rejected,
             "outcome_windows": st.outcome_windows,
             "qos_violations": st.qos_violations,
@@ -252,6 +258,8 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin):
             "time_tables_s": st.table_s,
             "time_solvers_s": st.solver_s,
             "time_protection_s": st.protection_s,
+            "time_decide_s": float(np.sum(st.decide_ms)) / 1e3,
+            "time_loop_per_tick_s": st.tick_s,
         })
         if sim.sensing is not None:
             s = sim.sensing.kpi.summary()

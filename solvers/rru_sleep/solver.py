@@ -380,7 +380,7 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None,
     current = best.energy_wh + best.penalty_wh + float(sleep_min[~on].sum())
     cand = (_greedy_period(d, t) if start is None else start.astype(bool)) | d.must_on
     if not (cand == on).all():
-        c = solve_with(cand, limited=d.lp_s > budget_s)  # finished unless one LP exceeds the start budget
+        c = solve_with(cand, limited=False)
         if c < current - 1e-9:
             on, current = cand, c
             best = _period_from_values(d, t, m, np.asarray(h.getSolution().col_value), on)
@@ -596,6 +596,10 @@ def solve_rru_sleep(problem: RruSleepProblem, *, time_limit_s: float = 60.0, bac
             if exact.energy_wh + exact.penalty_wh > entry.energy_wh + entry.penalty_wh:
                 d.price_cache[key] = entry
     best = _price(d, best_on, clock, gap)
+    all_on = _price(d, np.ones((d.n_i, d.n_t)), clock, gap)  # cached: the all-on reference LPs
+    if all_on.feasible and _dwell_ok(d, np.ones((d.n_i, d.n_t))) and best.objective > all_on.objective:
+        best_on, best = np.ones((d.n_i, d.n_t), dtype=bool), all_on  # never worse than all cells on
+        method += " (fell back to all cells on)"
     return _finish(problem, d, clock, backend, method, best_on, lower, hit, ref, priced=best)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import Response
 
+from decisions import ModelError
 from dientine.api import keys as keymod
 from dientine.api.deps import AdminKey, DryRunQuery, ReadKey, State, Tables, etag, parse_if_match
 from dientine.api.models import (
@@ -170,6 +171,8 @@ def put_policy(
                            kind="precondition-failed", headers={"ETag": etag(cur)})
     try:
         tables.parse(body.text, body.format)
+    except ModelError as exc:  # every problem the engine found, each with its line (YAML aliases are refused)
+        raise validation_error("", [field_error("text", p.located()) for p in exc.problems]) from exc
     except (ValueError, TypeError, SyntaxError) as exc:
         raise validation_error("", [field_error("text", str(exc))]) from exc
     changed_by = f"{key.name} ({key.key_id})"
