@@ -160,3 +160,43 @@ def test_coverage_tilt_table_calls_the_tilt_solver():
     assert solved and all(r["solver_status"] in ("optimal", "feasible") for r in solved)
     assert all("tilts {" in r["reason"] for r in solved)
     assert any(r["applied"] for r in solved) == (lp.stats.applied > 0)
+
+
+def test_outcomes_parquet_has_one_row_per_window(tmp_path):
+    import pyarrow.parquet as pq
+
+    from dientine.loop import run_closed_loop
+
+    summary = run_closed_loop(validate_data(night()), tmp_path)
+    t = pq.read_table(tmp_path / "outcomes.parquet").to_pylist()
+    assert len(t) == summary["outcome_windows"] > 0
+    assert sum(r["qos_lost_pct"] > r["qos_target_pct"] for r in t) == summary["qos_violations"]
+    assert summary["outcome_qos_lost_pct_max"] == pytest.approx(max(r["qos_lost_pct"] for r in t))
+    assert summary["outcome_rate_p5_change_mbps_mean"] == pytest.approx(
+        np.mean([r["rate_p5_change_mbps"] for r in t]))
+    for r in t:
+        assert r["time_to_s"] > r["time_s"] and r["detections_missed"] == 0  # no sensing in this scenario
+
+
+def test_qos_guard_wakes_only_the_cells_whose_absorbing_cells_got_worse():
+    lp = ClosedLoop(validate_data(night(clock={"duration": "2h", "tick": "15min", "start": "00:00"})))
+    n = lp.sim.twin.n_cells
+    nb = np.zeros((n, n), bool)
+    np.fill_diagonal(nb, True)
+    nb[0, 1] = nb[1, 0] = True     # cell 0 asleep -> absorbed by 1
+    nb[2, 3] = nb[3, 2] = True     # cell 2 asleep -> absorbed by 3
+    lp._neighbours = nb
+    dem = np.full(n, 10.0)
+    ref = {"qos_demand_mbps": dem, "qos_unsatisfied_mbps": np.full(n, 0.5)}            # 5 % everywhere
+    now_unsat = np.full(n, 0.5)
+    now_unsat[1] = 0.8    # +3 pp > 1 pp target
+    now_unsat[3] = 0.55   # +0.5 pp
+    lp._qos_ref = (ref, {})
+    lp._cell_rows = [{"qos_demand_mbps": dem, "qos_unsatisfied_mbps": now_unsat}]
+    asleep = np.zeros(n, bool)
+    asleep[[0, 2]] = True
+    guard, rise = lp._qos_guard(asleep)
+    assert guard.tolist() == [i == 0 for i in range(n)]
+    assert rise[0] == pytest.approx(3.0) and rise[2] == pytest.approx(0.5)
+    lp._qos_ref = None   # no reference tick yet: no guard
+    assert not lp._qos_guard(asleep)[0].any()

@@ -24,7 +24,9 @@ when the scenario does not state it) it
      absorbing cells forecast overloaded or their unserved share risen above the QoS target: whole plan;
      new candidates or the diurnal level fell by 20 %: incremental, the sleeping cells kept); otherwise the
      plan stands without a solver call. A plan that is not proven optimal and predicts an unserved share of
-     the affected demand beyond its all-on loss by more than the QoS target is not applied;
+     the affected demand beyond its all-on loss by more than the QoS target is not applied. A *QoS guard*
+     acts on measurements: a sleeping cell whose absorbing neighbours' finite-demand unserved share rose
+     above the QoS target (vs the reference tick) is woken and held awake for one outcome window;
    * ``incumbent_protection`` (every tick, a safety function): ``vacate_channel`` -> the cell leaves the
      channel (``off``); ``reassign_channel`` -> :mod:`solvers.spectrum` (CP-SAT: which cells may keep the single
      channel with the aggregate at every active protection point <= threshold - margin; the others go off);
@@ -49,10 +51,12 @@ when the scenario does not state it) it
 4. opens an outcome window for the energy-saving thresholds when cells are asleep (or when none is although
    the hour lies in the range the sleep window may reach: no QoS lost, slack); when it closes (after
    ``loop.outcome_window``, default the decision interval) it measures the QoS lost in the affected area
-   (difference-in-differences against a reference tick and the unaffected cells, :mod:`dientine.outcomes`)
-   against ``loop.qos`` and the saved energy, and updates the thresholds of :data:`ADAPTED_THRESHOLDS` with
+   (difference-in-differences of the finite-demand users' unserved share against a reference tick and the
+   unaffected cells, :mod:`dientine.outcomes`; full-buffer users are not counted) against ``loop.qos`` and
+   the saved energy, and updates the thresholds of :data:`ADAPTED_THRESHOLDS` with
    :meth:`ThresholdBook.update` (bounded, step-limited, versioned with reason and evidence, revertible);
-   every change is a row of ``thresholds.parquet``.
+   every change is a row of ``thresholds.parquet``, every window (with its 5th-percentile rate change and
+   missed detections) a row of ``outcomes.parquet``.
 
 Energy reference of ``energy_saved_pct``: the EARTH counterfactual of :mod:`dientine.outcomes` (sleeping cells
 at idle power), or -- with ``loop.compare_all_on: true`` -- a same-seed run of the scenario without decisions

@@ -75,6 +75,7 @@ class LoopStats:
     solver_calls: int = 0
     solver_failures: int = 0
     plans_kept: int = 0
+    guard_wakes: int = 0
     tilt_calls: int = 0
     plans_rejected: int = 0
     recommended: int = 0

@@ -60,12 +60,14 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
             {"time_s": 0.0, "name": n, "value": float(v), "version": 0, "reason": "initial value", "slack": None,
              "benefit": None, "window": ""} for n, v in self.book.values.items()]
         self.stats = LoopStats()
+        self.outcome_log: list[dict[str, Any]] = []
         self._pending: list[PendingWindow] = []
         self._cell_rows: list[dict[str, np.ndarray]] = []
         self._net_rows: list[dict[str, float]] = []
         self._saved_kwh = 0.0
         self._tx_nominal_dbm = tw.cells.tx_power_dbm.copy()
         self._protect_off = np.zeros(tw.n_cells, bool)
+        self._sleep_hold = np.zeros(tw.n_cells, np.int64)  # tick until which the QoS guard keeps a cell awake
         self._protect_backoff = np.zeros(tw.n_cells, bool)
         self._incumbent_gain_builds = -1
         self._incumbent_gain_db: np.ndarray | None = None
@@ -222,6 +224,16 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
                 "reason": pa.string(), "slack": pa.float64(), "benefit": pa.float64(), "window": pa.string()}
         return pa.table({c: pa.array([r.get(c) for r in self.threshold_log], type=t) for c, t in cols.items()})
 
+    def outcomes_table(self) -> pa.Table:
+        """One row per closed outcome window (energy saved, QoS lost, 5th-percentile rate change, missed
+        detections; see :func:`dientine.outcomes.measure_window`)."""
+        cols = ["time_s", "time_to_s", "energy_saved_kwh", "expected_saving_kwh", "qos_lost_pct", "qos_target_pct",
+                "affected_unsatisfied_pct", "reference_unsatisfied_pct", "control_drift_pct", "unassigned_pct",
+                "rate_p5_mbps", "rate_p5_change_mbps", "detections_missed", "sleeping_cell_ticks"]
+        ints = {"detections_missed", "sleeping_cell_ticks"}
+        return pa.table({c: pa.array([r[c] for r in self.outcome_log], type=pa.int64() if c in ints else pa.float64())
+                         for c in cols})
+
     def summary(self) -> dict[str, Any]:
         """The simulation's summary plus the loop's KPIs (see module docstring for the energy reference)."""
         sim = self.sim
@@ -246,8 +258,13 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
             "sleep_plans_kept": st.plans_kept,
             "tilt_solver_calls": st.tilt_calls,
             "sleep_plans_rejected": st.plans_rejected,
+            "qos_guard_wakes": st.guard_wakes,
             "outcome_windows": st.outcome_windows,
             "qos_violations": st.qos_violations,
+            "outcome_qos_lost_pct_max": max((r["qos_lost_pct"] for r in self.outcome_log), default=0.0),
+            "outcome_rate_p5_change_mbps_mean": (float(np.mean([r["rate_p5_change_mbps"] for r in self.outcome_log]))
+                                                 if self.outcome_log else 0.0),
+            "outcome_detections_missed_max": max((r["detections_missed"] for r in self.outcome_log), default=0),
             "recommendation_quality": (st.measured_saving_kwh / st.expected_saving_kwh
                                        if st.expected_saving_kwh > 0 else None),
             "cells_switchable_pct": 100.0 * st.max_cells_asleep / sim.twin.n_cells,
@@ -283,8 +300,8 @@ def _all_on_reference(scenario: Scenario, seed: int) -> dict[str, Any]:
 def run_closed_loop(scenario: str | Path | Scenario, out_dir: str | Path, *, progress: bool = False,
                     seed: int | None = None) -> dict[str, Any]:
     """Run a scenario with ``decisions:`` through the closed loop; write ``kpis_cell.parquet``,
-    ``kpis_network.parquet``, ``timeseries.png``, ``decisions.parquet``, ``thresholds.parquet`` and
-    ``summary.json`` into ``out_dir``; return the summary."""
+    ``kpis_network.parquet``, ``timeseries.png``, ``decisions.parquet``, ``thresholds.parquet``,
+    ``outcomes.parquet`` and ``summary.json`` into ``out_dir``; return the summary."""
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -309,6 +326,7 @@ def run_closed_loop(scenario: str | Path | Scenario, out_dir: str | Path, *, pro
     write_parquet(sim.kpis_network, out / "kpis_network.parquet")
     write_parquet(loop.decisions_table(), out / "decisions.parquet")
     write_parquet(loop.thresholds_table(), out / "thresholds.parquet")
+    write_parquet(loop.outcomes_table(), out / "outcomes.parquet")
     marks = [(sim.twin.event_hour(ev), f"{ev.kind} {ev.event.at}") for ev in sim.twin.events]
     plot_timeseries(sim.kpis_network, out / "timeseries.png", title=f"{sc.name} (seed {sim.seed_value}, loop)",
                     event_marks=marks)

@@ -52,9 +52,23 @@ class EnergyMixin:
         if not asleep.any() and self._cell_rows:  # QoS reference: the last tick with no cell asleep
             self._qos_ref = (self._cell_rows[-1], self._net_rows[-1])
         serving = tw.bs.serving_mask()
-        want_sleep = (action == "rru_sleep") & serving & ~self.coverage & ~self._protect_off
         want_wake = (action == "rru_wake") & asleep
         by_row = {r["row"]: r for r in recs}
+        guard, rise = self._qos_guard(asleep & ~want_wake)
+        for c in np.flatnonzero(guard):  # measured QoS loss: the plan's model missed it, the cell comes back
+            sim.set_cell_state(int(c), "on")
+            recs.append({**self._blank_record("energy_saving"), "row": int(c), "rule": 0, "rule_id": "",
+                         "reason": f"QoS guard: its absorbing cells' unserved share rose {rise[c]:.2f} pp (target "
+                                   f"{self.settings.qos.unsatisfied_demand_pct:g})",
+                         "inputs": "{}", "action": "rru_wake", "applied": True, "solver": "", "solver_status": "",
+                         "solver_objective": None, "solver_time_s": None})
+            self.stats.recommended += 1
+            self.stats.applied += 1
+            self.stats.guard_wakes += 1
+        self._sleep_hold[guard] = sim.tick + self.window_ticks
+        asleep &= ~guard
+        want_sleep = ((action == "rru_sleep") & serving & ~self.coverage & ~self._protect_off
+                      & (self._sleep_hold <= sim.tick))
         # a wake the table asks for only adds capacity: applied at once, no plan needed for it
         for c in np.flatnonzero(want_wake):
             sim.set_cell_state(int(c), "on")
@@ -166,6 +180,23 @@ class EnergyMixin:
             self._open_window(expected_kwh)
         else:
             self._open_idle_window()
+
+    def _qos_guard(self, asleep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sleeping cells whose absorbing cells (neighbours still awake) left a share of their users' finite
+        demand unserved in the last tick that exceeds their share at the QoS reference tick (no cell asleep) by
+        more than the QoS target: the measured outcome overrides the plan (the cell is woken and held awake for
+        one outcome window). Returns (mask, rise in percentage points per cell)."""
+        n = asleep.size
+        rise = np.zeros(n)
+        if not (asleep.any() and self._cell_rows and self._qos_ref is not None):
+            return np.zeros(n, bool), rise
+        last, ref = self._cell_rows[-1], self._qos_ref[0]
+        awake = ~asleep
+        for c in np.flatnonzero(asleep):
+            a = self._neighbours[c] & awake
+            if a.any():
+                rise[c] = _share(last, a) - _share(ref, a)
+        return rise > self.settings.qos.unsatisfied_demand_pct, rise
 
     def _replan_reason(self, free: np.ndarray, asleep: np.ndarray, level: float,
                        load: np.ndarray) -> tuple[str | None, bool]:
@@ -345,6 +376,14 @@ class EnergyMixin:
             w = measure_window(self._cell_rows, self._net_rows, p.tick_from, p.tick_to, p_idle_w=self.p_idle_w,
                                tick_s=self.sim.tick_s, neighbours=self._neighbours, reference=p.reference)
             self.stats.outcome_windows += 1
+            self.outcome_log.append({
+                "time_s": p.tick_from * self.sim.tick_s, "time_to_s": p.tick_to * self.sim.tick_s,
+                "energy_saved_kwh": w.energy_saved_kwh, "expected_saving_kwh": p.expected_saving_kwh,
+                "qos_lost_pct": w.qos_lost_pct, "qos_target_pct": qos.unsatisfied_demand_pct,
+                "affected_unsatisfied_pct": w.unsatisfied_pct, "reference_unsatisfied_pct": w.reference_unsatisfied_pct,
+                "control_drift_pct": w.control_drift_pct, "unassigned_pct": w.unassigned_pct,
+                "rate_p5_mbps": w.rate_p5_mbps, "rate_p5_change_mbps": w.rate_p5_change_mbps,
+                "detections_missed": w.detections_missed, "sleeping_cell_ticks": w.sleeping_cell_ticks})
             if p.expected_saving_kwh > 0:  # recommendation quality: windows of a solved plan only
                 self.stats.expected_saving_kwh += p.expected_saving_kwh
                 self.stats.measured_saving_kwh += w.energy_saved_kwh
