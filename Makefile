@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(BIN)/dientine run $(SCENARIO)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests scenarios/regression
 
 bench: $(STAMP)
 	@for b in $(filter-out bench/__init__.py,$(wildcard bench/*.py)); do \
