@@ -242,34 +242,31 @@ def _items(a: tuple) -> list | None:
     return list(a)
 
 
-def f_min(*a: Any) -> Any:
+_ORDERED_KINDS = ("number", "string", "date", "time", "date and time", "days and time duration")
+
+
+def _extreme(a: tuple, better) -> Any:
+    """FEEL min/max: the item for which ``better(item, best)`` holds over all others; null when any comparison is
+    null (mixed kinds) or the items are not of an ordered kind."""
     xs = _items(a)
     if not xs:
         return None
     best = xs[0]
     for x in xs[1:]:
-        r = ops.lt(x, best)
+        r = better(x, best)
         if r is None:
             return None
         if r:
             best = x
-    return best if kind(best) in ("number", "string", "date", "time", "date and time",
-                                  "days and time duration") else None
+    return best if kind(best) in _ORDERED_KINDS else None
+
+
+def f_min(*a: Any) -> Any:
+    return _extreme(a, ops.lt)
 
 
 def f_max(*a: Any) -> Any:
-    xs = _items(a)
-    if not xs:
-        return None
-    best = xs[0]
-    for x in xs[1:]:
-        r = ops.gt(x, best)
-        if r is None:
-            return None
-        if r:
-            best = x
-    return best if kind(best) in ("number", "string", "date", "time", "date and time",
-                                  "days and time duration") else None
+    return _extreme(a, ops.gt)
 
 
 def f_sum(*a: Any) -> Any:
