@@ -27,6 +27,7 @@ class DecisionModel:
         self.definitions = definitions
         self._cm = CompiledModel(definitions)
         self._types: dict[str | None, dict[str, str | None]] = {}  # input_types cache (the model is not edited)
+        self._names: dict[str | None, list[str]] = {}  # input_names cache
 
     # --- introspection
     @property
@@ -38,7 +39,13 @@ class DecisionModel:
         return list(self._cm.top)
 
     def input_names(self, decision: str | None = None) -> list[str]:
-        """Names the decision (and what it requires) reads from the inputs: input data + free FEEL names."""
+        """Names the decision (and what it requires) reads from the inputs: input data + free FEEL names
+        (computed once per decision; the model is immutable once loaded)."""
+        if decision not in self._names:
+            self._names[decision] = self._input_names(decision)
+        return list(self._names[decision])
+
+    def _input_names(self, decision: str | None) -> list[str]:
         from decisions.validate import referenced_names
 
         names: list[str] = []

@@ -331,8 +331,8 @@ def _greedy_period(d: _model.Data, t: int) -> np.ndarray:
         current, load = best_c, best_load
 
 
-def _lp_start(d: _model.Data, t: int, start: np.ndarray | None,
-              budget_s: float) -> tuple[_PeriodPrice, np.ndarray, float, float]:
+def _lp_start(d: _model.Data, t: int, start: np.ndarray | None, budget_s: float,
+              clock: _Clock) -> tuple[_PeriodPrice | None, np.ndarray, float, float]:
     """Period t with the exact assignment LP, one model re-solved warm (dual simplex) as x bounds change:
 
     1. every cell on: the all-on reference (infeasible here means the period is infeasible);
@@ -341,7 +341,10 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None,
     3. local search: put active cells to sleep one at a time, least loaded first, keeping each move that
        lowers the energy, until every active cell was tried or ``budget_s`` is spent.
 
-    Returns (all-on price, plan, plan objective, LP-relaxation bound) and caches the prices of both plans."""
+    Every LP gets at most what is left of the whole solve (``clock``): when the all-on reference does not finish
+    in time the all-on price is None (no plan is known for the period); when the relaxation does not finish, the
+    bound is -inf (reported as no bound). Returns (all-on price, plan, plan objective, LP-relaxation bound) and
+    caches the prices of both plans."""
     t_end = time.perf_counter() + budget_s
     m = _model.build(d, [t], coupled=False, integer=False, x_lb=np.zeros((d.n_i, d.n_t)),
                      x_ub=np.ones((d.n_i, d.n_t)))
@@ -351,14 +354,18 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None,
     lo = np.where(d.must_on, 1.0, 0.0)
 
     def solve_with(on: np.ndarray, limited: bool = True) -> float:
-        # the reference and the start plan are always solved to the end (they are needed); moves are timed
+        # the reference and the start plan get what is left of the whole solve; local-search moves the start budget
         h.changeColsBounds(d.n_i, cols, np.maximum(on.astype(float), lo), on.astype(float))
-        h.setOptionValue("time_limit", max(0.05, t_end - time.perf_counter()) if limited else INF)
+        left = clock.left()
+        h.setOptionValue("time_limit", max(1e-3, min(left, t_end - time.perf_counter()) if limited else left))
         h.run()
         return h.getInfo().objective_function_value if h.getModelStatus() == _MS.kOptimal else np.inf
 
     t_lp = time.perf_counter()
     if not np.isfinite(solve_with(ones, limited=False)):
+        if h.getModelStatus() in (_MS.kTimeLimit, _MS.kInterrupt):
+            clock.hit = True
+            return None, ones, np.inf, -np.inf
         bad = _PeriodPrice(False, np.inf, 0.0, np.zeros(d.n_i), np.full(d.n_j, -1, dtype=np.int64), 0.0)
         return bad, ones, np.inf, -np.inf
     d.lp_s = max(d.lp_s, time.perf_counter() - t_lp)  # what one cold assignment LP costs here
@@ -366,9 +373,10 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None,
     ref = _period_from_values(d, t, m, values, ones)
     _remember(d, t, ones, ref)
     h.changeColsBounds(d.n_i, cols, lo, np.ones(d.n_i))  # LP relaxation: a valid bound, whatever the MILP does
-    h.setOptionValue("time_limit", INF)  # always finished: without it the period may have no bound at all
+    h.setOptionValue("time_limit", max(1e-3, clock.left()))  # unfinished: no LP bound (the MILP may give one)
     h.run()
     relaxed_ok = h.getModelStatus() == _MS.kOptimal
+    clock.hit |= h.getModelStatus() in (_MS.kTimeLimit, _MS.kInterrupt)
     lp_bound = h.getInfo().objective_function_value if relaxed_ok else -np.inf
     sleep_min = d.sleep_cost_wh.min(axis=1)
     if relaxed_ok:  # rounding the relaxation's x up keeps its (y, z) feasible: a valid plan, priced as is
@@ -482,7 +490,9 @@ def solve_rru_sleep(problem: RruSleepProblem, *, time_limit_s: float = 60.0, bac
         share = max(0.0, clock.left() - reserve) / (d.n_t - k)
         t_start = clock.elapsed()
         start = None if hint_on is None else hint_on[:, t]
-        ref_t, hint_x, hint_obj, lp_bound = _lp_start(d, t, start, _START_SHARE * share)
+        ref_t, hint_x, hint_obj, lp_bound = _lp_start(d, t, start, _START_SHARE * share, clock)
+        if ref_t is None:
+            return _out_of_time(problem, d, clock, backend, ref_periods)
         ref_periods[t] = ref_t
         if not ref_t.feasible:
             return _infeasible(problem, d, clock, backend)
@@ -520,7 +530,7 @@ def solve_rru_sleep(problem: RruSleepProblem, *, time_limit_s: float = 60.0, bac
                 _remember(d, int(t), on[:, t], _period_from_values(d, int(t), m, r.values, on[:, t]))
             if r.bound is not None:
                 bounds[t] = max(bounds[t], r.bound)
-    hit |= bool(np.any(upper - bounds > period_gap * np.abs(upper)))
+    hit |= clock.hit or bool(np.any(upper - bounds > period_gap * np.abs(upper)))
     lower = float(bounds.sum()) if np.isfinite(bounds).all() else None
     # the sum of per-period bounds is valid for the coupled problem: coupling only adds costs and constraints
     method = f"per-period MILP ({passes} pass{'es' if passes > 1 else ''})"
@@ -644,6 +654,18 @@ def _finish(problem: RruSleepProblem, d: _model.Data, clock: _Clock, backend: st
         switch_count=priced.switches, switching_cost_wh=priced.switch_wh,
         message="" if objective_hint is None else f"backend objective {objective_hint:.6g}",
     )
+
+
+def _out_of_time(problem: RruSleepProblem, d: _model.Data, clock: _Clock, backend: str,
+                 ref_periods: list[_PeriodPrice | None]) -> RruSleepSolution:
+    """The time limit ran out before every period's all-on reference LP finished: no plan is known to be
+    feasible for every period (and the problem's feasibility is unknown), so no plan is reported."""
+    done = [t for t, r in enumerate(ref_periods) if r is not None]
+    return RruSleepSolution(
+        status=SolveStatus.TIME_LIMIT, wall_time_s=clock.elapsed(), backend=backend,
+        method="per-period MILP (stopped in the first pass)", time_limit_reached=True,
+        message=f"time limit {clock.limit_s:g} s reached after {len(done)} of {d.n_t} periods' reference LPs: "
+                f"no plan covering every period yet")
 
 
 def _infeasible(problem: RruSleepProblem, d: _model.Data, clock: _Clock, backend: str) -> RruSleepSolution:
