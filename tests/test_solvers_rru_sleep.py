@@ -339,3 +339,19 @@ def test_dwell_repair_only_wakes_cells_and_satisfies_dwell(bits, up, down, cycli
     assert (fixed >= on).all()
     for i in range(2):
         assert np.isfinite(_cell_cost(p, i, tuple(int(v) for v in fixed[i])))
+
+
+@pytest.mark.parametrize("limit_s", [0.3, 4.0])
+def test_time_limit_bounds_every_phase_on_a_larger_instance(limit_s):
+    """Issue 5: the reference and relaxation LPs share the budget too. The slack covers building the model
+    and pricing the reported plan (generous: the machine is shared); the status must say what happened."""
+    p = make_problem(n_i=80, n_j=800, n_t=8, seed=3, load=0.5, bandwidth_mhz=np.full(80, 100.0),
+                     switch_cost_wh=10.0, min_on_periods=2, min_off_periods=2, cyclic=True)
+    sol = solvers.solve(p, time_limit_s=limit_s)
+    assert sol.wall_time_s < limit_s + 4.0
+    if sol.status is SolveStatus.TIME_LIMIT:
+        assert sol.time_limit_reached and sol.on is None and "time limit" in sol.message
+    else:
+        assert sol.status in (SolveStatus.FEASIBLE, SolveStatus.OPTIMAL)
+        assert sol.on.shape == (80, 8)
+        assert sol.gap is None or sol.time_limit_reached == (sol.gap > p.mip_rel_gap + 1e-9)
