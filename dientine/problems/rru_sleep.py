@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dientine.layout import hex_site_positions_m
+from dientine.problems._common import rings_for_sites, sample_points_m
 from dientine.radio.antenna import antenna_gain_dbi
 from dientine.radio.link import spectral_efficiency_bps_hz, thermal_noise_dbm
 from dientine.radio.los import los_probability
@@ -68,42 +70,15 @@ class RruSleepInstance:
     interference: str
 
 
-def _hex_sites(rings: int, isd_m: float) -> np.ndarray:
-    """Site centres, REFERENCES §0: axial (q, r) with |q|, |r|, |q + r| <= rings."""
-    out = [(isd_m * (q + r / 2.0), isd_m * np.sqrt(3.0) / 2.0 * r)
-           for q in range(-rings, rings + 1) for r in range(-rings, rings + 1)
-           if abs(q) <= rings and abs(r) <= rings and abs(q + r) <= rings]
-    return np.asarray(out, dtype=np.float64)
-
-
 def hex_cells(n_sites: int = 19, isd_m: float = 500.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(site_xy (S, 2), cell_xy (3S, 2), cell_azimuth_deg (3S,)) for the ``n_sites`` sites nearest the centre
     of a hexagonal grid (19 = two full rings)."""
-    rings = 0
-    while 1 + 3 * rings * (rings + 1) < n_sites:
-        rings += 1
-    sites = _hex_sites(rings, isd_m)
+    sites = hex_site_positions_m(rings_for_sites(n_sites), isd_m)
     order = np.lexsort((np.arctan2(sites[:, 1], sites[:, 0]), np.round(np.hypot(sites[:, 0], sites[:, 1]), 6)))
     sites = sites[order[:n_sites]]
     cell_xy = np.repeat(sites, 3, axis=0)
     az = np.tile(np.asarray(_BORESIGHTS_DEG), len(sites))
     return sites, cell_xy, az
-
-
-def _sample_points(sites: np.ndarray, isd_m: float, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Uniform points over the union of the site hexagons (apothem ISD/2 towards the six neighbours)."""
-    lo, hi = sites.min(axis=0) - isd_m, sites.max(axis=0) + isd_m
-    normals = np.stack([np.cos(np.deg2rad(np.arange(6) * 60.0)), np.sin(np.deg2rad(np.arange(6) * 60.0))], 1)
-    out: list[np.ndarray] = []
-    count = 0
-    while count < n:
-        cand = rng.uniform(lo, hi, size=(4 * n, 2))
-        rel = cand[:, None, :] - sites[None, :, :]  # (M, S, 2)
-        inside = ((rel @ normals.T) <= isd_m / 2.0).all(axis=2).any(axis=1)
-        cand = cand[inside]
-        out.append(cand)
-        count += len(cand)
-    return np.concatenate(out)[:n]
 
 
 def _link_budget(cell_xy: np.ndarray, az_deg: np.ndarray, pts: np.ndarray, *, fc_ghz: float, h_bs_m: float,
@@ -184,7 +159,7 @@ def build_rru_sleep_problem(
     hours_arr = np.arange(24) if hours is None else np.asarray(list(hours), dtype=np.int64)
     rng = np.random.default_rng(seed)
     sites, cell_xy, az = hex_cells(n_sites, isd_m)
-    pts = _sample_points(sites, isd_m, n_points, rng)
+    pts = sample_points_m(sites, isd_m, n_points, rng)
     rx_dbm = _link_budget(cell_xy, az, pts, fc_ghz=fc_ghz, h_bs_m=h_bs_m, h_ut_m=h_ut_m,
                           elec_tilt_deg=elec_tilt_deg, tx_power_dbm=tx_power_dbm, rng=rng)
     noise_dbm = float(thermal_noise_dbm(bandwidth_mhz * 1e6, noise_figure_db))
