@@ -15,7 +15,10 @@ Columns (``model.evaluate_batch(columns, decision)``):
 Method. Each input column is coded into cells: a numeric column into the cells between all float thresholds of
 its entries, any other column into its distinct values. Per column a table gives, for each cell, the bitset of
 rules whose entry holds there; a row's matching rules are the AND of its columns' bitsets (Numba kernels in
-``_kernels.py``), from which the hit policy is applied with array operations.
+``_kernels.py``), from which the hit policy is applied with array operations. What depends only on the table and
+the kinds of the columns (which entry goes where, thresholds, per-cell bitset tables, per-output gather tables) is
+built on the first call and memoised on the compiled table, so a call costs the passes over its rows plus a small
+fixed overhead; FIRST / UNIQUE tables with constant outputs pick each row's result in one kernel pass.
 
 Exactness. Row mode turns a float ``x`` into the FEEL number ``Decimal(repr(x))``. That map is strictly
 increasing, so for every decimal constant ``c`` of a test there is a float threshold ``t`` with
@@ -44,7 +47,16 @@ from typing import Any
 
 import numpy as np
 
-from decisions._kernels import and_tables, cell_codes, first_and_count, first_count_bits, unpack_bits
+from decisions._kernels import (
+    and_cells,
+    and_codes,
+    cell_grid,
+    factorize_ids,
+    first_and_count,
+    first_count_fast,
+    select_single,
+    unpack_bits,
+)
 from decisions.engine import BAD, CLiteral, CompiledModel, CTable
 from decisions.errors import EvaluationError
 from decisions.feel import ast as A
@@ -53,6 +65,12 @@ from decisions.feel.compile import compile_expr
 from decisions.feel.values import to_feel
 
 _EXACT_INT = 2**53
+# Speed-only tuning (results do not depend on them): buckets per threshold of the numeric cell-search grid and
+# its cap (:func:`cell_grid`); distinct objects up to which a string column is grouped by object identity before
+# the Arrow dictionary encoding is used (:func:`_factorize_identical`, which also allows one per 16 rows).
+GRID_PER_THRESHOLD = 16
+GRID_MAX_BUCKETS = 1 << 16
+IDENTITY_MAX_OBJECTS = 1024
 
 
 # ----- float thresholds ----------------------------------------------------------------------------------------
@@ -139,7 +157,9 @@ class Col:
                 u, inv = np.unique(raw, return_inverse=True)
                 self._codes, self._uniques = inv.astype(np.int64), [str(v) for v in u]
             else:
-                fast = _factorize_strings(raw)
+                fast = _factorize_identical(raw)
+                if fast is None:
+                    fast = _factorize_strings(raw)
                 if fast is not None:
                     self._codes, self._uniques = fast
                     return fast
@@ -160,6 +180,47 @@ class Col:
                     codes[i] = c
                 self._codes, self._uniques = codes, uniques
         return self._codes, self._uniques
+
+
+def _factorize_identical(raw: np.ndarray) -> tuple[np.ndarray, list[Any]] | None:
+    """Codes of an object array that holds only ``str`` / ``None`` and few distinct objects (None otherwise).
+
+    Columns built by indexing a few values (``np.array(kinds, dtype=object)[idx]``) repeat the same string
+    objects. The same object is the same value, so the entries are first grouped by object identity (the
+    array's object references as integers, hashed in :func:`factorize_ids`), then groups of equal strings are
+    merged; this is exact, and it gives up (None) past ``max(IDENTITY_MAX_OBJECTS, n / 16)`` distinct objects,
+    where the Arrow dictionary encoding of :func:`_factorize_strings` is used instead. Codes follow first
+    occurrence with null last, as there.
+    """
+    n = len(raw)
+    if n == 0:
+        return None
+    try:
+        ids = np.frombuffer(np.ascontiguousarray(raw), dtype=np.intp)
+    except (TypeError, ValueError, BufferError):  # pragma: no cover - NumPy exports object arrays as buffers
+        return None
+    codes, firsts, ok = factorize_ids(ids, max(IDENTITY_MAX_OBJECTS, n >> 4))
+    if not ok:
+        return None
+    index: dict[str, int] = {}
+    uniques: list[Any] = []
+    remap = np.empty(len(firsts), dtype=np.int64)
+    nulls = []
+    for j, v in enumerate(raw[firsts].tolist()):
+        if v is None:
+            nulls.append(j)
+            continue
+        if type(v) is not str:
+            return None
+        c = index.get(v)
+        if c is None:
+            c = index[v] = len(uniques)
+            uniques.append(v)
+        remap[j] = c
+    if nulls:
+        remap[nulls] = len(uniques)
+        uniques.append(None)
+    return remap[codes], uniques
 
 
 def _factorize_strings(raw: np.ndarray) -> tuple[np.ndarray, list[Any]] | None:
@@ -453,10 +514,9 @@ class _Batch:
         if col.kind == "num" and conf.type_name == "number" and conf.allowed is None:
             return col
         codes, uniques = col.factorize()
-        ok = []
-        for u in uniques:
-            v = conf(u)
-            ok.append(v is not BAD)
+        ok = [conf(u) is not BAD for u in uniques]
+        if all(ok):  # every distinct value conforms (codes may skip some, e.g. unused Arrow dictionary entries)
+            return col
         ok_arr = np.asarray(ok, dtype=bool)[codes]
         if ok_arr.all():
             return col
@@ -654,17 +714,23 @@ class _Batch:
         nr = len(ct.rules)
         t = ct.table
         in_cols = [self.input_column(ct, k) for k in range(len(t.inputs))]
-        invalid = np.zeros(n, dtype=bool)
+        invalid = None
         for k, col in enumerate(in_cols):
             if ct.input_values[k] is None:
                 continue
             T, _ = self.test(ct.input_value_uts[k], ct.input_values[k], col, set())
-            nulls = self._is_null(col)
-            invalid |= ~T & ~nulls
+            bad = ~T & ~self._is_null(col)
+            invalid = bad if invalid is None else invalid | bad
+        has_invalid = invalid is not None and bool(invalid.any())
+        if invalid is None:
+            invalid = self.zeros()
         bits = self.match_matrix(ct, in_cols)
-        if invalid.any():
+        if has_invalid:
             bits[invalid] = 0
-        first, count = first_count_bits(bits, nr)
+        single = _single_tables(ct, name)
+        if single.fast:
+            return self._select_single(ct, name, single, bits, invalid, has_invalid)
+        first, count = first_count_fast(bits)
         lazy = _LazyMatrix(bits, nr)
         policy = ct.policy
         # the (rules, rows) matrix is only built for policies that need more than the first match
@@ -697,20 +763,9 @@ class _Batch:
                 out[i] = ct.run(self.ctx(int(i)))
             return BatchResult(name, n, {name: out}, {name: np.array([v is None for v in out], dtype=bool)},
                                rule, M, error, multi=True, single=ct.single, keys=[name],
-                               rule_table=[r.id for r in ct.rules])
+                               rule_table=single.rule_ids)
         # single value per row: allocate output arrays
-        numeric = []
-        for k in range(len(keys)):
-            if ct.aggregation == "COUNT":
-                numeric.append(True)
-                continue
-            vals = [v[k] for v in rvals if isinstance(v, list)]
-            if isinstance(default, dict):
-                vals.append(default[ct.out_names[k]])
-            elif default is not None and default != "dyn":
-                vals.append(default)
-            numeric.append(not dyn.any() and default != "dyn" and all(v is None or type(v) is Decimal for v in vals))
-        out = _Out(n, keys, numeric)
+        out = _Out(n, keys, single.numeric)
         sel = np.full(n, -1)
         if policy in ("FIRST", "UNIQUE"):
             sel = first.copy()
@@ -762,15 +817,7 @@ class _Batch:
             rule[selbad] = -1
             good = ok & ~seldyn & ~selbad
             gi = s0[good]
-            for k, key in enumerate(keys):
-                vals = [v[k] if isinstance(v, list) else None for v in rvals]
-                nulls = np.array([v is None for v in vals], dtype=bool)
-                if out.numeric[key]:
-                    table = np.array([np.nan if v is None else float(v) for v in vals], dtype=np.float64)
-                else:
-                    table = np.empty(nr, dtype=object)
-                    for j, v in enumerate(vals):
-                        table[j] = v
+            for key, (table, nulls) in zip(keys, single.tables, strict=True):
                 out.arr[key][good] = table[gi]
                 out.null[key][good] = nulls[gi]
         nomatch = ~any_m & ~invalid & ~fallback
@@ -786,7 +833,24 @@ class _Batch:
                 v = tr_res if ct.single else (None if tr_res is None else tr_res[ct.out_names[k]])
                 out.put(int(i), key, v)
         return BatchResult(name, n, out.arr, out.null, rule, M, error, multi=False, single=ct.single, keys=keys,
-                           absent=absent, rule_table=[r.id for r in ct.rules])
+                           absent=absent, rule_table=single.rule_ids)
+
+    def _select_single(self, ct: CTable, name: str, single: _SingleTables, bits: np.ndarray, invalid: np.ndarray,
+                       has_invalid: bool) -> BatchResult:
+        """FIRST / UNIQUE with constant, conforming outputs and a constant default: one kernel pass picks per row
+        an index into per-output tables of the rules' outputs, the default and null (see :func:`_single_tables`);
+        the same results as the general path below, which handles every other table."""
+        nr = len(ct.rules)
+        idx, rule = select_single(bits, nr, ct.policy == "UNIQUE", invalid, has_invalid)
+        arr: dict[str, np.ndarray] = {}
+        null: dict[str, np.ndarray] = {}
+        for key, (table, nulls) in zip(single.keys, single.tables, strict=True):
+            arr[key] = table.take(idx)
+            null[key] = nulls.take(idx)
+        error = idx == nr + 1
+        absent = error | (idx == nr) if single.default_none else error
+        return BatchResult(name, self.n, arr, null, rule, _LazyMatrix(bits, nr), error, multi=False,
+                           single=ct.single, keys=single.keys, absent=absent, rule_table=single.rule_ids)
 
     # -- compiled match kernel
     def match_matrix(self, ct: CTable, in_cols: list[Col]) -> np.ndarray:
@@ -794,8 +858,8 @@ class _Batch:
 
         Each column is coded into cells (numeric: the cells between all thresholds of its entries; others:
         distinct values); a per-column table gives, per cell, the bitset of rules whose entry holds there. A row's
-        matching rules are the AND of its columns' bitsets (:func:`and_tables`). Entries that cannot be
-        tabulated (tests against other non-constant columns, computed inputs) are applied afterwards as exact
+        matching rules are the AND of its columns' bitsets (:func:`and_cells`, :func:`and_codes`). Entries that
+        cannot be tabulated (tests against other non-constant columns, computed inputs) are applied afterwards as exact
         row masks. The plan (which entry goes where, numeric tables) depends only on the column kinds and the
         constant inputs, and is memoised on the table.
         """
@@ -803,12 +867,13 @@ class _Batch:
         nr = len(ct.rules)
         words = max(1, (nr + 63) // 64)
         plan = self._plan(ct, in_cols, words)
-        codes_list: list[np.ndarray] = []
-        tables: list[np.ndarray] = []
-        for k, tsa, table in plan["iv"]:
+        keep = plan["keep"]
+        bits = np.empty((n, words), dtype=np.uint64)
+        init = True
+        for k, tsa, table, start, lo, inv in plan["iv"]:
             col = in_cols[k]
-            codes_list.append(cell_codes(col.x, tsa, col.null))
-            tables.append(table)
+            and_cells(bits, col.x, col.null, tsa, start, lo, inv, table, keep, init)
+            init = False
         memo = plan["lut_memo"]
         for k, entries in plan["lut"]:
             code, uniques = in_cols[k].factorize()
@@ -826,14 +891,10 @@ class _Batch:
                     if len(memo) > 64:
                         memo.clear()
                     memo[mkey] = table
-            codes_list.append(code)
-            tables.append(table)
-        if tables:
-            offs = np.cumsum([0] + [t.shape[0] for t in tables[:-1]]).astype(np.int64)
-            bits = and_tables(np.stack(codes_list), np.concatenate(tables), offs, n)
-        else:
-            bits = np.full((n, words), _ALL, dtype=np.uint64)
-        bits &= plan["keep"][None, :]
+            and_codes(bits, code, table, keep, init)
+            init = False
+        if init:
+            bits[:] = keep[None, :]
         for j, k, ut, fn in plan["mask"]:
             mask = self.test(ut, fn, in_cols[k], _names(ut))[0]
             bits[~mask, j >> 6] &= ~(np.uint64(1) << np.uint64(j & 63))
@@ -890,13 +951,14 @@ class _Batch:
         return plan
 
     @staticmethod
-    def interval_table(ct: CTable, k: int, iv: list, words: int) -> tuple[np.ndarray, np.ndarray]:
-        """Thresholds of column k and its (cells, words) rule-bitset table; memoised on the table."""
+    def interval_table(ct: CTable, k: int, iv: list, words: int) -> tuple:
+        """Thresholds of column k, its (cells, words) rule-bitset table and the search grid of the thresholds
+        (:func:`cell_grid`); memoised on the table."""
         memo = ct.__dict__.setdefault("_batch_tables", {})
         key = (k, tuple((j, id(sp)) for j, sp in iv))
         hit = memo.get(key)
         if hit is not None and all(a[0] == b[0] and a[1] is b[1] for a, b in zip(hit[2], iv, strict=True)):
-            return hit[0], hit[1]
+            return hit[0], hit[1], *hit[3]
         ts = sorted({b for _, sp in iv for a, b in sp[1] if math.isfinite(b)}
                     | {a for _, sp in iv for a, b in sp[1] if math.isfinite(a)})
         tsa = np.array(ts, dtype=np.float64)
@@ -911,10 +973,11 @@ class _Batch:
             table[np.flatnonzero(~mem), j >> 6] &= ~bit
             if not sp[2]:
                 table[m + 1, j >> 6] &= ~bit
+        grid = cell_grid(tsa, GRID_PER_THRESHOLD, GRID_MAX_BUCKETS)
         if len(memo) > 1000:
             memo.clear()
-        memo[key] = (tsa, table, [x for x in iv])
-        return tsa, table
+        memo[key] = (tsa, table, [x for x in iv], grid)
+        return tsa, table, *grid
 
     def cached_spec(self, ct: CTable, ut: A.UnaryTests, fn: Any, col: Col, key: tuple) -> tuple:
         """entry_spec, memoised on the table for interval specs (they depend only on constants)."""
@@ -1073,6 +1136,59 @@ def _static_outputs(ct: CTable) -> tuple:
     return res
 
 
+@dataclass
+class _SingleTables:
+    """Per output key: rule outputs as a gather table (rules, then the default, then null) with its null flags
+    (no tables for aggregations)."""
+
+    keys: list[str]
+    numeric: list[bool]
+    tables: list[tuple[np.ndarray, np.ndarray]]
+    rule_ids: list[str]
+    default_none: bool
+    fast: bool  # FIRST / UNIQUE, every rule output constant and conforming, constant default
+
+
+def _single_tables(ct: CTable, name: str) -> _SingleTables:
+    """Output tables of single-result tables and whether :meth:`_Batch._select_single` applies; memoised on the
+    table (per decision name, which names the output of a single unnamed output)."""
+    memo = ct.__dict__.setdefault("_batch_single", {})
+    hit = memo.get(name)
+    if hit is not None:
+        return hit
+    rvals, dyn, bad_rule, default_const, default = _static_outputs(ct)
+    keys = [o or name for o in ct.out_names]
+    numeric: list[bool] = []
+    tables: list[tuple[np.ndarray, np.ndarray]] = []
+    for k in range(len(keys)):
+        dk = None if default is None or default == "dyn" else (default if ct.single else default[ct.out_names[k]])
+        if ct.aggregation == "COUNT":
+            numeric.append(True)
+        else:
+            vals = [v[k] for v in rvals if isinstance(v, list)]
+            if isinstance(default, dict):
+                vals.append(default[ct.out_names[k]])
+            elif default is not None and default != "dyn":
+                vals.append(default)
+            numeric.append(not dyn.any() and default != "dyn" and all(v is None or type(v) is Decimal for v in vals))
+        if ct.aggregation is not None:  # aggregations do not gather rule outputs
+            continue
+        ext = [v[k] if isinstance(v, list) else None for v in rvals] + [dk, None]
+        nulls = np.array([v is None for v in ext], dtype=bool)
+        if numeric[-1]:
+            table = np.array([np.nan if v is None else float(v) for v in ext], dtype=np.float64)
+        else:
+            table = np.empty(len(ext), dtype=object)
+            for j, v in enumerate(ext):
+                table[j] = v
+        tables.append((table, nulls))
+    fast = (ct.policy in ("FIRST", "UNIQUE") and ct.aggregation is None and default_const
+            and not dyn.any() and not bad_rule.any())
+    res = _SingleTables(keys, numeric, tables, [r.id for r in ct.rules], default is None, fast)
+    memo[name] = res
+    return res
+
+
 def _endpoints(t: A.Node) -> list[A.Node]:
     if isinstance(t, A.UCompare):
         return [t.endpoint]
@@ -1169,6 +1285,7 @@ def _as_column(r: BatchResult) -> Col:
         arr = r.outputs[k]
         if arr.dtype != object:
             return Col("num", x=arr, null=r.null[k], raw=arr)
+        return Col("obj", raw=arr)  # result(i) of a single output is arr[i]
     raw = np.empty(r.n, dtype=object)
     for i in range(r.n):
         raw[i] = r.result(i)
