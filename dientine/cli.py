@@ -52,14 +52,23 @@ def _kpi_table(title: str, rows: list[tuple[str, str]]) -> Table:
 @app.command()
 def run(
     scenario: Path = typer.Argument(..., help="scenario YAML file"),
-    out: Path = typer.Option(Path("runs"), help="directory that receives runs/<run-id>/"),
+    out: Path | None = typer.Option(None, help="with a store: also copy the finished run to OUT/<run-id>/; "
+                                    "without --store: write the run to OUT/<name>-<stamp>/ only, not registered in "
+                                    "any store (the behaviour before the store)"),
+    store: Path | None = typer.Option(None, help="store directory (default $DIENTINE_STORE or ./dientine_store)"),
     seed: int | None = typer.Option(None, min=0, help="override the scenario's seed"),
 ) -> None:
-    """Run a scenario: a coverage/SINR/rate study (no clock) or a simulation over time (with a clock)."""
+    """Run a scenario (a coverage study without a clock, a simulation with one, the closed loop with decisions,
+    baseline and variants with variants) and register it as a run in the store: files under
+    STORE/runs/<run-id>/, a catalog row with scenario, seed, variant and summary KPIs, the loop's decisions and
+    threshold changes. A run is registered only when complete: a failure leaves nothing behind."""
     import shutil
 
     try:
-        _run(scenario, out, seed)
+        if out is not None and store is None:
+            _run(scenario, out, seed)
+        else:
+            _run_store(scenario, store, out, seed)
     except _RunFailed as failed:
         if failed.run_dir is not None and failed.run_dir.is_dir():
             shutil.rmtree(failed.run_dir, ignore_errors=True)  # no half-written run is left behind
@@ -72,7 +81,7 @@ class _RunFailed(Exception):
         self.run_dir = run_dir
 
 
-def _run(scenario: Path, out: Path, seed: int | None) -> None:
+def _load_for_run(scenario: Path, seed: int | None):
     from dientine.scenario import ScenarioError, load_scenario
 
     try:
@@ -81,6 +90,11 @@ def _run(scenario: Path, out: Path, seed: int | None) -> None:
         raise _RunFailed(f"{scenario} is not a valid scenario:\n{exc}") from None
     if seed is not None:
         sc = sc.model_copy(update={"seed": seed})
+    return sc
+
+
+def _run(scenario: Path, out: Path, seed: int | None) -> None:
+    sc = _load_for_run(scenario, seed)
     try:
         run_dir = new_run_dir(out, sc.name)
     except OSError as exc:
@@ -89,27 +103,57 @@ def _run(scenario: Path, out: Path, seed: int | None) -> None:
         _run_in(scenario, sc, run_dir)
     except (ValueError, OSError) as exc:  # model errors (events, layout, twin) name their field
         raise _RunFailed(f"{scenario}: {exc}", run_dir) from None
+    console.print("(not registered in a store: --out without --store)")
 
 
-def _run_in(scenario: Path, sc, run_dir: Path) -> None:
-    from dientine.runner import run_scenario
+def _run_store(scenario: Path, store: Path | None, out: Path | None, seed: int | None) -> None:
+    from dientine.runner import check_store, copy_run, run_to_store, whatif_to_store
+    from dientine.store import StoreBusyError, resolve_root
 
-    if sc.variants:
-        from dientine.whatif import run_whatif
+    sc = _load_for_run(scenario, seed)
+    root = resolve_root(store)
+    try:
+        check_store(root)
+    except StoreBusyError as exc:
+        who = f"process {exc.pid}" if exc.pid is not None else "another process"
+        raise _RunFailed(f"store {root} is in use by {who} (e.g. a `dientine serve` on it); a run registers itself in "
+                         f"the store's catalog, so stop that process or give another --store") from None
+    except OSError as exc:
+        raise _RunFailed(f"--store {root}: cannot open the store ({exc.strerror or exc})") from None
+    try:
+        if sc.variants:
+            with console.status(f"running baseline and {len(sc.variants)} variant(s)"):
+                stored, result = whatif_to_store(scenario, root=root)
+            _print_whatif(sc, result)
+            shown = f"runs {', '.join(stored.summary['runs'].values())} and comparison {stored.run_id}"
+        else:
+            stored = run_to_store(sc, root=root, progress=True)
+            _print_summary(sc, stored.summary)
+            shown = f"run {stored.run_id}"
+    except (ValueError, OSError) as exc:  # model errors name their field; the store removed the partial run
+        raise _RunFailed(f"{scenario}: {exc}") from None
+    if stored.registered:
+        console.print(f"{shown} registered in the store {root}")
+    else:
+        console.print(f"{shown} complete but not registered yet: the store {root} is in use by another process; "
+                      f"it registers them when it next opens the store")
+    console.print(f"results: [bold]{stored.path}[/bold]")
+    if out is not None:
+        console.print(f"copy: [bold]{copy_run(stored.path, out)}[/bold]")
 
-        with console.status(f"running baseline and {len(sc.variants)} variant(s)"):
-            result = run_whatif(scenario, run_dir)
-        table = Table(title=f"{sc.name}: what-if (variant - baseline)", header_style="bold")
-        for column in ("variant", "KPI", "baseline", "variant value", "delta", "delta %"):
-            table.add_column(column, justify="right" if column not in ("variant", "KPI") else "left")
-        for row in result["rows"]:
-            pct = "" if row["delta_pct"] is None else f"{row['delta_pct']:+.1f}"
-            table.add_row(row["variant"], row["kpi"], f"{row['baseline']:.4g}", f"{row['value']:.4g}",
-                          f"{row['delta']:+.4g}", pct)
-        console.print(table)
-        console.print(f"results: [bold]{run_dir}[/bold]")
-        return
-    summary = run_scenario(sc, run_dir, progress=True)
+
+def _print_whatif(sc, result) -> None:
+    table = Table(title=f"{sc.name}: what-if (variant - baseline)", header_style="bold")
+    for column in ("variant", "KPI", "baseline", "variant value", "delta", "delta %"):
+        table.add_column(column, justify="right" if column not in ("variant", "KPI") else "left")
+    for row in result["rows"]:
+        pct = "" if row["delta_pct"] is None else f"{row['delta_pct']:+.1f}"
+        table.add_row(row["variant"], row["kpi"], f"{row['baseline']:.4g}", f"{row['value']:.4g}",
+                      f"{row['delta']:+.4g}", pct)
+    console.print(table)
+
+
+def _print_summary(sc, summary) -> None:
     if sc.clock is None:
         rows = [
             ("pixels", f"{summary['n_pixels']:,}"),
@@ -125,6 +169,21 @@ def _run_in(scenario: Path, sc, run_dir: Path) -> None:
         rows = [(k, f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in summary.items()
                 if isinstance(v, int | float | str)]
         console.print(_kpi_table(f"{sc.name}: simulation", rows))
+
+
+def _run_in(scenario: Path, sc, run_dir: Path) -> None:
+    from dientine.runner import run_scenario
+
+    if sc.variants:
+        from dientine.whatif import run_whatif
+
+        with console.status(f"running baseline and {len(sc.variants)} variant(s)"):
+            result = run_whatif(scenario, run_dir)
+        _print_whatif(sc, result)
+        console.print(f"results: [bold]{run_dir}[/bold]")
+        return
+    summary = run_scenario(sc, run_dir, progress=True)
+    _print_summary(sc, summary)
     console.print(f"results: [bold]{run_dir}[/bold]")
 
 
@@ -386,12 +445,19 @@ def keys_create(
 
 @app.command()
 def report(
-    run_dir: Path = typer.Argument(..., help="a run directory under runs/"),
+    run_dir: Path = typer.Argument(..., help="a run directory, or the id of a run in the store"),
     out: Path | None = typer.Option(None, help="where to write the HTML (default RUN/report.html)"),
+    store: Path | None = typer.Option(None, help="store of a run id (default $DIENTINE_STORE or ./dientine_store)"),
 ) -> None:
     """Render an HTML report of a run: KPIs, maps, time series, decision timeline, threshold trajectories."""
     from dientine.report import render_report
 
+    if not run_dir.is_dir() and len(run_dir.parts) == 1:  # a run id: its directory in the store
+        from dientine.store import resolve_root
+
+        candidate = resolve_root(store) / "runs" / run_dir.name
+        if candidate.is_dir():
+            run_dir = candidate
     try:
         path = render_report(run_dir, out)
     except (FileNotFoundError, ValueError) as exc:

@@ -17,6 +17,11 @@ partial output. A worker whose coordinator died exits by itself (it watches its 
 Job kinds are registered by name with a pydantic params model (validated at submission) and a ``module:function``
 target ``fn(params: dict, out_dir: Path) -> dict``. Built in: ``echo``, ``sleep`` (test and smoke kinds) and
 ``whatif`` (``dientine.whatif.run``, available once that module exists).
+
+A succeeded ``whatif`` job's baseline and variants also become store runs ``job-<job id>.<variant>`` (files
+hard-linked from the job's output, registered by the runner with their scenario, seed, variant, summary KPIs,
+decision log and threshold trajectory, :func:`dientine.runner.stage_whatif_runs`); the job's own output stays as
+it is.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import signal
@@ -42,6 +48,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dientine.store import Store, commit_dir
+
+_log = logging.getLogger(__name__)
 
 RESULT_NAME = "result.json"
 ERROR_NAME = "error.txt"
@@ -250,6 +258,8 @@ class _Active:
     proc: subprocess.Popen[bytes]
     started: float
     cancelled: bool = False
+    kind: str = ""
+    payload: dict[str, Any] | None = None
 
 
 class JobRunner:
@@ -323,7 +333,7 @@ class JobRunner:
             self.store.finish_job(job_id, "failed", error=f"could not start worker: {exc}")
             return
         self.store.set_job_pid(job_id, proc.pid)
-        self._active[job_id] = _Active(job_id, proc, time.monotonic())
+        self._active[job_id] = _Active(job_id, proc, time.monotonic(), kind=job["kind"], payload=job["payload"])
 
     def _reap(self, active: _Active) -> None:
         rc = active.proc.poll()
@@ -337,6 +347,8 @@ class JobRunner:
         tmp, final = self.store.job_tmp_dir(active.job_id), self.store.job_dir(active.job_id)
         if (final / RESULT_NAME).is_file() and not active.cancelled:
             self.store.finish_job(active.job_id, "succeeded", result_path=str(final))
+            if active.kind == "whatif":
+                self._register_whatif_runs(active.job_id, active.payload or {})
             return
         error_file = tmp / ERROR_NAME
         if active.cancelled:
@@ -351,6 +363,27 @@ class JobRunner:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.rmtree(final, ignore_errors=True)
         self.store.finish_job(active.job_id, status, error=error)
+
+    def _register_whatif_runs(self, job_id: str, payload: Mapping[str, Any]) -> None:
+        """A succeeded what-if job's baseline and variants as store runs (module docstring); a failure here is
+        logged and leaves the job succeeded (complete run directories are registered by the next
+        :meth:`Store.recover_runs`)."""
+        from dientine.runner import stage_whatif_runs, whatif_variant_rows
+        from dientine.scenario import load_scenario
+
+        final = self.store.job_dir(job_id)
+        try:
+            path = scenarios_dir() / payload["scenario"] if payload.get("scenario") else final / "scenario.yaml"
+            base = load_scenario(path)
+            result = json.loads((final / RESULT_NAME).read_text())
+            runs = stage_whatif_runs(self.store.root, f"job-{job_id}", final / "whatif", base, result["variants"],
+                                     move=False)
+            for row in whatif_variant_rows(base, runs):
+                self.store.add_variant(*row)
+            for run_id in runs.values():
+                self.store.register_run(run_id)
+        except Exception:
+            _log.exception("job %s: its what-if runs could not be registered in the store", job_id)
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued or running job; False when it has already finished."""

@@ -3,7 +3,8 @@
 Layout under the store root (default ``./dientine_store``; env ``DIENTINE_STORE`` or the ``root`` argument):
 
 ```
-<root>/catalog.duckdb           runs, variants, decisions, thresholds (full history), policies, jobs, api_keys
+<root>/catalog.duckdb           runs, variants, decisions, thresholds (full history), run_thresholds, policies,
+                                jobs, api_keys
 <root>/runs/<run_id>/           one complete run: *.parquet + manifest.json (written last, then renamed in)
 <root>/runs/.tmp-<run_id>-<x>/  a run being written; swept on the next open
 <root>/jobs/<job_id>/           one finished job's output (result.json + files)
@@ -17,6 +18,13 @@ Rules (DESIGN.md): workers write files only (:func:`write_run` needs no catalog)
 opens the catalog (DuckDB itself allows one read-write process per file). A run counts once it is registered, and
 it is registered only when its directory holds a complete manifest, so a crash loses at most the runs in flight;
 :meth:`Store.recover_runs` registers runs whose files are complete but whose registration was lost.
+
+Registering a run also imports, in the same catalog transaction, what its closed loop logged (files written by
+:func:`dientine.loop.run_closed_loop`): ``decisions.parquet`` into ``decisions`` (``run_id`` set, ``source`` =
+``run``; :func:`run_decision_records` says how the columns map) and ``thresholds.parquet`` into
+``run_thresholds`` (the run's threshold trajectory: initial values and every adaptation with its reason). A run's
+thresholds are not written to ``thresholds``: that table is the live threshold store the API decides with, and
+a simulated run's adaptation must not change it.
 """
 
 from __future__ import annotations
@@ -67,6 +75,9 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS thresholds(
         name VARCHAR, version INTEGER, value DOUBLE, min DOUBLE, max DOUBLE, reason VARCHAR,
         changed_at TIMESTAMP, changed_by VARCHAR, PRIMARY KEY(name, version))""",
+    """CREATE TABLE IF NOT EXISTS run_thresholds(
+        run_id VARCHAR, time_s DOUBLE, name VARCHAR, value DOUBLE, version INTEGER, reason VARCHAR, slack DOUBLE,
+        benefit DOUBLE, "window" VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS policies(
         name VARCHAR, version INTEGER, format VARCHAR, text VARCHAR, changed_at TIMESTAMP, changed_by VARCHAR,
         PRIMARY KEY(name, version))""",
@@ -286,6 +297,51 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     return manifest
 
 
+def run_decision_records(run_id: str, table: pa.Table, logged_at: datetime) -> list[DecisionRecord]:
+    """A closed loop's ``decisions.parquet`` as catalog rows.
+
+    Per row: ``table``, ``action``, ``inputs`` (JSON text), ``rule_id`` → ``rule_ids``, ``applied`` → ``adopted``,
+    ``solver_status``, ``solver_objective``, ``decide_ms`` → ``decide_time_ms``; the simulated instant and the
+    rest (``time_s``, ``tick``, ``epoch``, ``row`` = cell or track, ``rule``, ``reason``, ``solver``,
+    ``solver_time_s``) go to ``outputs``. ``time`` is ``logged_at`` (when the run completed): the catalog's
+    timestamps are wall-clock, a run's own clock is ``outputs.time_s``. Missing columns are null.
+    """
+    rows = table.to_pylist()
+    out = []
+    for r in rows:
+        inputs = r.get("inputs")
+        if isinstance(inputs, str):
+            try:
+                inputs = json.loads(inputs)
+            except json.JSONDecodeError:
+                inputs = {"text": inputs}
+        outputs = {k: r.get(k) for k in ("action", "applied", "time_s", "tick", "epoch", "row", "rule", "reason",
+                                         "solver", "solver_time_s") if k in r}
+        objective = r.get("solver_objective")
+        out.append(DecisionRecord(
+            decision_id=new_id(), time=logged_at, table=str(r.get("table") or ""), inputs=inputs or {},
+            outputs=outputs, rule_ids=[r["rule_id"]] if r.get("rule_id") else [], action=r.get("action") or None,
+            solver_status=r.get("solver_status") or None,
+            solver_objective=None if objective is None else float(objective),
+            decide_time_ms=r.get("decide_ms"), adopted=r.get("applied"), run_id=run_id, source="run",
+        ))
+    return out
+
+
+_RUN_THRESHOLD_COLUMNS = (("time_s", pa.float64()), ("name", pa.string()), ("value", pa.float64()),
+                          ("version", pa.int32()), ("reason", pa.string()), ("slack", pa.float64()),
+                          ("benefit", pa.float64()), ("window", pa.string()))
+
+
+def run_threshold_table(run_id: str, table: pa.Table) -> pa.Table:
+    """A closed loop's ``thresholds.parquet`` as ``run_thresholds`` rows (missing columns are null)."""
+    n = table.num_rows
+    cols = {"run_id": pa.array([run_id] * n, pa.string())}
+    for name, typ in _RUN_THRESHOLD_COLUMNS:
+        cols[name] = table[name].cast(typ) if name in table.column_names else pa.nulls(n, typ)
+    return pa.table(cols)
+
+
 @dataclass(frozen=True)
 class DecisionRecord:
     """One logged decision (a row of the ``decisions`` table)."""
@@ -380,28 +436,49 @@ class Store:
 
     # -- runs -----------------------------------------------------------------------------------------------
     def register_run(self, run_id: str) -> dict[str, Any]:
-        """Register a complete run directory written by :func:`write_run`; idempotent."""
+        """Register a complete run directory written by :func:`stage_run` / :func:`write_run`, with its decision log
+        and threshold trajectory (see the module docstring), all in one transaction; idempotent."""
         check_name(run_id, "run_id")
         run_dir = self.runs_dir / run_id
         manifest = read_manifest(run_dir)
+        created = datetime.fromisoformat(manifest["created"])
+        files = manifest.get("files", {})
+        decisions = (run_decision_records(run_id, pq.read_table(run_dir / files["decisions"]["file"]), created)
+                     if "decisions" in files else [])
+        thresholds = (run_threshold_table(run_id, pq.read_table(run_dir / files["thresholds"]["file"]))
+                      if "thresholds" in files else None)
         with self._lock:
             existing = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
             if existing:
                 return _loads_json_fields(existing[0], ["summary"])
-            self._con.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, 'complete', ?, ?, ?, ?)",
-                [
-                    run_id,
-                    manifest.get("scenario", ""),
-                    manifest.get("variant", ""),
-                    manifest.get("seed"),
-                    datetime.fromisoformat(manifest["created"]),
-                    utcnow(),
-                    str(run_dir),
-                    json.dumps(manifest.get("summary", {})),
-                ],
-            )
+            self._con.begin()
+            try:
+                self._con.execute(
+                    "INSERT INTO runs VALUES (?, ?, ?, ?, 'complete', ?, ?, ?, ?)",
+                    [
+                        run_id,
+                        manifest.get("scenario", ""),
+                        manifest.get("variant", ""),
+                        manifest.get("seed"),
+                        created,
+                        utcnow(),
+                        str(run_dir),
+                        json.dumps(manifest.get("summary", {})),
+                    ],
+                )
+                self.log_decisions(decisions)
+                if thresholds is not None and thresholds.num_rows:
+                    self._con.from_arrow(thresholds).insert_into("run_thresholds")
+                self._con.commit()
+            except BaseException:
+                self._con.rollback()
+                raise
         return self.get_run(run_id)
+
+    def run_thresholds(self, run_id: str, name: str | None = None) -> list[dict[str, Any]]:
+        """A run's threshold trajectory (initial values, then every change), in time order."""
+        sql = "SELECT * FROM run_thresholds WHERE run_id = ?" + (" AND name = ?" if name else "")
+        return self.query(sql + " ORDER BY time_s, name, version", [run_id, *([name] if name else [])])
 
     def recover_runs(self) -> list[str]:
         """Register complete run directories whose registration was lost (crash after the rename)."""
@@ -473,9 +550,13 @@ class Store:
         return _loads_json_fields(rows[0], _JSON_DECISION_FIELDS)
 
     def list_decisions(
-        self, table: str | None = None, limit: int = 100, offset: int = 0, since: datetime | None = None
+        self, table: str | None = None, limit: int = 100, offset: int = 0, since: datetime | None = None,
+        run_id: str | None = None,
     ) -> list[dict[str, Any]]:
         where, params = [], []
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
         if table is not None:
             where.append('"table" = ?')
             params.append(table)

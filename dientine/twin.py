@@ -22,13 +22,20 @@ The per-user kernels here are Numba, over the top-K map of :mod:`dientine.radio`
   every radiating cell in its top-K weighted by that cell's load (the interference of cells outside the top-K
   is ignored, as in :mod:`dientine.radio.maps`). The received powers of the top-K entries are cached per pixel
   (dBm and mW) with the gains, so a tick costs O(K) compares and multiply-adds per user, no exponentials.
+
+Live telemetry (:class:`TelemetryMixin`): :meth:`Twin.ingest_telemetry` takes measured per-cell KPIs, applies
+measured transmit power and cell state to the twin, and :meth:`Twin.telemetry_overlay` puts the measured KPIs
+that are in force (newer than the model's latest tick, younger than ``telemetry_max_age_s``) into the per-cell
+KPI table the closed loop decides on.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
@@ -40,7 +47,7 @@ from numba.extending import intrinsic
 from agents.basestations import BaseStations
 from agents.catalog import Catalog, load_catalog
 from agents.drones import DroneArrays, build_drones
-from agents.equipment import EquipmentSpec
+from agents.equipment import CellState, EquipmentSpec
 from agents.handover import HandoverParams
 from agents.traffic import DiurnalProfile, load_diurnal_profile
 from agents.users import CrowdEvent, Population
@@ -313,8 +320,267 @@ class ServiceGroup:
     demand_mbps: float
 
 
+# ----------------------------------------------------------------------------------------------- telemetry
+#: Per-cell KPIs a twin accepts as telemetry: name -> (KPI-table column, lowest, highest, factor to the column's
+#: unit). ``load`` is the share of the cell's resources in use (the simulation's PRB utilisation, :mod:`dientine.kpis`);
+#: ``prb_util_pct`` is the same measure in percent, as operations systems report PRB usage. ``tx_power_dbm`` has the
+#: range :meth:`Twin.set_tx_power` accepts.
+TELEMETRY_KPIS: dict[str, tuple[str, float, float, float]] = {
+    "load": ("load", 0.0, 1.0, 1.0),
+    "prb_util_pct": ("load", 0.0, 100.0, 0.01),
+    "users": ("users", 0.0, math.inf, 1.0),
+    "throughput_mbps": ("throughput_mbps", 0.0, math.inf, 1.0),
+    "demand_mbps": ("demand_mbps", 0.0, math.inf, 1.0),
+    "unsatisfied_mbps": ("unsatisfied_mbps", 0.0, math.inf, 1.0),
+    "power_w": ("power_w", 0.0, math.inf, 1.0),
+    "health": ("health", 0.0, 1.0, 1.0),
+    "tx_power_dbm": ("tx_power_dbm", -30.0, 80.0, 1.0),
+}
+
+#: Measured cell states, in the order of the state codes (:class:`agents.equipment.CellState`).
+TELEMETRY_STATES: tuple[str, ...] = tuple(s.name.lower() for s in CellState)
+
+#: Oldest telemetry (s, twin clock) that still overrides the model's KPIs: an assumption (one 15-minute tick of the
+#: bundled day scenarios); per twin in ``Twin.telemetry_max_age_s``.
+TELEMETRY_MAX_AGE_S = 900.0
+
+_TM_COLUMNS = tuple(dict.fromkeys(col for col, *_ in TELEMETRY_KPIS.values()))
+
+
+class TelemetryError(ValueError):
+    """A telemetry record does not fit the twin; ``field`` is its path inside the record (``kpis.load``),
+    ``index`` the record's position in the batch."""
+
+    def __init__(self, index: int, field: str, message: str) -> None:
+        super().__init__(f"records[{index}].{field}: {message}")
+        self.index = index
+        self.field = field
+        self.message = message
+
+
+@dataclass
+class _Measured:
+    """One validated telemetry record: cell index, twin time, KPI-table values, state code (-1: none)."""
+
+    cell: int
+    time_s: float
+    values: dict[str, float]
+    state: int
+
+
+class TelemetryMixin:
+    """Live telemetry of a :class:`Twin` (methods of the twin; the state lives there).
+
+    **What a record is.** ``{"cell": 3, "time_s": 5400.0, "kpis": {"load": 0.42, ...}, "state": "on"}``: the cell
+    index (or ``"cell_id"``, its decimal text), the measurement time on the twin's clock (seconds since the
+    scenario's start, as the ``time_s`` of the KPI tables; default: the twin's current time, :attr:`now_s`),
+    measured KPIs (:data:`TELEMETRY_KPIS`) and optionally the measured cell state (:data:`TELEMETRY_STATES`).
+    A batch is checked whole first (an error names ``records[i].kpis.load`` and what was expected), then applied.
+
+    **What it changes.** Per cell and KPI the newest measurement is kept. Configuration and state are applied to
+    the twin at once, so the radio model follows: a measured ``tx_power_dbm`` that differs from the configured
+    one calls :meth:`set_tx_power`; a measured state other than the twin's is requested from the base stations
+    (``on``/sleep/``off`` with the equipment's transition time, :meth:`agents.basestations.BaseStations.request_state`;
+    ``failed`` takes the cell down until ``time + telemetry_max_age_s``, extended by every new ``failed`` report).
+    Traffic KPIs (``load``, ``users``, throughput, demand, unsatisfied demand, power, health) do not steer the
+    simulation itself; they override the model's values in the per-cell KPI table that decisions read
+    (:meth:`telemetry_overlay`, called by the closed loop on the table of each decision epoch).
+
+    **Precedence.** A measured value replaces the model's when it is newer than the model's latest tick (its
+    time is at or after that tick's start: a measurement of the same or a later period beats a simulation of it)
+    and not older than ``telemetry_max_age_s`` (default :data:`TELEMETRY_MAX_AGE_S`) at the time the table is
+    read; otherwise the model's value stands. Where ``load`` or the state is measured, ``neighbour_headroom`` is
+    recomputed from the overlaid loads; where demand or throughput is measured without ``unsatisfied_mbps``,
+    that is ``max(demand - throughput, 0)`` of the overlaid values.
+    """
+
+    n_cells: int
+    tick_s: float
+    bs: BaseStations
+    cells: object
+    topk_cell: np.ndarray
+
+    def _init_telemetry(self) -> None:
+        self.telemetry_max_age_s = TELEMETRY_MAX_AGE_S
+        self.telemetry_records = 0
+        self._tm_value: dict[str, np.ndarray] | None = None
+        self._tm_time: dict[str, np.ndarray] = {}
+        self._tm_state = np.full(self.n_cells, -1, np.int64)
+        self._tm_state_time = np.full(self.n_cells, -np.inf)
+        self._nbr_key: np.ndarray | None = None
+        self._nbr_w: np.ndarray | None = None
+
+    @property
+    def now_s(self) -> float:
+        """The twin's clock: seconds since the scenario's start (advanced by the base stations every tick)."""
+        return float(self.bs.time_s)
+
+    def _cell_of(self, i: int, r: Mapping[str, Any]) -> int:
+        if "cell" in r and "cell_id" in r:
+            raise TelemetryError(i, "cell", "give 'cell' (index) or 'cell_id' (its text), not both")
+        key = "cell" if "cell" in r else "cell_id"
+        raw = r.get(key)
+        cell: int | None = None
+        if isinstance(raw, int | np.integer) and not isinstance(raw, bool):
+            cell = int(raw)
+        elif isinstance(raw, str) and raw.strip().isdigit():
+            cell = int(raw.strip())
+        if cell is None or not 0 <= cell < self.n_cells:
+            raise TelemetryError(i, key, f"expected a cell index in [0, {self.n_cells - 1}], found {raw!r}")
+        return cell
+
+    def validate_telemetry(self, records: Sequence[Mapping[str, Any]], *, now_s: float | None = None
+                           ) -> list[_Measured]:
+        """Check a batch of records (see :class:`TelemetryMixin`); raise :class:`TelemetryError` at the first bad
+        field; return them parsed. Changes nothing."""
+        now = self.now_s if now_s is None else float(now_s)
+        out = []
+        for i, r in enumerate(records):
+            if not isinstance(r, Mapping):
+                raise TelemetryError(i, "", f"expected a mapping with cell, kpis, time_s, state; found {type(r)}")
+            unknown = sorted(set(r) - {"cell", "cell_id", "time_s", "kpis", "state"})
+            if unknown:
+                raise TelemetryError(i, unknown[0], "unknown field; a record has cell (or cell_id), time_s, kpis, "
+                                                    "state")
+            cell = self._cell_of(i, r)
+            t = r.get("time_s")
+            if t is None:
+                t = now
+            elif isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t > now:
+                raise TelemetryError(i, "time_s", f"expected a time in seconds on the twin's clock, at most its "
+                                                  f"current time {now:g}, found {t!r}")
+            kpis = r.get("kpis") or {}
+            if not isinstance(kpis, Mapping):
+                raise TelemetryError(i, "kpis", f"expected a mapping of KPI name to number, found {type(kpis)}")
+            state = r.get("state")
+            if not kpis and state is None:
+                raise TelemetryError(i, "kpis", "a record needs measured kpis or a state")
+            if "load" in kpis and "prb_util_pct" in kpis:
+                raise TelemetryError(i, "kpis.prb_util_pct", "give load (0..1) or prb_util_pct (0..100), not both")
+            values: dict[str, float] = {}
+            for name, v in kpis.items():
+                spec = TELEMETRY_KPIS.get(name)
+                if spec is None:
+                    raise TelemetryError(i, f"kpis.{name}", f"unknown KPI; known: {', '.join(TELEMETRY_KPIS)}")
+                col, lo, hi, factor = spec
+                if (isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+                        or not lo <= v <= hi):
+                    rng = f"[{lo:g}, {hi:g}]" if math.isfinite(hi) else f">= {lo:g}"
+                    raise TelemetryError(i, f"kpis.{name}", f"expected a finite number {rng}, found {v!r}")
+                if name == "users" and float(v) != int(v):
+                    raise TelemetryError(i, "kpis.users", f"expected a whole number of users, found {v!r}")
+                values[col] = float(v) * factor
+            code = -1
+            if state is not None:
+                if state not in TELEMETRY_STATES:
+                    raise TelemetryError(i, "state", f"expected one of {', '.join(TELEMETRY_STATES)}, found {state!r}")
+                code = TELEMETRY_STATES.index(state)
+            out.append(_Measured(cell, float(t), values, code))
+        return out
+
+    def ingest_telemetry(self, records: Sequence[Mapping[str, Any]], *, now_s: float | None = None,
+                         dry_run: bool = False) -> int:
+        """Validate a batch of measured per-cell KPIs and apply it (see :class:`TelemetryMixin`): all records or
+        none. ``dry_run`` only validates. Returns the number of records."""
+        parsed = self.validate_telemetry(records, now_s=now_s)
+        if dry_run:
+            return len(parsed)
+        if self._tm_value is None:
+            self._tm_value = {c: np.full(self.n_cells, np.nan) for c in _TM_COLUMNS}
+            self._tm_time = {c: np.full(self.n_cells, -np.inf) for c in _TM_COLUMNS}
+        now = self.now_s if now_s is None else float(now_s)
+        for m in parsed:
+            c = m.cell
+            for col, v in m.values.items():
+                if m.time_s >= self._tm_time[col][c]:
+                    self._tm_value[col][c] = v
+                    self._tm_time[col][c] = m.time_s
+                    if col == "tx_power_dbm" and v != float(self.cells.tx_power_dbm[c]):
+                        self.set_tx_power(c, v)
+            if m.state >= 0 and m.time_s >= self._tm_state_time[c]:
+                self._tm_state[c] = m.state
+                self._tm_state_time[c] = m.time_s
+                self._apply_measured_state(c, m.state, max(m.time_s, now))
+        self.telemetry_records += len(parsed)
+        return len(parsed)
+
+    def _apply_measured_state(self, cell: int, code: int, t_s: float) -> None:
+        bs = self.bs
+        if code == CellState.FAILED:
+            bs.fail([cell], until_s=max(t_s, bs.time_s) + self.telemetry_max_age_s)
+        elif not (int(bs.state[cell]) == code and bs.pending[cell] < 0):
+            bs.request_state([cell], code)
+
+    def telemetry_in_force(self, *, now_s: float | None = None, model_time_s: float | None = None
+                           ) -> dict[str, np.ndarray]:
+        """Per KPI-table column (and ``state``), the cells whose measured value overrides the model's now (see
+        :class:`TelemetryMixin`, "Precedence"). ``model_time_s`` is the start of the model's latest tick
+        (default: one tick before ``now_s``; none before the first tick)."""
+        if self._tm_value is None and not (self._tm_state >= 0).any():
+            return {}
+        now = self.now_s if now_s is None else float(now_s)
+        if model_time_s is None:
+            model_time_s = self.bs.time_s - self.tick_s if self.bs.time_s > 0 else -np.inf
+        oldest = max(model_time_s, now - self.telemetry_max_age_s)
+        out = {col: t >= oldest for col, t in self._tm_time.items()}
+        out["state"] = (self._tm_state >= 0) & (self._tm_state_time >= oldest)
+        return {k: v for k, v in out.items() if v.any()}
+
+    def neighbour_weights(self) -> np.ndarray:
+        """W[c, n] = share of cell c's best-server pixels whose second-strongest candidate is n (from the top-K
+        map; recomputed when the map changes): where c's users go when c is unavailable."""
+        if self._nbr_key is not self.topk_cell:
+            first = self.topk_cell[:, 0].astype(np.int64)
+            second = self.topk_cell[:, 1].astype(np.int64) if self.topk_cell.shape[1] >= 2 else -first - 1
+            ok = (first >= 0) & (second >= 0)
+            w = np.bincount(first[ok] * self.n_cells + second[ok], minlength=self.n_cells ** 2)
+            w = w.reshape(self.n_cells, self.n_cells).astype(np.float64)
+            tot = w.sum(axis=1, keepdims=True)
+            self._nbr_w = np.divide(w, tot, out=np.zeros_like(w), where=tot > 0)
+            self._nbr_key = self.topk_cell
+        return self._nbr_w
+
+    def telemetry_overlay(self, kpi: dict[str, np.ndarray], *, now_s: float | None = None,
+                          model_time_s: float | None = None) -> dict[str, np.ndarray]:
+        """The per-cell KPI table ``kpi`` (:meth:`dientine.sim.Simulation.cell_kpi_table`) with the measured
+        values in force (see :class:`TelemetryMixin`); ``kpi`` itself unchanged (returned as is without telemetry).
+        """
+        force = self.telemetry_in_force(now_s=now_s, model_time_s=model_time_s)
+        if not force:
+            return kpi
+        out = dict(kpi)
+        for col, mask in force.items():
+            if col == "state" or col not in out:
+                continue
+            arr = np.array(out[col], copy=True)
+            arr[mask] = self._tm_value[col][mask].astype(arr.dtype)
+            out[col] = arr
+        none = np.zeros(self.n_cells, bool)
+        traffic = force.get("demand_mbps", none) | force.get("throughput_mbps", none)
+        if "unsatisfied_mbps" in out and traffic.any():
+            derive = traffic & ~force.get("unsatisfied_mbps", none)
+            uns = np.array(out["unsatisfied_mbps"], copy=True)
+            uns[derive] = np.maximum(np.asarray(out["demand_mbps"])[derive]
+                                     - np.asarray(out["throughput_mbps"])[derive], 0.0)
+            out["unsatisfied_mbps"] = uns
+        if "state" in force and "state" in out:
+            m = force["state"]
+            state = np.array(out["state"], copy=True)
+            state[m] = self._tm_state[m]
+            out["state"] = state
+            if "state_name" in out:
+                names = np.array(out["state_name"], dtype=object, copy=True)
+                names[m] = [TELEMETRY_STATES[s] for s in self._tm_state[m]]
+                out["state_name"] = names
+        if "neighbour_headroom" in out and "load" in out:
+            serving = (np.asarray(out["state"]) == CellState.ON) & (self.bs.pending < 0)
+            free = np.where(serving, 1.0 - np.clip(np.asarray(out["load"], np.float64), 0.0, 1.0), 0.0)
+            out["neighbour_headroom"] = self.neighbour_weights() @ free
+        return out
+
+
 # ----------------------------------------------------------------------------------------------- twin
-class Twin:
+class Twin(TelemetryMixin):
     """Network + population + grid + clock state of one run (see module docstring).
 
     ``rng`` is the run's generator; the twin spawns its own sub-streams from it (fields, population, drones,
@@ -435,6 +701,7 @@ class Twin:
         self.drones: DroneArrays = build_drones(self.catalog, drone_groups, self.grid, r_drones)
         self._drone_args_cells = None
         self._drone_args_tail: tuple = ()
+        self._init_telemetry()
 
     # ------------------------------------------------------------------ gain cache
     def _build_gain_cache(self) -> None:
@@ -561,3 +828,4 @@ class Twin:
         loss = o2i_loss_db(self.cells.fc_ghz, self.users.indoor[idx], 0.0, loss_model="low", rng=rng)
         self.o2i_db[idx] = np.maximum(loss, 0.0)
         self.o2i_lin[idx] = 10.0 ** (self.o2i_db[idx] / 10.0)
+

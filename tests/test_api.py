@@ -492,7 +492,7 @@ def test_telemetry_timestamps_with_offsets_are_utc(client):
             {"cell_id": "a", "time": "2026-01-01T10:30:00Z", "kpis": {"load": 2.0}}]
     assert client.post("/v1/twins/tz/telemetry", json={"records": recs}, headers=h()).status_code == 200
     latest = client.get("/v1/twins/tz", headers=h()).json()["latest"]["a"]
-    assert latest == {"time": "2026-01-01T10:30:00Z", "kpis": {"load": 2.0}}
+    assert latest == {"time": "2026-01-01T10:30:00Z", "kpis": {"load": 2.0}, "state": None}
 
 
 def test_bundled_tables_with_the_threshold_store(tmp_path):
@@ -585,3 +585,23 @@ def test_job_kinds_listed(client):
     got = {k["name"]: k for k in client.get("/v1/jobs/kinds", headers=h()).json()["kinds"]}
     assert {"echo", "sleep", "whatif"} <= set(got) and got["whatif"]["available"] is True
     assert "seconds" in got["sleep"]["params_schema"]["properties"]
+
+
+def test_decision_log_of_a_store_run(app, client):
+    """A closed-loop run registered in the store: its decisions are in the log, filtered by run_id."""
+    import pyarrow as pa
+
+    from dientine.store import write_run
+
+    store = app.state.dientine.store
+    loop_log = pa.table({"time_s": [3600.0], "table": ["energy_saving"], "row": [3], "rule_id": ["r4"],
+                         "inputs": ['{"cell_load": 0.05}'], "action": ["rru_sleep"], "applied": [True]})
+    write_run(store.root, "run-1", {"decisions": loop_log}, scenario="night", seed=1)
+    store.register_run("run-1")
+    client.post("/v1/decisions/energy_saving/evaluate", json={"inputs": NIGHT}, headers=h())
+    everything = client.get("/v1/decisions", headers=h()).json()["decisions"]
+    assert {d["source"] for d in everything} == {None, "run"}
+    (row,) = client.get("/v1/decisions?run_id=run-1", headers=h()).json()["decisions"]
+    assert row["run_id"] == "run-1" and row["adopted"] is True and row["outputs"]["row"] == 3
+    assert row["inputs"] == {"cell_load": 0.05} and row["rule_ids"] == ["r4"]
+    assert client.get("/v1/decisions?run_id=nope", headers=h()).json()["decisions"] == []

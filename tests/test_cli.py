@@ -389,6 +389,141 @@ def test_run_with_a_clock_prints_its_kpis(tmp_path):
     assert has(result, "energy_kwh") and has(result, f"{summary['energy_kwh']:.4g}")
 
 
+# -- runs in the store -------------------------------------------------------------------------------------------
+def loop_scenario(tmp_path: Path) -> Path:
+    from test_twin_telemetry import TINY
+
+    path = tmp_path / "loop.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "clock": {**TINY["clock"], "duration": "1h"}}))
+    return path
+
+
+@pytest.fixture()
+def in_tmp(tmp_path, monkeypatch) -> Path:
+    """Run in an empty working directory with no DIENTINE_STORE set."""
+    monkeypatch.delenv("DIENTINE_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_run_registers_a_store_run_in_the_working_directory(in_tmp):
+    from dientine.store import Store
+
+    result = invoke("run", loop_scenario(in_tmp), "--seed", "11")
+    assert result.exit_code == 0, result.output
+    with Store(in_tmp / "dientine_store") as store:
+        (row,) = store.list_runs()
+        assert row["scenario"] == "tiny-live" and row["seed"] == 11 and row["variant"] == ""
+        assert has(result, f"run {row['run_id']} registered in the store {store.root}")
+        run_dir = Path(row["path"])
+        summary = json.loads((run_dir / "summary.json").read_text())["summary"]
+        assert row["summary"]["energy_kwh"] == pytest.approx(summary["energy_kwh"])
+        assert row["summary"]["n_decisions"] == summary["n_decisions"] > 0
+        decisions = store.list_decisions(run_id=row["run_id"], limit=1000)
+        assert len(decisions) == summary["n_decisions"] and {d["table"] for d in decisions} == {"energy_saving"}
+        assert sum(bool(d["adopted"]) for d in decisions) == summary["n_actions_applied"]
+        assert store.read_run_table(row["run_id"], "decisions").num_rows == len(decisions)
+        traj = store.run_thresholds(row["run_id"])
+        assert len(traj) == store.read_run_table(row["run_id"], "thresholds").num_rows > 0
+    assert not list((in_tmp / "dientine_store" / "runs").glob(".tmp-*"))
+    result = invoke("report", row["run_id"])  # a run id of the store, not a path
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "report.html").read_text(encoding="utf-8").startswith("<!doctype html>")
+
+
+def test_run_with_store_option_env_and_out_copy(in_tmp, monkeypatch):
+    from dientine.store import Store
+
+    path = clock_scenario(in_tmp)
+    result = invoke("run", path, "--store", in_tmp / "s1", "--out", in_tmp / "copies")
+    assert result.exit_code == 0, result.output
+    with Store(in_tmp / "s1") as store:
+        (row,) = store.list_runs()
+    (copy,) = (in_tmp / "copies").iterdir()
+    assert copy.name == row["run_id"] and (copy / "summary.json").read_bytes() == (
+        Path(row["path"]) / "summary.json").read_bytes()
+    monkeypatch.setenv("DIENTINE_STORE", str(in_tmp / "s2"))
+    assert invoke("run", path).exit_code == 0
+    with Store(in_tmp / "s2") as store:
+        assert len(store.list_runs()) == 1
+    assert not (in_tmp / "dientine_store").exists()
+
+
+def test_run_with_out_only_stays_outside_the_store(in_tmp):
+    result = invoke("run", clock_scenario(in_tmp), "--out", in_tmp / "runs")
+    assert result.exit_code == 0 and has(result, "not registered in a store")
+    (run,) = (in_tmp / "runs").iterdir()
+    assert (run / "summary.json").is_file() and not (run / "manifest.json").exists()
+    assert not (in_tmp / "dientine_store").exists()
+
+
+@pytest.mark.parametrize("error", [ValueError("events[0]: broken halfway"), RuntimeError("worker died")])
+def test_a_run_that_fails_midway_leaves_no_run(in_tmp, monkeypatch, error):
+    """Raise inside the run after it wrote files: no run directory, no temp directory, no catalog row."""
+    import dientine.runner
+    from dientine.store import Store
+
+    real = dientine.runner.run_scenario
+
+    def crashing(scenario, out_dir, *, progress=False):
+        real(scenario, out_dir, progress=progress)  # every file of the run is written ...
+        raise error  # ... and then it fails
+
+    monkeypatch.setattr(dientine.runner, "run_scenario", crashing)
+    result = invoke("run", loop_scenario(in_tmp), "--store", in_tmp / "st")
+    if isinstance(error, ValueError):
+        assert_clean_failure(result, "broken halfway", code=2)
+    else:
+        assert isinstance(result.exception, RuntimeError)
+    assert list((in_tmp / "st" / "runs").iterdir()) == []
+    with Store(in_tmp / "st") as store:
+        assert store.list_runs() == [] and store.count_decisions() == 0 and store.recover_runs() == []
+        assert store.query("SELECT count(*) AS n FROM run_thresholds")[0]["n"] == 0
+
+
+def test_run_on_a_store_held_by_another_process_is_refused(in_tmp):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from dientine.store import Store; s = Store(sys.argv[1]); "
+                               "print('ready', flush=True); time.sleep(30)", str(in_tmp / "st")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        result = invoke("run", clock_scenario(in_tmp), "--store", in_tmp / "st")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert_clean_failure(result, f"is in use by process {holder.pid}", "another --store", code=2)
+    assert list((in_tmp / "st" / "runs").iterdir()) == []  # refused before running: nothing written
+
+
+def test_whatif_runs_are_store_runs_per_variant(in_tmp):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dientine.runner import whatif_to_store
+    from dientine.store import Store
+
+    data = yaml.safe_load(clock_scenario(in_tmp).read_text())
+    data["variants"] = {"seed9": {"seed": 9}, "crowded": {"population": [{"archetype": "pedestrian", "count": 40}]}}
+    path = in_tmp / "wi.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        stored, result = whatif_to_store(path, root=in_tmp / "st", executor=pool)
+    assert stored.registered and sorted(result["variants"]) == ["crowded", "seed9"]
+    with Store(in_tmp / "st") as store:
+        runs = {r["variant"]: r for r in store.list_runs()}
+        assert set(runs) == {"baseline", "seed9", "crowded", "comparison"}
+        assert runs["seed9"]["seed"] == 9 and runs["baseline"]["seed"] == runs["crowded"]["seed"] == 3
+        assert stored.summary["runs"] == {v: runs[v]["run_id"] for v in ("baseline", "seed9", "crowded")}
+        assert (Path(runs["comparison"]["path"]) / "comparison.json").is_file()
+        row = next(r for r in result["rows"] if r["variant"] == "crowded" and r["kpi"] == "energy_kwh")
+        assert runs["crowded"]["summary"]["energy_kwh"] == pytest.approx(row["value"])
+        variants = {v["name"]: v for v in store.list_variants()}
+        assert variants["crowded"]["params"] == data["variants"]["crowded"] and variants["baseline"]["params"] == {}
+
+
 # -- report ------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:

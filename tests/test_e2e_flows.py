@@ -197,3 +197,20 @@ def test_batch_without_a_required_column_is_refused():
     model = decisions.loads(TABLE_YAML, format="yaml")
     with pytest.raises((ValueError, KeyError, LookupError)):
         model.evaluate_batch({"hour": np.array([3.0, 4.0])})
+
+
+# -- a closed-loop run in the store, read through the API; a live twin steered by telemetry ------------------------
+def test_cli_run_lands_in_the_store_and_its_decisions_are_served(tmp_path, server):
+    import yaml
+    from test_twin_telemetry import TINY
+
+    scenario = tmp_path / "night.yaml"
+    scenario.write_text(yaml.safe_dump(TINY))
+    result = runner.invoke(cli, ["run", str(scenario), "--store", str(tmp_path / "store")])
+    assert result.exit_code == 0, result.output
+    application, client = server()
+    (run,) = application.state.dientine.store.list_runs()
+    rows = client.get(f"/v1/decisions?run_id={run['run_id']}&limit=1000", headers=auth()).json()["decisions"]
+    assert len(rows) == run["summary"]["n_decisions"] > 0
+    assert sum(bool(r["adopted"]) for r in rows) == run["summary"]["n_actions_applied"]
+    assert all(r["source"] == "run" and r["table"] == "energy_saving" for r in rows)

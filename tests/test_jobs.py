@@ -137,3 +137,9 @@ def test_whatif_job_runs_in_a_worker(store: Store):
     # 16 dB less transmit power: RSRP drops by exactly 16 dB at the median (same seed, same draws)
     assert rows[("low_power", "rsrp_p50_dbm")]["delta"] == pytest.approx(-16.0, abs=1e-3)
     assert (Path(row["result_path"]) / "whatif" / "comparison.json").is_file()
+    # the baseline and the variant are store runs too, the job's own output untouched
+    runs = {r["variant"]: r for r in store.list_runs()}
+    assert set(runs) == {"baseline", "low_power"} and runs["low_power"]["run_id"] == f"job-{jid}.low_power"
+    assert runs["low_power"]["summary"]["rsrp_p50_dbm"] == pytest.approx(rows[("low_power", "rsrp_p50_dbm")]["value"])
+    assert {v["name"]: v["params"] for v in store.list_variants()}["low_power"] == {"network.tx_power_dbm": 30.0}
+    assert (Path(row["result_path"]) / "whatif" / "low_power" / "summary.json").is_file()

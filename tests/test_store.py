@@ -246,3 +246,63 @@ def test_store_in_use_by_another_process_names_directory_and_pid(tmp_path):
         holder.kill()
         holder.wait()
     Store(tmp_path).close()  # free again once the holder is gone
+
+
+# -- a closed-loop run's decision log and threshold trajectory ----------------------------------------------------
+def _loop_decisions() -> pa.Table:
+    """Rows as :meth:`dientine.loop.ClosedLoop.decisions_table` writes them."""
+    return pa.table({
+        "time_s": [3600.0, 3600.0], "tick": [4, 4], "epoch": [0, 0], "table": ["energy_saving"] * 2,
+        "row": [3, 7], "rule": [4, 4], "rule_id": ["energy_saving_table_rule_4", ""], "reason": ["low load", ""],
+        "inputs": ['{"cell_load": 0.05, "hour": 1.0}', '{"cell_load": 0.02, "hour": 1.0}'],
+        "action": ["rru_sleep", "rru_sleep"], "applied": [True, False], "solver": ["rru_sleep", "rru_sleep"],
+        "solver_status": ["optimal", "optimal"], "solver_objective": [1292.4, None],
+        "solver_time_s": [0.03, 0.03], "decide_ms": [12.5, 12.5],
+    })
+
+
+def _loop_thresholds() -> pa.Table:
+    return pa.table({"time_s": [0.0, 7200.0], "name": ["threshold_sleep_load"] * 2, "value": [0.15, 0.18],
+                     "version": [0, 1], "reason": ["initial value", "slack 0.4"], "slack": [None, 0.4],
+                     "benefit": [None, 1.2], "window": ["", "3600-7200"]})
+
+
+def test_register_run_imports_the_loop_log_under_the_run(store: Store):
+    th = ThresholdStore(store, None)
+    live = {t.name: (t.version, t.value) for t in th.all()}
+    write_run(store.root, "loop1", {"decisions": _loop_decisions(), "thresholds": _loop_thresholds()},
+              scenario="night", seed=21)
+    assert store.count_decisions() == 0  # files alone do not count
+    store.register_run("loop1")
+    rows = store.list_decisions(run_id="loop1")
+    assert len(rows) == 2 and {r["run_id"] for r in rows} == {"loop1"} and {r["source"] for r in rows} == {"run"}
+    first = next(r for r in rows if r["outputs"]["row"] == 3)
+    assert first["inputs"] == {"cell_load": 0.05, "hour": 1.0} and first["rule_ids"] == ["energy_saving_table_rule_4"]
+    assert first["adopted"] is True and first["solver_status"] == "optimal" and first["solver_objective"] == 1292.4
+    assert first["outputs"]["time_s"] == 3600.0 and first["outputs"]["reason"] == "low load"
+    assert first["decide_time_ms"] == 12.5 and first["action"] == "rru_sleep"
+    second = next(r for r in rows if r["outputs"]["row"] == 7)
+    assert second["rule_ids"] == [] and second["adopted"] is False and second["solver_objective"] is None
+    traj = store.run_thresholds("loop1", "threshold_sleep_load")
+    assert [(t["version"], t["value"], t["reason"]) for t in traj] == [(0, 0.15, "initial value"),
+                                                                      (1, 0.18, "slack 0.4")]
+    # the run's adaptation is its own history: the live thresholds the API decides with are unchanged
+    assert {t.name: (t.version, t.value) for t in ThresholdStore(store, None).all()} == live
+    assert "threshold_sleep_load" in live
+    store.register_run("loop1")  # idempotent: nothing imported twice
+    assert store.count_decisions() == 2 and len(store.run_thresholds("loop1")) == 2
+    assert store.list_decisions(run_id="other") == []
+
+
+def test_registration_is_one_transaction(store: Store, monkeypatch):
+    write_run(store.root, "loop2", {"decisions": _loop_decisions(), "thresholds": _loop_thresholds()})
+
+    def broken(records):
+        raise RuntimeError("catalog write failed")
+
+    monkeypatch.setattr(store, "log_decisions", broken)
+    with pytest.raises(RuntimeError, match="catalog write failed"):
+        store.register_run("loop2")
+    assert store.list_runs() == [] and store.run_thresholds("loop2") == []  # nothing of the run counts
+    monkeypatch.undo()
+    assert store.recover_runs() == ["loop2"] and store.count_decisions() == 2

@@ -43,7 +43,10 @@ Decision API of the dientine network twin.
 * **Body size**: by default at most 1 MiB per request (`max_body_bytes`), except `POST /v1/solve`: 32 MiB
   (`max_solve_body_bytes`); 413 above.
 * **Live twins** (`/v1/twins`) are kept in the server's memory only and are gone after a restart; everything
-  else (decision log, thresholds, policies, keys, jobs) is in the store.
+  else (decision log, thresholds, policies, keys, jobs) is in the store. A twin created from a bundled scenario
+  simulates it in the server process: telemetry posted to it overrides the model's per-cell KPIs while it is
+  newer than the model's latest tick and younger than the twin's `telemetry_max_age_s`
+  (`GET /v1/twins/{twin}/kpis` shows which values are measured); `POST /v1/twins/{twin}/step` advances it.
 * **Versions**: thresholds and policies carry an `ETag`; changing one needs `If-Match` with it (412 when another
   controller changed it first, 428 without If-Match).
 """
@@ -66,7 +69,7 @@ def build_state(settings: Settings) -> ApiState:
         keys=KeyVerifier(store, settings.key_cache_ttl_s),
         tables=DecisionService(store, Path(settings.tables_dir) if settings.tables_dir else None),
         log=DecisionLogWriter(store, interval_s=settings.log_flush_interval_s),
-        twins=TwinRegistry(),
+        twins=TwinRegistry(settings.max_live_twins),
         runner=runner,
         bootstrap_key=bootstrap,
     )
@@ -96,30 +99,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok", "version": VERSION}
 
     # flat: each router directly on the app (one level of route matching); the hot evaluate route comes first
-    for router in (decisions.router, meta, solve.router, jobs.router, twins.router, admin.router):
+    routers = (decisions.router, meta, solve.router, jobs.router, twins.router, admin.router)
+    for router in routers:
         app.include_router(router, prefix="/v1", dependencies=[Depends(refuse_unknown_query)])
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _openapi_with_security(app)
+            app.openapi_schema = _openapi_with_security(app, [("/v1", r) for r in routers])
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
-def _openapi_with_security(app: FastAPI) -> dict[str, Any]:
-    """The generated document plus the security schemes and, per operation, its security and required scope."""
+def _openapi_with_security(app: FastAPI, routers: list[tuple[str, APIRouter]]) -> dict[str, Any]:
+    """The generated document plus the security schemes and, per operation, its security and required scope.
+
+    The operations are found through the included ``routers`` (prefix, router): FastAPI >= 0.16x keeps an included
+    router as one route of the app, so ``app.routes`` no longer lists the operations themselves."""
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     doc.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
-    for route in app.routes:
+    routes = [(prefix + r.path_format, r) for prefix, router in routers for r in router.routes]
+    for path, route in routes:
         if not isinstance(route, APIRoute):
             continue
         scopes = [d.call.scope for d in route.dependant.dependencies if hasattr(d.call, "scope")]
         if not scopes:
             continue
         for method in route.methods:
-            op = doc["paths"][route.path_format][method.lower()]
+            op = doc["paths"][path][method.lower()]
             op["security"] = [{name: []} for name in SECURITY_SCHEMES]
             op["x-required-scope"] = scopes[0]
             note = f"Requires an API key with the `{scopes[0]}` scope (or `admin`)."

@@ -140,7 +140,8 @@ class DecisionRow(BaseModel):
     adopted: bool | None = None
     outcome: Any = None
     outcome_time: Timestamp | None = None
-    source: str | None = None
+    source: str | None = Field(None, description="Who asked (API callers), or `run` for a store run's closed loop")
+    run_id: str | None = Field(None, description="The store run whose closed loop logged it (null: an API decision)")
 
 
 class DecisionList(BaseModel):
@@ -248,15 +249,33 @@ class JobResult(BaseModel):
 
 
 # -- twins ------------------------------------------------------------------------------------------------------
+ScenarioFile = Annotated[str, StringConstraints(max_length=255, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-/]*\.ya?ml$")]
+CellState = Literal["on", "light_sleep", "deep_sleep", "off", "failed"]
+
+
 class TwinCreate(_In):
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"name": "city-live", "cell_ids": ["0", "1", "2"]}]}
+        extra="forbid",
+        json_schema_extra={"examples": [
+            {"name": "city-live", "cell_ids": ["0", "1", "2"]},
+            {"name": "night-live", "scenario": "regression/quiet_night.yaml", "seed": 21,
+             "telemetry_max_age_s": 900.0},
+        ]},
     )
     name: Name
-    cell_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
-        min_length=1, max_length=100_000
+    cell_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] | None = Field(
+        None, min_length=1, max_length=100_000,
+        description="A telemetry-only twin with these cells (give this or `scenario`)",
     )
-    dry_run: bool = False
+    scenario: ScenarioFile | None = Field(
+        None, description="A scenario file under the server's scenarios directory (with a `clock`): the server "
+        "simulates it and telemetry overrides its per-cell KPIs; cell ids are the cell indices as text",
+    )
+    seed: int | None = Field(None, ge=0, le=2**63 - 1, description="Override the scenario's seed")
+    telemetry_max_age_s: FiniteFloat | None = Field(
+        None, gt=0, le=604_800, description="Oldest telemetry (s) that still overrides the model (default 900 s)"
+    )
+    dry_run: bool = Field(False, description="Check the request (and build the scenario's twin) without keeping it")
 
 
 class TwinSummary(BaseModel):
@@ -266,6 +285,12 @@ class TwinSummary(BaseModel):
     records: int
     created: Timestamp
     last_time: Timestamp | None
+    scenario: str | None = Field(None, description="Scenario file of a simulated twin (null: telemetry only)")
+    seed: int | None = None
+    tick: int | None = Field(None, description="Ticks simulated so far")
+    n_ticks: int | None = Field(None, description="Ticks of the scenario's clock")
+    time_s: float | None = Field(None, description="Simulated time (s since the scenario's start)")
+    telemetry_max_age_s: float | None = None
 
 
 class TwinList(BaseModel):
@@ -275,6 +300,7 @@ class TwinList(BaseModel):
 class CellSample(BaseModel):
     time: Timestamp
     kpis: dict[str, float]
+    state: CellState | None = None
 
 
 class TwinState(TwinSummary):
@@ -285,15 +311,20 @@ class TelemetryRecord(_In):
     cell_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     time: InTimestamp | None = Field(None, description="Measurement time, UTC if no offset (default: arrival)")
     kpis: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], FiniteFloat] = Field(
-        min_length=1, max_length=200
+        min_length=1, max_length=200,
+        description="Measured KPIs. A scenario twin accepts load (0..1) or prb_util_pct (0..100), users, "
+        "throughput_mbps, demand_mbps, unsatisfied_mbps, power_w, health (0..1) and tx_power_dbm (-30..80; applied "
+        "to the twin's radio model)",
     )
+    state: CellState | None = Field(None, description="Measured cell state (a scenario twin's cell follows it)")
 
 
 class TelemetryBatch(_In):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"records": [{"cell_id": "0", "kpis": {"prb_util_pct": 42.0, "throughput_mbps": 310.5}}]}]
+            "examples": [{"records": [{"cell_id": "0", "kpis": {"prb_util_pct": 42.0, "throughput_mbps": 310.5}},
+                                      {"cell_id": "1", "kpis": {"load": 0.0}, "state": "deep_sleep"}]}]
         },
     )
     records: list[TelemetryRecord] = Field(min_length=1)
@@ -306,6 +337,43 @@ class TelemetryAck(BaseModel):
     twin: str
     accepted: int
     dry_run: bool
+
+
+class TwinStep(_In):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"ticks": 4}]})
+    ticks: int = Field(1, ge=1, le=100_000, description="Ticks to simulate (at most the server's max_step_ticks)")
+    dry_run: bool = False
+
+
+class TwinStepped(TwinSummary):
+    ticks_done: int = Field(description="Ticks simulated by this call (fewer at the end of the clock)")
+    dry_run: bool
+
+
+class CellKpis(BaseModel):
+    cell_id: str
+    state: CellState
+    kpis: dict[str, float | None]
+    measured: list[str] = Field(description="KPI columns (and `state`) whose value is the telemetry's")
+
+
+class TwinKpis(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "twin": "night-live", "scenario": "regression/quiet_night.yaml", "seed": 21, "tick": 4, "n_ticks": 24,
+        "time_s": 3600.0, "telemetry_max_age_s": 900.0, "now_s": 3612.5, "hour": 1.0,
+        "cells": [{"cell_id": "0", "state": "on", "kpis": {"load": 0.42, "users": 61.0, "throughput_mbps": 12.5,
+                                                          "neighbour_headroom": 0.71}, "measured": ["load"]}],
+    }]})
+    twin: str
+    scenario: str
+    seed: int
+    tick: int
+    n_ticks: int
+    time_s: float = Field(description="Simulated time of the model (s since the scenario's start)")
+    telemetry_max_age_s: float
+    now_s: float = Field(description="The twin's clock now (model time plus wall time since the last step)")
+    hour: float
+    cells: list[CellKpis]
 
 
 # -- thresholds, policies, keys -------------------------------------------------------------------------------

@@ -25,6 +25,13 @@ class Settings(BaseModel):
         "problems are arrays of numbers, e.g. the bundled power example is 6.5 MB as JSON; 413 above)"
     )
     max_telemetry_records: int = Field(10_000, gt=0, description="Records per telemetry request (assumption)")
+    max_live_twins: int = Field(
+        4, ge=1, le=1000, description="Live twins held at once (assumption: a scenario twin holds its gain cache and "
+        "users in memory; 409 above)"
+    )
+    max_step_ticks: int = Field(
+        96, ge=1, description="Ticks one POST /v1/twins/{twin}/step may advance (assumption: a day in 15-min ticks)"
+    )
     solve_time_limit_max_s: float = Field(
         60.0, gt=0, description="Upper bound on a synchronous solve's time limit (assumption)"
     )

@@ -131,11 +131,13 @@ def list_decisions(
     state: State,
     table: Annotated[str | None, Query(max_length=128)] = None,
     since: Annotated[InTimestamp | None, Query(description="Only decisions at or after this time (UTC)")] = None,
+    run_id: Annotated[str | None, Query(max_length=128, description="Only the decisions of this store run (a "
+                                        "closed-loop run's log, `source` = run)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     state.log.flush()
-    rows = state.store.list_decisions(table=table, limit=limit, offset=offset, since=since)
+    rows = state.store.list_decisions(table=table, limit=limit, offset=offset, since=since, run_id=run_id)
     return {"decisions": rows, "limit": limit, "offset": offset}
 
 
