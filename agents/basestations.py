@@ -315,8 +315,14 @@ class BaseStations:
                 self.fail_at_s[c] = min(self.fail_at_s[c], a)
                 self.failed_until_s[c] = u if np.isnan(self.failed_until_s[c]) else max(self.failed_until_s[c], u)
 
-    def set_traffic(self, load: np.ndarray, n_users: np.ndarray | None = None) -> None:
-        """Set this tick's PRB utilisation per cell (in [0, 1]) and user count; non-serving cells must carry 0."""
+    def set_traffic(self, load: np.ndarray, n_users: np.ndarray | None = None, *, check: bool = True) -> None:
+        """Set this tick's PRB utilisation per cell (in [0, 1]) and user count; non-serving cells must carry 0.
+        ``check=False`` skips the input checks: for a caller that built ``load`` (float64, in [0, 1], 0 on cells
+        that do not serve) and ``n_users`` (int64) itself, as the simulation tick does."""
+        if not check:
+            self.load = load
+            self.n_users = n_users
+            return
         load = np.asarray(load, dtype=np.float64)
         if load.shape != (self.n_cells,):
             raise BaseStationError(f"set_traffic.load: expected shape ({self.n_cells},), found {load.shape}")

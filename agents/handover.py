@@ -169,13 +169,24 @@ def _first_nan_active(a, active):
 def step_handover(state: HandoverState, active: np.ndarray, rsrp_serving_dbm: np.ndarray,
                   best_other_cell: np.ndarray, rsrp_best_other_dbm: np.ndarray, t_s: float, dt_s: float,
                   params: HandoverParams, *, cell_available: np.ndarray | None = None,
-                  best_cell: np.ndarray | None = None, n_cells: int | None = None) -> dict[str, int]:
+                  best_cell: np.ndarray | None = None, n_cells: int | None = None,
+                  check: bool = True) -> dict[str, int]:
     """One tick of A3 handover for every active user; updates ``state`` in place.
 
     Inputs per user (from the radio kernels): RSRP of the serving cell, the best *other* cell and its RSRP.
     ``best_cell`` (the strongest cell overall, default ``best_other_cell``) is used to attach users without a
     serving cell and to move users off unavailable cells. ``cell_available`` (bool per cell) marks cells that
-    can serve. Returns this tick's counts ``{handovers, pingpongs, forced, attached}``."""
+    can serve. Returns this tick's counts ``{handovers, pingpongs, forced, attached}``. ``check=False`` is for a
+    caller that built the arrays itself (the simulation tick: bool/float64/int64 arrays of length n, no NaN,
+    ``cell_available`` and ``best_cell`` given): they are passed to the kernel unchecked."""
+    if not check:
+        counts = _a3_kernel(
+            active, state.serving_cell, state.candidate_cell, state.ttt_elapsed_s, state.previous_cell,
+            state.last_ho_t_s, state.ho_count, state.pingpong_count, state.forced_count, rsrp_serving_dbm,
+            best_other_cell, rsrp_best_other_dbm, best_cell, cell_available, float(params.hysteresis_db),
+            float(params.a3_offset_db), float(params.time_to_trigger_s), float(params.pingpong_window_s), float(t_s),
+            float(dt_s))
+        return _count_totals(state, counts)
     n = state.n
     arrays = {"active": active, "rsrp_serving_dbm": rsrp_serving_dbm, "best_other_cell": best_other_cell,
               "rsrp_best_other_dbm": rsrp_best_other_dbm}
@@ -203,6 +214,12 @@ def step_handover(state: HandoverState, active: np.ndarray, rsrp_serving_dbm: np
         rs, np.asarray(best_other_cell, dtype=np.int64), rb, np.asarray(best_any, dtype=np.int64),
         np.asarray(cell_available, dtype=np.bool_), float(params.hysteresis_db), float(params.a3_offset_db),
         float(params.time_to_trigger_s), float(params.pingpong_window_s), float(t_s), float(dt_s))
+    return _count_totals(state, (n_ho, n_pp, n_forced, n_attach))
+
+
+def _count_totals(state: HandoverState, counts) -> dict[str, int]:
+    """This tick's counts as a dict, added to the run totals."""
+    n_ho, n_pp, n_forced, n_attach = counts
     out = {"handovers": int(n_ho), "pingpongs": int(n_pp), "forced": int(n_forced), "attached": int(n_attach)}
     for k, v in out.items():
         state.totals[k] += v

@@ -38,9 +38,12 @@ _P_STRAIGHT = 0.5  # UMTS 30.03 Manhattan model (verify)
 _P_LEFT = 0.25
 
 
+_U64_MAX = np.iinfo(np.uint64).max
+
+
 def tick_key(rng: np.random.Generator) -> np.uint64:
     """One 64-bit key for a kernel call, drawn from the run's generator."""
-    return np.uint64(rng.integers(0, np.iinfo(np.uint64).max, dtype=np.uint64, endpoint=True))
+    return np.uint64(rng.integers(0, _U64_MAX, dtype=np.uint64, endpoint=True))
 
 
 @numba.njit(cache=True, inline="always")

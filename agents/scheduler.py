@@ -236,7 +236,7 @@ def _ones(n: int) -> np.ndarray:
 def schedule(serving_cell: np.ndarray, se_bps_hz: np.ndarray, demand_mbps: np.ndarray,
              bandwidth_hz: np.ndarray | float, available_fraction: np.ndarray | float = 1.0, *,
              n_cells: int | None = None, policy: Policy = "equal_share",
-             weights: np.ndarray | None = None) -> ScheduleResult:
+             weights: np.ndarray | None = None, check: bool = True) -> ScheduleResult:
     """Share every cell's resources among its users (see module docstring).
 
     serving_cell : int per user, the cell index or -1 for none.
@@ -246,7 +246,15 @@ def schedule(serving_cell: np.ndarray, se_bps_hz: np.ndarray, demand_mbps: np.nd
     available_fraction : per cell in [0, 1] (e.g. ``BaseStations.available_fraction()``).
     n_cells : number of cells (default: the length of ``bandwidth_hz`` or ``available_fraction``).
     weights : per-user weights > 0 for ``proportional_fair`` (default 1).
+    check : validate the inputs (default). ``False`` is for callers that build the arrays themselves (the
+        simulation tick): contiguous float64/int64 arrays of the right shapes, ``bandwidth_hz`` and
+        ``available_fraction`` per cell, values in range; nothing is checked or converted.
     """
+    if not check:
+        w = _ones(serving_cell.shape[0]) if weights is None else weights
+        out = _schedule_kernel(serving_cell, se_bps_hz, demand_mbps, w, _POLICY_CODE[policy], bandwidth_hz,
+                               available_fraction, int(n_cells))
+        return ScheduleResult(*out[:9], n_unassigned=int(out[9]), unassigned_demand_mbps=float(out[10]))
     if policy not in _POLICY_CODE:
         raise SchedulerError(f"policy: expected one of {sorted(_POLICY_CODE)}, found {policy!r}")
     serving = np.ascontiguousarray(serving_cell, dtype=np.int64)

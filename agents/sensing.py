@@ -110,6 +110,40 @@ def pd_swerling1(snr_db, pfa: float) -> np.ndarray:
     return pfa ** (1.0 / (1.0 + snr))
 
 
+def radar_constant_db(p: RadarParams) -> float:
+    """The range- and RCS-independent part of :func:`radar_snr_db` (dB): SNR = this + RCS - 40 log10 R."""
+    lam = C_M_S / (p.fc_ghz * 1e9)
+    g_db = p.antenna_gain_dbi + p.array_gain_db
+    return ((p.tx_power_dbm - 30.0) + 2.0 * g_db + 20.0 * np.log10(lam) - 30.0 * np.log10(4.0 * np.pi)
+            - 10.0 * np.log10(K_BOLTZMANN * p.temperature_k * p.bandwidth_hz) - p.noise_figure_db - p.losses_db
+            + 10.0 * np.log10(p.bandwidth_hz * p.cpi_s))
+
+
+@numba.njit(cache=True)
+def _looks_kernel(sensor_xyz, x, y, z, rcs_dbsm, act, const_db, pfa, max_range_m, u, hit):
+    """One look of every sensor at every active drone: ``hit[j]`` = some sensor within ``max_range_m`` detects
+    drone ``act[j]``, detection when ``u[s, j] < P_D``. Same numbers as :func:`radar_snr_db` and
+    :func:`pd_swerling1` (ranges below 1 m count as 1 m, as in :meth:`IsacSensing.detect`), rearranged:
+    SNR = K_j / R^4 with K_j = 10^((const + RCS_j) / 10), P_D = exp(ln(P_FA) / (1 + SNR))."""
+    ln_pfa = np.log(pfa)
+    r2_max = max_range_m * max_range_m
+    for j in range(act.shape[0]):
+        d = act[j]
+        k = 10.0 ** ((const_db + rcs_dbsm[d]) / 10.0)
+        found = False
+        for s in range(sensor_xyz.shape[0]):
+            dx = x[d] - sensor_xyz[s, 0]
+            dy = y[d] - sensor_xyz[s, 1]
+            dz = z[d] - sensor_xyz[s, 2]
+            r2 = max(dx * dx + dy * dy + dz * dz, 1.0)
+            if r2 > r2_max:
+                continue
+            if u[s, j] < np.exp(ln_pfa / (1.0 + k / (r2 * r2))):
+                found = True
+                break  # the other sensors' uniforms were drawn already; nothing else depends on them
+        hit[j] = found
+
+
 @numba.njit(cache=True)
 def _greedy_pairs_kernel(t_idx, d_idx, n_tracks, n_det, out_t, out_d):
     t_free = np.ones(n_tracks, np.bool_)
@@ -130,6 +164,33 @@ def _greedy_pairs_kernel(t_idx, d_idx, n_tracks, n_det, out_t, out_d):
     return n
 
 
+@numba.njit(cache=True)
+def _associate_kernel(tpos, pos, gate_m, out_t, out_d):
+    """Greedy nearest-first association of tracks (rows of ``tpos``) and detections (rows of ``pos``) within
+    ``gate_m``: candidate pairs in (distance, track, detection) order (a stable sort of the row-major pairs by
+    distance), then :func:`_greedy_pairs_kernel`. Returns the number of pairs written to ``out_t``/``out_d``."""
+    nt, nd = tpos.shape[0], pos.shape[0]
+    t_idx = np.empty(nt * nd, np.int64)
+    d_idx = np.empty(nt * nd, np.int64)
+    dist = np.empty(nt * nd)
+    m = 0
+    for t in range(nt):
+        for j in range(nd):
+            dx = pos[j, 0] - tpos[t, 0]
+            dy = pos[j, 1] - tpos[t, 1]
+            dz = pos[j, 2] - tpos[t, 2]
+            r = np.sqrt(dx * dx + dy * dy + dz * dz)
+            if r <= gate_m:
+                t_idx[m] = t
+                d_idx[m] = j
+                dist[m] = r
+                m += 1
+    if m == 0:
+        return 0
+    order = np.argsort(dist[:m], kind="mergesort")
+    return _greedy_pairs_kernel(t_idx[:m][order], d_idx[:m][order], nt, nd, out_t, out_d)
+
+
 def _greedy_pairs(t_idx: np.ndarray, d_idx: np.ndarray, n_tracks: int, n_det: int) -> list[tuple[int, int]]:
     """Greedy one-to-one association: walk the candidate (track, detection) pairs in the given order (nearest
     first) and keep a pair when neither its track nor its detection is taken yet."""
@@ -148,9 +209,25 @@ class _Track:
     votes: dict[int, int]
     confirmed: bool = False
     born_t_s: float = 0.0
+    lead: int = -2  # the current majority truth (see truth); -2: not computed yet
+
+    def vote(self, who: int) -> None:
+        """Count one detection of ``who`` (drone index or -1) for this track."""
+        n = self.votes.get(who, 0) + 1
+        self.votes[who] = n
+        if self.lead != -2:
+            best = self.votes[self.lead]
+            if n > best or (n == best and who < self.lead):
+                self.lead = who
 
     def truth(self) -> int:
-        return max(self.votes.items(), key=lambda kv: (kv[1], -kv[0]))[0] if self.votes else -1
+        """The majority truth of the track's detections (ties: the lowest id), -1 for none. Counts only grow,
+        so the running maximum kept by :meth:`vote` equals the maximum over all votes."""
+        if not self.votes:
+            return -1
+        if self.lead == -2:
+            self.lead = max(self.votes.items(), key=lambda kv: (kv[1], -kv[0]))[0]
+        return self.lead
 
 
 @dataclass
@@ -193,6 +270,8 @@ class IsacSensing:
         self.tracks: list[_Track] = []
         self.next_id = 0
         self.kpi = SensingKPIs()
+        self._const_db = float(radar_constant_db(params))
+        self._fa_per_look = float(params.false_alarms_per_look)
 
     def detect(self, drones, sensor_xyz: np.ndarray, rng: np.random.Generator):
         """One look of every sensing cell. Returns (positions (k, 3), truth ids (k,))."""
@@ -200,18 +279,14 @@ class IsacSensing:
         sensor_xyz = np.asarray(sensor_xyz, dtype=np.float64).reshape(-1, 3)
         act = np.flatnonzero(drones.active)
         dpos = np.column_stack([drones.x_m[act], drones.y_m[act], drones.z_m[act]])
+        hit = np.zeros(act.size, bool)
         if sensor_xyz.shape[0] and act.size:
-            rng_m = np.linalg.norm(dpos[None, :, :] - sensor_xyz[:, None, :], axis=2)
-            rng_m = np.maximum(rng_m, 1.0)
-            pd = pd_swerling1(radar_snr_db(rng_m, drones.rcs_dbsm[act][None, :], p), p.pfa)
-            pd = np.where(rng_m <= p.max_range_m, pd, 0.0)
-            looks = rng.random(pd.shape) < pd
-            hit = looks.any(axis=0)
-        else:
-            hit = np.zeros(act.size, bool)
+            u = rng.random((sensor_xyz.shape[0], act.size))  # one uniform per (sensor, drone) look
+            _looks_kernel(sensor_xyz, drones.x_m, drones.y_m, drones.z_m, drones.rcs_dbsm, act, self._const_db,
+                          p.pfa, p.max_range_m, u, hit)
         det_pos = dpos[hit] + p.position_error_m * rng.standard_normal((int(hit.sum()), 3))
         det_truth = act[hit]
-        n_fa = rng.poisson(p.false_alarms_per_look, size=sensor_xyz.shape[0]) if sensor_xyz.shape[0] else []
+        n_fa = rng.poisson(self._fa_per_look, size=sensor_xyz.shape[0]) if sensor_xyz.shape[0] else []
         fa = []
         n_fa = np.asarray(n_fa, dtype=np.int64)
         for s in np.flatnonzero(n_fa).tolist():  # sensors with false alarms, in sensor order
@@ -220,7 +295,9 @@ class IsacSensing:
             phi = 2 * np.pi * rng.random(k)
             fa.append(np.column_stack([sensor_xyz[s, 0] + r * np.cos(phi), sensor_xyz[s, 1] + r * np.sin(phi),
                                        FALSE_ALARM_CEILING_M * rng.random(k)]))
-        fa_pos = np.concatenate(fa) if fa else np.zeros((0, 3))
+        if not fa:  # the usual look: no false alarm
+            return det_pos, det_truth.astype(np.int64)
+        fa_pos = np.concatenate(fa)
         pos = np.concatenate([det_pos, fa_pos])
         truth = np.concatenate([det_truth, np.full(fa_pos.shape[0], -1)]).astype(np.int64)
         return pos, truth
@@ -231,14 +308,11 @@ class IsacSensing:
         if self.tracks and pos.shape[0]:
             # all track-detection distances at once; candidate pairs in (distance, track, detection) order
             tpos = np.array([tr.pos for tr in self.tracks], dtype=np.float64).reshape(-1, 3)
-            diff = pos[None, :, :] - tpos[:, None, :]
-            d = np.sqrt(np.add.reduce(diff * diff, axis=2))
-            t_idx, d_idx = np.nonzero(d <= gate_m)
-            if t_idx.size:
-                # (distance, track, detection) order: nonzero lists the pairs by (track, detection), and a stable
-                # sort by distance keeps that order among equal distances
-                order = np.argsort(d[t_idx, d_idx], kind="stable")
-                pairs = _greedy_pairs(t_idx[order], d_idx[order], len(self.tracks), pos.shape[0])
+            k = min(len(self.tracks), pos.shape[0])
+            out_t = np.empty(k, np.int64)
+            out_d = np.empty(k, np.int64)
+            n = _associate_kernel(tpos, np.ascontiguousarray(pos, dtype=np.float64), float(gate_m), out_t, out_d)
+            pairs = list(zip(out_t[:n].tolist(), out_d[:n].tolist(), strict=True))
         t_used, d_used = set(), set()
         truth_l = truth.tolist()
         for ti, di in pairs:
@@ -247,14 +321,15 @@ class IsacSensing:
             tr = self.tracks[ti]
             tr.pos = pos[di].copy()
             tr.hits.append(True)
-            tr.votes[truth_l[di]] = tr.votes.get(truth_l[di], 0) + 1
+            tr.vote(truth_l[di])
         for ti, tr in enumerate(self.tracks):
             if ti not in t_used:
                 tr.hits.append(False)
             del tr.hits[:-p.confirm_n]
         for di in range(pos.shape[0]):
             if di not in d_used:
-                self.tracks.append(_Track(self.next_id, pos[di].copy(), [True], {truth_l[di]: 1}, False, t_s))
+                self.tracks.append(_Track(self.next_id, pos[di].copy(), [True], {truth_l[di]: 1}, False, t_s,
+                                          truth_l[di]))
                 self.next_id += 1
         keep = []
         for tr in self.tracks:
@@ -271,7 +346,22 @@ class IsacSensing:
     def step(self, t_s: float, dt_s: float, drones, sensor_xyz: np.ndarray,
              rng: np.random.Generator) -> TrackList:
         """One tick: look, associate, confirm/delete, update KPIs. ``sensor_xyz``: (n, 3) positions of the
-        cells with sensing enabled (site x, y and antenna height)."""
+        cells with sensing enabled (site x, y and antenna height). Returns the tracks after the tick."""
+        n_det, n_fa = self.advance(t_s, dt_s, drones, sensor_xyz, rng)
+        n = len(self.tracks)
+        return TrackList(
+            np.array([t.tid for t in self.tracks], np.int64),
+            np.array([t.pos[0] for t in self.tracks]) if n else np.zeros(0),
+            np.array([t.pos[1] for t in self.tracks]) if n else np.zeros(0),
+            np.array([t.pos[2] for t in self.tracks]) if n else np.zeros(0),
+            np.array([t.confirmed for t in self.tracks], bool),
+            np.array([t.truth() for t in self.tracks], np.int64),
+            n_det, n_fa)
+
+    def advance(self, t_s: float, dt_s: float, drones, sensor_xyz: np.ndarray,
+                rng: np.random.Generator) -> tuple[int, int]:
+        """:meth:`step` without building the track list (what a simulation tick needs); returns the tick's
+        (detections of drones, false alarms)."""
         if not np.isfinite(dt_s) or dt_s < 0:
             raise ValueError(f"IsacSensing.step: dt_s must be >= 0, found {dt_s!r}")
         pos, truth = self.detect(drones, sensor_xyz, rng)
@@ -291,12 +381,4 @@ class IsacSensing:
                 k.false_tracks.add(tr.tid)
             elif not drones.registered[who] and who not in k.detected:
                 k.detected[who] = float(t_s)
-        n = len(self.tracks)
-        return TrackList(
-            np.array([t.tid for t in self.tracks], np.int64),
-            np.array([t.pos[0] for t in self.tracks]) if n else np.zeros(0),
-            np.array([t.pos[1] for t in self.tracks]) if n else np.zeros(0),
-            np.array([t.pos[2] for t in self.tracks]) if n else np.zeros(0),
-            np.array([t.confirmed for t in self.tracks], bool),
-            np.array([t.truth() for t in self.tracks], np.int64),
-            int(truth.size) - n_fa, n_fa)
+        return int(truth.size) - n_fa, n_fa

@@ -6,7 +6,8 @@ Classes (``users.traffic_classes`` in ``agents/catalog.yaml``):
 * ``ftp3``: FTP model 3 (3GPP TR 36.872 / TR 36.889, REFERENCES.md §5.4, verify): a fixed population, files
   of ``S`` bytes arriving per UE as a Poisson process of rate ``lambda * p(t)`` (busy-hour rate times the
   diurnal profile). Offered rate over a tick: ``N * S * 8 / dt`` with ``N ~ Poisson(lambda p(t) dt)`` (drawn
-  in a Numba kernel from the run's generator, :func:`_poisson`); the
+  in a Numba kernel from the run's generator: inversion of the tick's tabulated CDF, :func:`_poisson_table`,
+  or :func:`_poisson` for large means); the
   mean offered load per UE is ``lambda p(t) S`` (REFERENCES.md §5.4, "offered load per cell = N_UE lambda S").
 * ``cbr``: constant bit rate ``rate_mbps`` or ``payload_bytes * 8 / period_s`` (periodic IoT reports,
   3GPP TR 45.820 Annex E, verify); not diurnal unless the class says so.
@@ -194,15 +195,22 @@ def offered_mean_mbps(table: TrafficTable, traffic_id: np.ndarray, profile_value
 
 
 @numba.njit(cache=True)
-def _poisson(mean, key, i):
-    """Poisson draw from the (key, i) hash stream: multiplication method below mean 10, PTRS transformed
-    rejection above (W. Hoermann, "The transformed rejection method for generating Poisson random
-    variables", Insurance: Mathematics and Economics 12, 1993; the algorithm NumPy uses)."""
+def _ptrs_constants(mean):
+    """The constants of the PTRS sampler for ``mean`` (>= 10): (sqrt, log, b, a, 1/alpha, v_r)."""
+    slam = math.sqrt(mean)
+    b = 0.931 + 2.53 * slam
+    return slam, math.log(mean), b, -0.059 + 0.02483 * b, 1.1239 + 1.1328 / (b - 3.4), 0.9277 - 3.6224 / (b - 2.0)
+
+
+@numba.njit(cache=True, inline="always")
+def _poisson_with(mean, limit, loglam, b, a, invalpha, vr, key, i, c0):
+    """Poisson draw from the (key, i) hash stream, draws ``c0, c0 + 1, ...``, with the per-mean constants
+    precomputed (``limit`` = exp(-mean) for the multiplication method below mean 10; the PTRS constants
+    above)."""
     if mean <= 0.0:
         return 0.0
-    c = np.uint64(0)
+    c = c0
     if mean < 10.0:
-        limit = math.exp(-mean)
         prod = 1.0
         k = 0.0
         while True:
@@ -211,12 +219,6 @@ def _poisson(mean, key, i):
             if prod <= limit:
                 return k
             k += 1.0
-    slam = math.sqrt(mean)
-    loglam = math.log(mean)
-    b = 0.931 + 2.53 * slam
-    a = -0.059 + 0.02483 * b
-    invalpha = 1.1239 + 1.1328 / (b - 3.4)
-    vr = 0.9277 - 3.6224 / (b - 2.0)
     while True:
         u = hash_uniform(key, i, c) - 0.5
         v = hash_uniform(key, i, c + np.uint64(1))
@@ -233,8 +235,80 @@ def _poisson(mean, key, i):
 
 
 @numba.njit(cache=True)
+def _poisson(mean, key, i):
+    """Poisson draw from the (key, i) hash stream: multiplication method below mean 10, PTRS transformed
+    rejection above (W. Hoermann, "The transformed rejection method for generating Poisson random
+    variables", Insurance: Mathematics and Economics 12, 1993; the algorithm NumPy uses)."""
+    if mean < 10.0:
+        return _poisson_with(mean, math.exp(-mean) if mean > 0.0 else 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, key, i,
+                             np.uint64(0))
+    _, loglam, b, a, invalpha, vr = _ptrs_constants(mean)
+    return _poisson_with(mean, 0.0, loglam, b, a, invalpha, vr, key, i, np.uint64(0))
+
+
+#: Poisson means up to this use inversion with a tabulated CDF and a guide table (:func:`_poisson_table`);
+#: above it PTRS (the table grows with the mean and exp(-mean) underflows near 745). A performance setting.
+POISSON_TABLE_MAX_MEAN = 200.0
+
+
+@numba.njit(cache=True)
+def _poisson_table(mean):
+    """CDF ``P(X <= k)`` of Poisson(``mean``) for k = 0 .. ceil(mean + 12 sqrt(mean)) + 16 (pmf recurrence
+    ``p_k = p_{k-1} mean / k``) and its guide table (Chen & Asau 1974; Devroye, *Non-Uniform Random Variate
+    Generation*, 1986, ch. III.2.4): ``guide[g]`` = the smallest k with ``cdf[k] > g / len``, so inversion
+    starts at most a step or two below the answer. Beyond the table the tail mass is below 1e-30."""
+    n = int(math.ceil(mean + 12.0 * math.sqrt(mean))) + 16
+    cdf = np.empty(n)
+    p = math.exp(-mean)
+    c = p
+    cdf[0] = c
+    for k in range(1, n):
+        p *= mean / k
+        c += p
+        cdf[k] = c
+    guide = np.empty(n, np.int64)
+    k = 0
+    for g in range(n):
+        while k < n - 1 and cdf[k] <= g / n:
+            k += 1
+        guide[g] = k
+    return cdf, guide
+
+
+@numba.njit(cache=True, inline="always")
+def _poisson_invert(cdf, guide, u):
+    """The smallest k with ``u < cdf[k]`` (inversion), -1 when ``u`` is beyond the table."""
+    n = cdf.shape[0]
+    k = guide[int(u * n)]
+    while k < n and u >= cdf[k]:
+        k += 1
+    return k if k < n else -1
+
+
+@numba.njit(cache=True)
 def _demand_kernel(tid, active, demand, full_buffer, kind, diurnal, lam, bits, rate, share, p, dt, key,
                    expected):
+    # per traffic class: the Poisson mean of the tick and its sampler (the same for all the class's users):
+    # inversion of a tabulated CDF (one uniform per user) up to POISSON_TABLE_MAX_MEAN, PTRS above
+    m = kind.shape[0]
+    mean = np.zeros(m)
+    consts = np.zeros((m, 6))
+    width = 1
+    for j in range(m):
+        if kind[j] == TRAFFIC_FTP3:
+            mean[j] = lam[j] * (p if diurnal[j] else 1.0) * dt
+            if mean[j] <= POISSON_TABLE_MAX_MEAN:
+                width = max(width, int(math.ceil(mean[j] + 12.0 * math.sqrt(mean[j]))) + 16)
+            if mean[j] >= 10.0:
+                _, consts[j, 1], consts[j, 2], consts[j, 3], consts[j, 4], consts[j, 5] = _ptrs_constants(mean[j])
+    cdfs = np.ones((m, width))
+    guides = np.zeros((m, width), np.int64)
+    for j in range(m):
+        if kind[j] == TRAFFIC_FTP3 and mean[j] <= POISSON_TABLE_MAX_MEAN:
+            cdf, guide = _poisson_table(mean[j])
+            cdfs[j, :cdf.shape[0]] = cdf
+            guides[j, :cdf.shape[0]] = guide
+            consts[j, 0] = cdf.shape[0]
     for i in range(tid.shape[0]):
         if not active[i]:
             demand[i] = 0.0
@@ -247,8 +321,18 @@ def _demand_kernel(tid, active, demand, full_buffer, kind, diurnal, lam, bits, r
         if kd == TRAFFIC_FTP3:
             if expected:
                 demand[i] = lam[j] * scale * bits[j] / 1e6
-            else:
-                demand[i] = _poisson(lam[j] * scale * dt, key, i) * bits[j] / dt / 1e6
+                continue
+            k = -1.0
+            if mean[j] <= 0.0:
+                k = 0.0
+            elif mean[j] <= POISSON_TABLE_MAX_MEAN:
+                nt = int(consts[j, 0])
+                k = float(_poisson_invert(cdfs[j, :nt], guides[j, :nt], hash_uniform(key, i, np.uint64(0))))
+            if k < 0.0:  # above the table's range (or its tail, probability < 1e-30): PTRS on fresh draws
+                k = _poisson_with(mean[j], 0.0, consts[j, 1], consts[j, 2], consts[j, 3], consts[j, 4],
+                                  consts[j, 5], key, i, np.uint64(1)) if mean[j] >= 10.0 else \
+                    _poisson_with(mean[j], math.exp(-mean[j]), 0.0, 0.0, 0.0, 0.0, 0.0, key, i, np.uint64(1))
+            demand[i] = k * bits[j] / dt / 1e6
         elif kd == TRAFFIC_CBR:
             demand[i] = rate[j] * scale
         elif kd == TRAFFIC_XR:

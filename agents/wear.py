@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from agents.equipment import COMPONENT_NAMES, EquipmentSpec
@@ -102,6 +103,100 @@ def ph_failure_offset_h(age_h: np.ndarray, h_acc: np.ndarray, e_target: np.ndarr
     ``eta ((a/eta)^beta + (E - H)/mult)^(1/beta) - a`` (exact conditional inversion)."""
     base = (age_h / eta_h) ** beta + np.maximum(e_target - h_acc, 0.0) / mult
     return eta_h * base ** (1.0 / beta) - age_h
+
+
+@numba.njit(cache=True)
+def _cell_health(degradation, cell_idx, cell_ptr, n_cells):
+    out = np.ones(n_cells)
+    for i in range(degradation.shape[0]):
+        h = 1.0 - degradation[i]
+        for j in range(cell_ptr[i], cell_ptr[i + 1]):
+            c = cell_idx[j]
+            if h < out[c]:
+                out[c] = h
+    return out
+
+
+@numba.njit(cache=True)
+def _all_within(a, lo, hi):
+    """Every value finite and in [lo, hi]."""
+    for v in a:
+        if not (v >= lo and v <= hi):
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _hazard_kernel(cell_load, cell_idx, cell_ptr, amb_u, heat, fan_rise, fan_unit, degradation, b_temp, t_ref,
+                   b_load, failed, h_acc, cycle_damage, unit_cycles, age, eta, beta, e_target, shape_k, start_off_h,
+                   dt_h, out_load, out_mult, out_h_start, out_h_new, out_dt, out_fails, out_grow, out_ka, out_kb):
+    """Per unit over one tick: mean load of its cells (clipped to [0, 1]), temperature and proportional-hazards
+    multiplier (:func:`ph_multiplier`), cumulative hazard at the tick start (plus thermal-cycle damage) and end,
+    whether it fails in the tick, and for survivors whose consumed life grows the gamma-bridge Beta
+    parameters ``(k (p' - p), max(k (1 - p'), 1e-300))`` (``out_grow``)."""
+    for i in range(amb_u.shape[0]):
+        a0, a1 = cell_ptr[i], cell_ptr[i + 1]
+        tot = 0.0
+        for j in range(a0, a1):
+            tot += cell_load[cell_idx[j]]
+        load = min(max(tot / (a1 - a0), 0.0), 1.0)
+        out_load[i] = load
+        fu = fan_unit[i]
+        fan_d = degradation[fu] if fu >= 0 else 0.0
+        temp = amb_u[i] + heat[i] * load + fan_rise[i] * fan_d
+        mult = np.exp(b_temp[i] * (temp - t_ref[i]) + b_load[i] * load)
+        out_mult[i] = mult
+        alive = not failed[i]
+        dt = dt_h - start_off_h[i] if alive else 0.0
+        out_dt[i] = dt
+        h_start = h_acc[i] + cycle_damage[i] * unit_cycles[i] if alive else h_acc[i]
+        out_h_start[i] = h_start
+        a = age[i]
+        h_new = h_start + mult * (((a + dt) / eta[i]) ** beta[i] - (a / eta[i]) ** beta[i])
+        out_h_new[i] = h_new
+        fails = alive and h_new >= e_target[i]
+        out_fails[i] = fails
+        p_old = min(max(h_acc[i] / e_target[i], 0.0), 1.0)
+        p_new = min(max(h_new / e_target[i], 0.0), 1.0)
+        out_grow[i] = alive and not fails and p_new > p_old
+        out_ka[i] = shape_k[i] * (p_new - p_old)
+        out_kb[i] = max(shape_k[i] * (1.0 - p_new), 1e-300)
+
+
+@numba.njit(cache=True)
+def _apply_kernel(fails, grow, inc, h_new, dt_u, degradation, h_acc, age, e_target, failed, repair_at_s, n_failures,
+                  fail_units, repair_s, tel_nominal, tel_ratio, tel_per_load, tel_noise, load, amb_u, heat, fan_rise,
+                  fan_unit, temp_noise, z_sig, z_temp, eta, beta, mult, sig_true, sig_obs, temp_true, temp_obs, rul):
+    """End of a wear tick: degradation increments, hazard and age of the survivors, failed units (degradation 1,
+    hazard at the threshold, repair time), then telemetry (true values and with sensor noise ``z``) and the
+    constant-covariate RUL (:func:`ph_failure_offset_h`; 0 for failed units)."""
+    n = degradation.shape[0]
+    for i in range(n):
+        if grow[i]:
+            degradation[i] += (1.0 - degradation[i]) * inc[i]
+        if not failed[i] and not fails[i]:
+            h_acc[i] = h_new[i]
+            age[i] = age[i] + dt_u[i]
+    for k in range(fail_units.shape[0]):
+        i = fail_units[k]
+        degradation[i] = 1.0
+        h_acc[i] = e_target[i]
+        failed[i] = True
+        repair_at_s[i] = repair_s[k]
+        n_failures[i] += 1
+    for i in range(n):
+        d = degradation[i]
+        sig_true[i] = tel_nominal[i] * (1.0 + (tel_ratio[i] - 1.0) * d) + tel_per_load[i] * load[i]
+        sig_obs[i] = sig_true[i] + z_sig[i] * tel_noise[i]
+        fu = fan_unit[i]
+        fan_d = degradation[fu] if fu >= 0 else 0.0
+        temp_true[i] = amb_u[i] + heat[i] * load[i] + fan_rise[i] * fan_d
+        temp_obs[i] = temp_true[i] + z_temp[i] * temp_noise[i]
+        if failed[i]:
+            rul[i] = 0.0
+        else:
+            base = (age[i] / eta[i]) ** beta[i] + max(e_target[i] - h_acc[i], 0.0) / mult[i]
+            rul[i] = eta[i] * base ** (1.0 / beta[i]) - age[i]
 
 
 # ------------------------------------------------------------------------------------------- model
@@ -243,9 +338,7 @@ class WearModel:
 
     def cell_health(self) -> np.ndarray:
         """Per cell, the lowest health (1 - D) of the units it depends on."""
-        out = np.ones(self.n_cells)
-        np.minimum.at(out, self.cell_idx, np.repeat(1.0 - self.degradation, np.diff(self.cell_ptr)))
-        return out
+        return _cell_health(self.degradation, self.cell_idx, self.cell_ptr, self.n_cells)
 
     # ------------------------------------------------------------------------------ tick
     def step(self, dt_s: float, cell_load: np.ndarray, ambient_c: float | np.ndarray = 25.0,
@@ -259,7 +352,7 @@ class WearModel:
         cell_load = np.asarray(cell_load, dtype=np.float64)
         if cell_load.shape != (self.n_cells,):
             raise WearError(f"step.cell_load: expected shape ({self.n_cells},), found {cell_load.shape}")
-        if np.any(~np.isfinite(cell_load)) or np.any(cell_load < 0) or np.any(cell_load > 1 + 1e-9):
+        if not _all_within(cell_load, 0.0, 1.0 + 1e-9):
             raise WearError("step.cell_load: expected values in [0, 1]")
         amb = np.asarray(ambient_c, dtype=np.float64)
         if amb.ndim == 1 and amb.shape != (self.n_sites,):
@@ -290,59 +383,45 @@ class WearModel:
             self.h_acc[due] = 0.0
             self.e_target[due] = rng.exponential(1.0, int(due.sum()))
             self.degradation[due] = 0.0
-        alive = ~self.failed
-        dt_u = np.where(alive, dt_h - start_off_h, 0.0)
-
-        # covariates
-        load = np.clip(self.unit_load(cell_load), 0.0, 1.0)
-        temp = amb_u + self.self_heating_c * load + self.fan_rise_c * self._fan_degradation()
-        mult = ph_multiplier(self.b_temp, temp, self.t_ref_c, self.b_load, load)
-
-        # cumulative hazard: thermal-cycle damage at the tick start, then the continuous part; exact failure
-        # instants by conditional inversion
+        fan_unit, fan_rise, heat = self.fan_unit, self.fan_rise_c, self.self_heating_c
+        n = self.n_units
+        load, mult, h_start, h_new, dt_u, ka, kb = (np.empty(n) for _ in range(7))
+        fails, grow = np.empty(n, np.bool_), np.empty(n, np.bool_)
+        # covariates, cumulative hazard (thermal-cycle damage at the tick start, then the continuous part),
+        # failures and the gamma-bridge parameters of the surviving units (one pass: _hazard_kernel)
+        _hazard_kernel(cell_load, self.cell_idx, self.cell_ptr, amb_u, heat, fan_rise, fan_unit, self.degradation,
+                       self.b_temp, self.t_ref_c, self.b_load, self.failed, self.h_acc, self.cycle_damage,
+                       unit_cycles, self.age_h, self.eta_h, self.beta, self.e_target, self.shape_k, start_off_h,
+                       dt_h, load, mult, h_start, h_new, dt_u, fails, grow, ka, kb)
         a, eta, beta = self.age_h, self.eta_h, self.beta
-        h_start = np.where(alive, self.h_acc + self.cycle_damage * unit_cycles, self.h_acc)
-        dh = mult * (((a + dt_u) / eta) ** beta - (a / eta) ** beta)
-        h_new = h_start + dh
-        fails = alive & (h_new >= self.e_target)
         fail_units = np.flatnonzero(fails)
-        off_h = ph_failure_offset_h(a[fails], h_start[fails], self.e_target[fails], eta[fails], beta[fails],
-                                    mult[fails])
-        fail_time_s = t0 + (start_off_h[fails] + np.minimum(off_h, dt_u[fails])) * 3600.0
-        mttr = self.mttr_h[fails].copy()
-        expo = self.mttr_exponential[fails]
-        if expo.any():
-            mttr[expo] = rng.exponential(mttr[expo])
-        repair_s = fail_time_s + mttr * 3600.0
+        if fail_units.size:
+            # exact failure instants by conditional inversion
+            off_h = ph_failure_offset_h(a[fails], h_start[fails], self.e_target[fails], eta[fails], beta[fails],
+                                        mult[fails])
+            fail_time_s = t0 + (start_off_h[fails] + np.minimum(off_h, dt_u[fails])) * 3600.0
+            mttr = self.mttr_h[fails].copy()
+            expo = self.mttr_exponential[fails]
+            if expo.any():
+                mttr[expo] = rng.exponential(mttr[expo])
+            repair_s = fail_time_s + mttr * 3600.0
+        else:
+            fail_time_s = repair_s = np.zeros(0)
 
-        # degradation: gamma bridge in consumed-life clock p = H/E
-        p_old = np.clip(self.h_acc / self.e_target, 0.0, 1.0)
-        p_new = np.clip(h_new / self.e_target, 0.0, 1.0)
-        grow = alive & ~fails & (p_new > p_old)
+        # degradation: gamma bridge in consumed-life clock p = H/E; (1 - p_new) can round to 0 just before a
+        # failure: the kernel keeps numpy's beta parameters > 0
+        inc = np.zeros(n)
         if grow.any():
-            k = self.shape_k[grow]
-            # (1 - p_new) can round to 0 just before a failure: keep numpy's beta parameters > 0
-            inc = rng.beta(k * (p_new[grow] - p_old[grow]), np.maximum(k * (1.0 - p_new[grow]), 1e-300))
-            self.degradation[grow] += (1.0 - self.degradation[grow]) * inc
-        self.h_acc = np.where(alive & ~fails, h_new, self.h_acc)
-        self.age_h = np.where(alive & ~fails, a + dt_u, self.age_h)
-        self.degradation[fails] = 1.0
-        self.h_acc[fails] = self.e_target[fails]
-        self.failed[fails] = True
-        self.repair_at_s[fails] = repair_s
-        self.n_failures[fails] += 1
-
-        # telemetry: true values and separate sensor noise
+            inc[grow] = rng.beta(ka[grow], kb[grow])
+        # telemetry: true values and separate sensor noise (draws in this order: signal, temperature)
+        z_sig = rng.normal(0.0, 1.0, n)
+        z_temp = rng.normal(0.0, 1.0, n)
+        sig_true, sig_obs, temp_true, temp_obs, rul = (np.empty(n) for _ in range(5))
+        _apply_kernel(fails, grow, inc, h_new, dt_u, self.degradation, self.h_acc, self.age_h, self.e_target,
+                      self.failed, self.repair_at_s, self.n_failures, fail_units, repair_s, self.tel_nominal,
+                      self.tel_ratio, self.tel_per_load, self.tel_noise, load, amb_u, heat, fan_rise, fan_unit,
+                      self.temp_noise, z_sig, z_temp, eta, beta, mult, sig_true, sig_obs, temp_true, temp_obs, rul)
         d = self.degradation
-        sig_true = self.tel_nominal * (1.0 + (self.tel_ratio - 1.0) * d) + self.tel_per_load * load
-        sig_obs = sig_true + rng.normal(0.0, 1.0, self.n_units) * self.tel_noise
-        temp_true = amb_u + self.self_heating_c * load + self.fan_rise_c * self._fan_degradation()
-        temp_obs = temp_true + rng.normal(0.0, 1.0, self.n_units) * self.temp_noise
-        rul = np.zeros(self.n_units)
-        ok = ~self.failed
-        if ok.any():
-            rul[ok] = ph_failure_offset_h(self.age_h[ok], self.h_acc[ok], self.e_target[ok], eta[ok], beta[ok],
-                                          mult[ok])
         self.time_s = t1
         return WearStep(time_s=t1, health=1.0 - d, degradation=d.copy(), load=load,
                         temperature_true_c=temp_true, temperature_observed_c=temp_obs, signal_true=sig_true,

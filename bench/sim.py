@@ -15,13 +15,17 @@ The Mesa baseline runs the SAME tick semantics per agent in plain Python: random
 the tick, FTP-3 Poisson demand, the pixel's top-K candidate cells from the same gain cache, best cell / A3
 handover (hysteresis + offset), SINR towards the server (interference of the other radiating top-K cells weighted
 by the previous tick's loads, O2I loss), attenuated Shannon efficiency; then the model's equal-share water-filling
-per cell and EARTH power per cell in Python; wear and sensing (cell- and drone-level, not per user) call the same
-array models as the array version. A self-check compares the baseline's radio step with the array kernels on the
-same positions before timing.
+per cell over the user agents and the served drones, in Python; one ``CellAgent`` per cell for EARTH power and
+energy; the tick's KPIs (coverage, 5th/50th percentile rate, throughput, demand, power, energy) over the agents.
+The drone (flight, C2 demand, radio at 3-D positions), wear and sensing models - tens of drones and a few hundred
+units, not per user - call the same array code as the array version, on the baseline's own Simulation built from
+the same scenario (so the baseline's share of that work costs exactly what the array tick pays; a per-agent
+rewrite of those parts would only make the baseline slower). A self-check compares the baseline's radio step
+with the array kernels on the same positions before timing.
 
 Where the time goes: for the paired sizes the array tick's CPU time per stage (:data:`dientine.sim.STAGES`) is
 printed in ms per tick and ns per user, next to the Mesa baseline's ns per agent, so the ratio's ceiling is visible
-(per-user stages: ~0.2 us per user here against ~10 us per Mesa agent).
+(per-user stages: ~0.1-0.15 us per user here against ~8-10 us per Mesa agent).
 
 Peak memory: ``tracemalloc`` peak during the build and two ticks (NumPy allocations are traced; scratch arrays
 allocated inside Numba kernels are not).
@@ -32,6 +36,7 @@ Run: .venv/bin/python bench/sim.py
 from __future__ import annotations
 
 import math
+import os
 import time
 import tracemalloc
 from pathlib import Path
@@ -40,10 +45,11 @@ import mesa
 import numba
 import numpy as np
 
+from agents.drones import step_drones, update_drone_demand
 from agents.equipment import CellState
 from dientine.radio.link import SHANNON_36942
 from dientine.scenario import load_scenario, validate_data
-from dientine.sim import STAGES, Simulation
+from dientine.sim import SINR_MIN_DB, STAGES, Simulation
 from dientine.twin import user_candidates_serial, user_links_serial
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,12 +193,35 @@ class UserAgent(mesa.Agent):
         self.radio()
 
 
-class BaselineModel(mesa.Model):
-    """The same tick with one Mesa agent per user; cell-level models (wear, sensing) as in the array version."""
+class CellAgent(mesa.Agent):
+    """One cell (base station sector) as a Python object: EARTH power of its load and the tick's energy."""
 
-    def __init__(self, src: Simulation):
+    def __init__(self, model: BaselineModel, c: int):
+        super().__init__(model)
+        self.c = c
+        self.load = 0.0
+        self.power_w = 0.0
+        self.energy_j = 0.0
+
+    def step(self) -> None:
+        m = self.model
+        # EARTH power (Auer et al. 2011, per-cell TRX share) of a serving cell; a cell that cannot serve keeps
+        # its previous power (no state changes happen in the benchmark)
+        if m.can_serve[self.c]:
+            self.power_w = m.trx * (m.p0 + m.dp * self.load * m.pmax)
+        self.energy_j += self.power_w * m.dt
+
+
+class BaselineModel(mesa.Model):
+    """The same tick the textbook Mesa way: one agent per user (mobility, demand, radio, handover), one agent
+    per cell (power, energy), scheduling and KPIs in Python over the agents. The drone, wear and sensing models
+    (tens of drones, a few hundred units, not per user) call the same array code as the array version, on the
+    baseline's own copy of the network (``own``: a Simulation built from the same scenario and seed)."""
+
+    def __init__(self, src: Simulation, own: Simulation):
         super().__init__(seed=src.seed_value + 1)
         self.src = src
+        self.own = own
         tw = src.twin
         g = tw.grid
         self.x0, self.y0, self.w, self.h = g.x0_m, g.y0_m, g.width_m, g.height_m
@@ -217,48 +246,80 @@ class BaselineModel(mesa.Model):
         self.radiates = tw.bs.interfering_mask().copy()
         active = np.flatnonzero(tw.users.active)
         self.users = [UserAgent(self, int(i)) for i in active]
-        self.power_w = np.zeros(self.n_cells)
+        self.cells = [CellAgent(self, c) for c in range(self.n_cells)]
+        self.records: list[dict[str, float]] = []
         self.user_stage_s = 0.0
         self.stage_cpu_s = {"users": 0.0, "radio": 0.0, "scheduling": 0.0}
 
     def _sync(self) -> None:
-        self.stage_cpu_s["users"] = self.user_stage_s  # one bucket: agents.do("step") + the scheduling loop
+        self.stage_cpu_s["users"] = self.user_stage_s  # one bucket: the user agents' steps + the scheduling loop
 
     def step(self) -> None:
+        own = self.own
+        otw = own.twin
         c0 = time.process_time()
-        self.agents.do("step")
-        # equal-share water-filling per cell (fluid scheduler), in Python
-        by_cell: dict[int, list[UserAgent]] = {}
+        self.agents_by_type[UserAgent].do("step")
+        t_users = time.process_time() - c0
+        # drones: the same array code as the array version (flight, C2 demand, radio at their 3-D positions)
+        step_drones(otw.drones, self.dt)
+        update_drone_demand(otw.drones, otw.population.traffic_table)
+        own._radio_drones(self.can_serve, self.radiates, self.load)
+        c1 = time.process_time()
+        # equal-share water-filling per cell (fluid scheduler), in Python, over user agents and served drones
+        by_cell: dict[int, list[list]] = {}
         for a in self.users:
             a.rate = 0.0
             if a.serving >= 0 and a.se > 0.0 and a.demand > 0.0:
-                by_cell.setdefault(a.serving, []).append(a)
+                by_cell.setdefault(a.serving, []).append([a.demand * 1e6 / (a.se * self.bw), a.se, a])
+        n = otw.users.n
+        for k in range(otw.drones.n):
+            c, se, dem = int(own._ue_serving[n + k]), float(own._ue_se[n + k]), float(own._ue_demand[n + k])
+            if c >= 0 and se > 0.0 and dem > 0.0:
+                by_cell.setdefault(c, []).append([dem * 1e6 / (se * self.bw), se, None])
         load = [0.0] * self.n_cells
+        served = [0.0] * self.n_cells
         for c, members in by_cell.items():
-            needs = sorted(((a.demand * 1e6 / (a.se * self.bw), a) for a in members), key=lambda t: t[0])
-            left, n_left = 1.0, len(needs)
-            for need, a in needs:
+            members.sort(key=lambda t: t[0])
+            left, n_left = 1.0, len(members)
+            for need, se, a in members:
                 share = left / n_left
                 x = min(need, share)
-                a.rate = x * a.se * self.bw / 1e6
+                rate = x * se * self.bw / 1e6
+                if a is not None:
+                    a.rate = rate
+                served[c] += rate
                 left -= x
                 n_left -= 1
             load[c] = 1.0 - left
-        self.user_stage_s += time.process_time() - c0
-        # EARTH power per cell (Auer et al. 2011, per-cell TRX share), in Python
-        for c in range(self.n_cells):
-            if self.can_serve[c]:
-                self.power_w[c] = self.trx * (self.p0 + self.dp * load[c] * self.pmax)
+        self.user_stage_s += t_users + time.process_time() - c1
+        # cells: power and energy, one agent per cell
+        for cell in self.cells:
+            cell.load = load[cell.c]
+        self.agents_by_type[CellAgent].do("step")
         self.load = np.asarray(load)
         # cell- and drone-level models: the same array code as the array version
-        src = self.src
-        if src.wear is not None:
-            src.wear.step(self.dt, np.clip(self.load, 0.0, 1.0))
-        if src.sensing is not None:
-            on = src.twin.bs.state == CellState.ON
-            c = src.twin.cells
-            src.sensing.step(0.0, self.dt, src.twin.drones, np.column_stack([c.x_m[on], c.y_m[on], c.height_m[on]]),
+        if own.wear is not None:
+            own.wear.step(self.dt, np.clip(self.load, 0.0, 1.0))
+        if own.sensing is not None:
+            on = otw.bs.state == CellState.ON
+            c = otw.cells
+            own.sensing.step(0.0, self.dt, otw.drones, np.column_stack([c.x_m[on], c.y_m[on], c.height_m[on]]),
                              self.np_rng)
+        # KPIs over the agents (what the array version records per tick)
+        covered = 0
+        rates = []
+        for a in self.users:
+            if a.serving >= 0 and a.sinr >= SINR_MIN_DB:
+                covered += 1
+            if a.demand > 0.0:
+                rates.append(a.rate)
+        p5, p50 = np.percentile(rates, (5.0, 50.0)) if rates else (0.0, 0.0)
+        self.records.append({
+            "users_active": len(self.users), "users_covered": covered, "rate_p5_mbps": float(p5),
+            "rate_median_mbps": float(p50), "throughput_mbps": sum(served),
+            "demand_mbps": sum(a.demand for a in self.users), "power_w": sum(c.power_w for c in self.cells),
+            "energy_kwh": sum(c.power_w for c in self.cells) * self.dt / 3.6e6,
+        })
         self._sync()
 
 
@@ -298,7 +359,8 @@ def radio_self_check(src: Simulation, base: BaselineModel) -> float:
 # --------------------------------------------------------------------------------------------------- main
 def main() -> None:
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-    print(f"bench/sim.py: Numba threads = {numba.get_num_threads()}, 57-cell layout, 15-min ticks")
+    print(f"bench/sim.py: Numba threads = {numba.get_num_threads()}, 57-cell layout, 15-min ticks; load average "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())} (1, 5, 15 min) at the start")
     warm = Simulation(scenario_with(1_000))  # compile every kernel before memory and time are measured
     warm.run(2)
     del warm
@@ -318,12 +380,12 @@ def main() -> None:
         repeats = 3 if n >= 1_000_000 else (7 if n >= 100_000 else 9)
         if n in BASELINE_SIZES:
             # paired samples: array tick, then the Mesa tick, alternating, so both see the same machine load
-            b = BaselineModel(model)
+            b = BaselineModel(model, Simulation(scenario_with(n)))
             check = radio_self_check(model, b)
             b.step()  # warm-up
             ours, theirs = [], []
             before = dict(model.stage_cpu_s)
-            for _ in range(repeats if n <= 1_000 else 3):
+            for _ in range(repeats if n <= 1_000 else 5):
                 ours.append(tick_sample(model))
                 theirs.append(tick_sample(b))
             stage_ms[n] = {k: (model.stage_cpu_s[k] - before[k]) * 1e3 / len(ours) for k in STAGES}
@@ -383,9 +445,10 @@ def main() -> None:
     day = float(np.median(days))
     label = f"city_day: 96 ticks, {model.twin.n_users_base:,} users + 8k crowd"
     print(f"{label:46s} {day:9.2f}s {'-':>10s} {'-':>7s} {'< 10 s':>14s} {'PASS' if day < TARGET_DAY_S else 'FAIL'}")
-    print("baseline = the same tick with one mesa.Agent per user (AgentSet.do('step')) + Python scheduling/power, "
-          "measured in this run, alternating with the array ticks; medians of 9 ticks (3 at 10k, 7 at 100k, 3 at 1M), "
-          "3 days")
+    print("baseline = the same tick with one mesa.Agent per user (AgentSet.do('step')), one per cell, Python "
+          "scheduling and KPIs, measured in this run, alternating with the array ticks; medians of 9 ticks (5 at 10k, "
+          "7 at 100k, 3 at 1M), 3 days")
+    print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())} (1, 5, 15 min; 2 cores)")
 
 
 if __name__ == "__main__":

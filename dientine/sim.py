@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import mesa
+import numba
 import numpy as np
 
 from agents.drones import step_drones, update_drone_demand
@@ -73,6 +74,22 @@ REPAIR_LEAD_S = 1e-3  # numerical: see _apply_events
 
 #: Stages of a tick, in order, as timed in ``Simulation.stage_s``.
 STAGES = ("users", "drones", "radio", "scheduling", "power_wear", "sensing", "kpis")
+
+
+@numba.njit(cache=True)
+def _scheduler_inputs(serving, se, demand, full_buffer, active, bandwidth_hz, out_serving, out_se, out_demand):
+    """The users' part (the first ``len(serving)`` entries) of the scheduler's input arrays: serving cell,
+    spectral efficiency and demand (0 for inactive users; full-buffer users offer what they could take with all
+    of the cell's resources, ``se * B``)."""
+    for u in range(serving.shape[0]):
+        out_serving[u] = serving[u]
+        out_se[u] = se[u]
+        if not active[u]:
+            out_demand[u] = 0.0
+        elif full_buffer[u]:
+            out_demand[u] = se[u] * bandwidth_hz / 1e6
+        else:
+            out_demand[u] = demand[u]
 
 
 class _StageClock:
@@ -158,7 +175,10 @@ class Simulation(mesa.Model):
         self._rate_demanding = np.zeros(n)
         self._cell_index = np.arange(tw.n_cells)
         self._drone_buf: dict[str, np.ndarray] | None = None
+        self._sensor_key: tuple[np.ndarray, Any] | None = None
+        self._sensor_xyz = np.zeros((0, 3))
         self._ones_cells = np.ones(tw.n_cells)
+        self._bw_cells = np.full(tw.n_cells, float(tw.bandwidth_hz))
         self._energy_kwh_cum = 0.0
         self.sites = [SiteAgent(self, s) for s in range(tw.n_sites)]
         self.wall_time_s = 0.0
@@ -298,7 +318,8 @@ class Simulation(mesa.Model):
              radiates, load, self._mw3, self._interf)
         np.copyto(self._prev_serving, u.ho.serving_cell)
         counts = tw.population.step_handover(self._rsrp_serv, self._other, self._rsrp_other, self.time_s,
-                                             self.tick_s, cell_available=can_serve, best_cell=self._best)
+                                             self.tick_s, cell_available=can_serve, best_cell=self._best,
+                                             check=False)  # arrays built above by the candidates kernel
         kind, alpha, smin, tmax, thr, eff = tw.se_params
         links(u.active, u.ho.serving_cell, self._prev_serving, self._best, self._other, self._mw3, self._interf,
               radiates, load, tw.o2i_lin, tw.noise_mw, kind, alpha, smin, tmax, thr, eff, self.sinr_db,
@@ -343,17 +364,11 @@ class Simulation(mesa.Model):
     def _schedule(self, avail: np.ndarray):
         tw = self.twin
         u = tw.users
-        n = u.n
-        self._ue_serving[:n] = u.ho.serving_cell
-        self._ue_se[:n] = self.se_bps_hz
-        dem = self._ue_demand[:n]
-        np.copyto(dem, u.demand_mbps)
-        fb = u.full_buffer
-        if fb.any():
-            dem[fb] = self.se_bps_hz[fb] * tw.bandwidth_hz / 1e6
-        dem[~u.active] = 0.0
-        return schedule(self._ue_serving, self._ue_se, self._ue_demand, tw.bandwidth_hz, avail, n_cells=tw.n_cells,
-                        policy=self.scenario.simulation.scheduler)
+        _scheduler_inputs(u.ho.serving_cell, self.se_bps_hz, u.demand_mbps, u.full_buffer, u.active,
+                          tw.bandwidth_hz, self._ue_serving, self._ue_se, self._ue_demand)
+        # the arrays are built here (right types, shapes and ranges): the scheduler's input checks are skipped
+        return schedule(self._ue_serving, self._ue_se, self._ue_demand, self._bw_cells, avail, n_cells=tw.n_cells,
+                        policy=self.scenario.simulation.scheduler, check=False)
 
     # ------------------------------------------------------------------ tick
     def step(self) -> None:
@@ -390,13 +405,14 @@ class Simulation(mesa.Model):
             clock.lap("radio")
             self._radio_drones(can_serve, radiates, load)
             clock.lap("drones")
-            res = self._schedule(bs.available_fraction())
-            self._cell_load = np.clip(res.prb_utilisation, 0.0, 1.0)
+            res = self._schedule(can_serve.astype(np.float64))  # = bs.available_fraction()
+            self._cell_load = np.minimum(np.maximum(res.prb_utilisation, 0.0), 1.0)  # clip to [0, 1]
             clock.lap("scheduling")
         n = tw.users.n
         self.rate_mbps[:] = res.rate_mbps[:n]
         users_per_cell = res.n_users
-        bs.set_traffic(np.where(can_serve, self._cell_load, 0.0), np.where(can_serve, users_per_cell, 0))
+        bs.set_traffic(np.where(can_serve, self._cell_load, 0.0), np.where(can_serve, users_per_cell, 0),
+                       check=False)  # built here: in range, zero on cells that do not serve
         if self.wear is not None:
             wstep = self.wear.step(dt, bs.load)
             apply_failures(bs, self.wear, wstep)
@@ -406,9 +422,7 @@ class Simulation(mesa.Model):
 
         new_detections = 0
         if self.sensing is not None:
-            on = bs.state == CellState.ON
-            sensors = np.column_stack([tw.cells.x_m[on], tw.cells.y_m[on], tw.cells.height_m[on]])
-            self.sensing.step(self.time_s, dt, tw.drones, sensors, self._r_sense)
+            self.sensing.advance(self.time_s, dt, tw.drones, self._sensors(), self._r_sense)
             total = len(self.sensing.kpi.detected)
             new_detections = total - self._intruders_detected
             self._intruders_detected = total
@@ -420,6 +434,17 @@ class Simulation(mesa.Model):
         self.time_s = self.tick * dt
         if self.tick >= self.n_ticks:
             self.running = False
+
+    def _sensors(self) -> np.ndarray:
+        """(n, 3) positions of the cells that are on (the sensing cells); rebuilt only when the set of cells that
+        are on or their positions change."""
+        tw = self.twin
+        on = tw.bs.state == CellState.ON
+        c = tw.cells
+        if (self._sensor_key is None or self._sensor_key[1] is not c or not np.array_equal(self._sensor_key[0], on)):
+            self._sensor_xyz = np.column_stack([c.x_m[on], c.y_m[on], c.height_m[on]])
+            self._sensor_key = (on, c)
+        return self._sensor_xyz
 
     def _record(self, res, state_at_start: np.ndarray, tick_energy_j: np.ndarray, ho: dict[str, int],
                 new_detections: int) -> None:

@@ -178,3 +178,22 @@ def test_deterministic_on_large_input():
     np.testing.assert_array_equal(a.rate_mbps, b.rate_mbps)
     assert np.all(a.prb_utilisation <= 1.0 + 1e-12)
     assert np.all(a.rate_mbps <= args[2])
+
+
+@pytest.mark.parametrize("policy", ["equal_share", "proportional_fair", "equal_rate"])
+def test_unchecked_call_gives_the_checked_result(policy):
+    """check=False (the simulation's per-tick call with arrays it built) skips only the input checks."""
+    rng = np.random.default_rng(11)
+    n, n_cells = 3000, 12
+    serving = rng.integers(-1, n_cells, n).astype(np.int64)
+    se = np.where(rng.random(n) < 0.05, 0.0, rng.uniform(0.1, 6.0, n))
+    dem = np.where(rng.random(n) < 0.2, 0.0, rng.exponential(2.0, n))
+    bw = np.full(n_cells, 20e6)
+    av = np.where(rng.random(n_cells) < 0.2, 0.0, 1.0)
+    a = schedule(serving, se, dem, bw, av, n_cells=n_cells, policy=policy)
+    b = schedule(serving, se, dem, bw, av, n_cells=n_cells, policy=policy, check=False)
+    for f in ("rate_mbps", "prb_utilisation", "n_users", "n_active", "demand_mbps", "served_mbps",
+              "unsatisfied_mbps", "n_unsatisfied", "n_blocked"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    assert (a.n_unassigned, a.unassigned_demand_mbps) == (b.n_unassigned, b.unassigned_demand_mbps)
+    assert a.prb_utilisation.max() > 0.99  # some cells are loaded: the water-filling is exercised

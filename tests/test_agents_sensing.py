@@ -130,3 +130,46 @@ def test_gate_separates_two_drones_and_runs_reproducibly():
     assert k1 == k2 and np.array_equal(t1.x_m, t2.x_m)
     assert k1["intruders"] == 3 and k1["intruders_detected"] == 3 and k1["false_tracks"] == 0
     assert set(t1.truth[t1.confirmed]) == set(range(7))   # one confirmed track per drone
+
+
+def test_looks_kernel_matches_radar_equation_and_swerling1():
+    """The per-look kernel of IsacSensing.detect against radar_snr_db + pd_swerling1 on the same uniforms."""
+    from agents.sensing import _looks_kernel, radar_constant_db
+
+    rng = np.random.default_rng(3)
+    ns, nd = 9, 40
+    sensors = np.column_stack([rng.uniform(0, 3000, ns), rng.uniform(0, 3000, ns), rng.uniform(20, 40, ns)])
+    x, y, z = rng.uniform(0, 3000, nd), rng.uniform(0, 3000, nd), rng.uniform(30, 300, nd)
+    x[0], y[0], z[0] = sensors[0]  # on top of a sensor: range clamped to 1 m
+    rcs = rng.normal(-12.81, 3.0, nd)
+    act = np.flatnonzero(rng.random(nd) < 0.8)
+    r = np.maximum(np.sqrt((x[act][None] - sensors[:, :1]) ** 2 + (y[act][None] - sensors[:, 1:2]) ** 2
+                           + (z[act][None] - sensors[:, 2:]) ** 2), 1.0)
+    pd = np.where(r <= P.max_range_m, pd_swerling1(radar_snr_db(r, rcs[act][None], P), P.pfa), 0.0)
+    assert 0.05 < np.mean(pd > 0.5) < 0.95  # a mix of sure, unlikely and out-of-range looks
+    for _ in range(20):
+        u = rng.random((ns, act.size))
+        hit = np.zeros(act.size, bool)
+        _looks_kernel(sensors, x, y, z, rcs, act, radar_constant_db(P), P.pfa, P.max_range_m, u, hit)
+        close = np.abs(u - pd) < 1e-12  # rearranged arithmetic: only exact ties may differ
+        np.testing.assert_array_equal(hit[~close.any(0)], (u < pd).any(0)[~close.any(0)])
+
+
+def test_association_kernel_matches_sorted_greedy_walk():
+    """Tracks-to-detections association in one kernel = distances, stable sort of the gated pairs by
+    distance, greedy walk (ties between equal distances resolved by (track, detection) order)."""
+    from agents.sensing import _associate_kernel, _greedy_pairs
+
+    rng = np.random.default_rng(5)
+    for trial in range(30):
+        nt, nd = rng.integers(1, 12), rng.integers(1, 12)
+        tpos = rng.integers(0, 6, (nt, 3)).astype(float) * 10.0  # a lattice: many equal distances
+        pos = rng.integers(0, 6, (nd, 3)).astype(float) * 10.0
+        gate = 25.0
+        d = np.sqrt(((pos[None] - tpos[:, None]) ** 2).sum(2))
+        t_idx, d_idx = np.nonzero(d <= gate)
+        order = np.argsort(d[t_idx, d_idx], kind="stable")
+        want = _greedy_pairs(t_idx[order], d_idx[order], nt, nd) if t_idx.size else []
+        out_t, out_d = np.empty(min(nt, nd), np.int64), np.empty(min(nt, nd), np.int64)
+        n = _associate_kernel(tpos, pos, gate, out_t, out_d)
+        assert list(zip(out_t[:n].tolist(), out_d[:n].tolist(), strict=True)) == want, trial

@@ -150,3 +150,63 @@ def test_poisson_sampler_moments_and_pmf(mean):
     m = int(np.floor(mean))
     pmf = exp(-mean + m * log(mean) - lgamma(m + 1)) if mean > 0 else 1.0
     assert abs(np.mean(draws == m) - pmf) < 5 * np.sqrt(pmf * (1 - pmf) / n)
+
+
+@pytest.mark.parametrize("mean", [0.3, 7.2, 45.0, 200.0])
+def test_poisson_table_inversion(mean):
+    from math import exp, lgamma, log
+
+    from agents.traffic import _poisson_invert, _poisson_table
+
+    cdf, guide = _poisson_table(mean)
+    k = np.arange(cdf.size)
+    pmf = np.exp(-mean + k * log(mean) - np.array([lgamma(v + 1.0) for v in k]))
+    np.testing.assert_allclose(cdf, np.cumsum(pmf), rtol=1e-12)
+    assert 1.0 - cdf[-1] < 1e-15
+    # the guide table never starts past the answer: inversion = the smallest k with u < cdf[k]
+    u = np.random.default_rng(7).random(50000)
+    def expected(v):  # -1: beyond the table (u at or above its last CDF value; the sampler then uses PTRS)
+        k = np.searchsorted(cdf, v, side="right")
+        return np.where(k == cdf.size, -1, k)
+
+    got = np.array([_poisson_invert(cdf, guide, v) for v in u])
+    np.testing.assert_array_equal(got, expected(u))
+    edge = np.concatenate([cdf[:-1], np.nextafter(cdf[:-1], 0.0)])
+    edge = edge[edge < 1.0]  # uniforms are < 1
+    np.testing.assert_array_equal([_poisson_invert(cdf, guide, v) for v in edge], expected(edge))
+    assert abs(got.mean() - mean) < 5 * np.sqrt(mean / u.size)
+    m = int(np.floor(mean))
+    pm = exp(-mean + m * log(mean) - lgamma(m + 1))
+    assert abs(np.mean(got == m) - pm) < 5 * np.sqrt(pm * (1 - pm) / u.size)
+
+
+@pytest.mark.parametrize("mean", [0.0, 7.2, 32.4, 150.0, 600.0])
+def test_demand_kernel_ftp_counts_are_poisson(mean):
+    """The per-tick FTP-3 file counts N (demand x dt / S) have the Poisson mean, variance and mode frequency,
+    through the table sampler (mean <= POISSON_TABLE_MAX_MEAN) and PTRS above it; inactive users demand 0."""
+    from math import exp, lgamma, log
+
+    from agents.traffic import POISSON_TABLE_MAX_MEAN, TRAFFIC_FTP3, _demand_kernel
+
+    assert (mean > POISSON_TABLE_MAX_MEAN) == (mean == 600.0)
+    n, dt, bits = 40000, 900.0, 4e6
+    tid = np.zeros(n, np.int16)
+    active = np.ones(n, bool)
+    active[:10] = False
+    demand = np.full(n, -1.0)
+    fb = np.ones(n, bool)
+    lam = np.array([mean / dt])
+    _demand_kernel(tid, active, demand, fb, np.array([TRAFFIC_FTP3], np.int8), np.array([False]), lam,
+                   np.array([bits]), np.zeros(1), np.zeros(1), 1.0, dt, np.uint64(99), False)
+    assert np.all(demand[:10] == 0.0) and not fb.any()
+    k = demand[10:] * dt * 1e6 / bits
+    np.testing.assert_allclose(k, np.round(k), atol=1e-6)
+    if mean == 0.0:
+        assert np.all(k == 0.0)
+        return
+    m = k.size
+    assert abs(k.mean() - mean) < 5 * np.sqrt(mean / m)
+    assert abs(k.var() / mean - 1) < 5 * np.sqrt(2 / m) + 0.01
+    mode = int(np.floor(mean))
+    pm = exp(-mean + mode * log(mean) - lgamma(mode + 1))
+    assert abs(np.mean(np.round(k) == mode) - pm) < 5 * np.sqrt(pm * (1 - pm) / m)

@@ -353,3 +353,17 @@ def test_percentiles_inplace_on_large_arrays_and_empty():
         assert percentiles_inplace(a.copy(), (5.0, 50.0)) == np.percentile(a, (5.0, 50.0)).tolist()
     with pytest.raises(ValueError, match="empty"):
         percentiles_inplace(np.zeros(0), (5.0,))
+
+
+def test_sensing_cells_follow_the_cells_that_are_on():
+    """The sensing look uses the cells that are on at the tick: the cached sensor positions are rebuilt when a
+    site fails (and again when it is repaired)."""
+    model = sim_of(small())  # site 0 fails at 00:30 for 1 h
+    bs, c = model.twin.bs, model.twin.cells
+    for _ in range(model.n_ticks):
+        model.step()
+        on = bs.state == CellState.ON
+        want = np.column_stack([c.x_m[on], c.y_m[on], c.height_m[on]])
+        np.testing.assert_array_equal(model._sensors(), want)
+    counts = model.kpis_network.column("cells_active").to_pylist()
+    assert min(counts) < max(counts) == bs.n_cells  # the failure took cells off and they came back
