@@ -5,12 +5,14 @@ Baseline: ``Simulation(city day, all cells on).run()``. Loop: ``ClosedLoop(city 
 Both are run ``REPEATS`` times after a warm-up (Numba and table
 compilation excluded); medians are reported with the breakdown of the loop run: radio, agents (users, drones,
 power/wear, sensing), scheduling and KPIs as timed by the simulation (``Simulation.stage_s`` when present),
-decision tables and solvers as timed by the loop. Target (issue 6): the loop adds less than 50 % to a day's
-simulation time on 2 cores.
+decision tables, solvers, the predictive QoS guard and the all-on shadow (:mod:`dientine.loop.shadow`) as timed
+by the loop, and the process CPU time of each run (to tell a load-limited figure). Target (issue 6): the loop
+adds less than 50 % to a day's simulation time on 2 cores.
 
 Then the threshold-settling demo: the same city run for ``WEEK_DAYS`` simulated days with the energy-saving
 policy adapting its thresholds (decisions.feedback); prints each threshold at the end of every day, the energy
-saved per day (EARTH counterfactual) and the size of the last day's changes.
+saved per day (EARTH counterfactual), the outcome windows over the QoS target and the largest window loss per
+day, and the size of the last day's changes (settled: the largest <= 5 % of a threshold's range).
 """
 
 from __future__ import annotations
@@ -44,24 +46,30 @@ def _stages(sim: Simulation) -> dict[str, float]:
 
 
 def run_off(sc) -> tuple[float, dict[str, float], dict]:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     sim = Simulation(sc)
     sim.run()
-    return time.perf_counter() - t0, _stages(sim), sim.summary()
+    parts = _stages(sim)
+    parts["CPU time (process)"] = time.process_time() - c0
+    return time.perf_counter() - t0, parts, sim.summary()
 
 
 def run_on(sc) -> tuple[float, dict[str, float], dict]:
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     lp = ClosedLoop(sc)
     lp.run()
     total = time.perf_counter() - t0
     parts = _stages(lp.sim)
+    parts["CPU time (process)"] = time.process_time() - c0
     st = lp.stats
     decide = float(np.sum(st.decide_ms)) / 1e3
+    pred = lp._predictor.time_s
     parts.update({"loop: tables": st.table_s, "loop: solvers": st.solver_s,
-                  "loop: problems + apply": st.apply_s,
+                  "loop: QoS prediction (in apply)": pred,
+                  "loop: problems + apply (rest)": st.apply_s - pred,
                   "loop: rest of decide": decide - st.table_s - st.solver_s - st.apply_s,
-                  "loop: per-tick (QoS, outcomes)": st.tick_s})
+                  "loop: all-on shadow (in per-tick)": lp.shadow.time_s,
+                  "loop: per-tick (QoS, outcomes, rest)": st.tick_s - lp.shadow.time_s})
     return total, parts, lp.summary()
 
 
@@ -103,7 +111,12 @@ def main() -> int:
           f"({100 * (e_on - e_off) / e_off:+.1f} %), unsatisfied demand {summ_off['unsatisfied_demand_pct']:.2f} -> "
           f"{summ['unsatisfied_demand_pct']:.2f} %, 5th-pct rate {summ_off.get('rate_p5_mbps', float('nan')):.3f} -> "
           f"{summ.get('rate_p5_mbps', float('nan')):.3f} Mbit/s; outcome windows over the QoS target "
-          f"{summ['qos_violations']} of {summ['outcome_windows']}")
+          f"{summ['qos_violations']} of {summ['outcome_windows']} (overshoot_pct {summ['overshoot_pct']:.1f}, "
+          f"largest window loss vs all-on {summ['outcome_qos_lost_pct_max']:.2f} pp); shadow ticks "
+          f"{summ['all_on_shadow_ticks']}, QoS predictions {summ['qos_predictions']}")
+    import os  # noqa: PLC0415
+
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     # ------------------------------------------------------------------ a week: thresholds settle
     week = loop_sc.model_copy(update={"clock": loop_sc.clock.model_copy(update={"duration": WEEK_DAYS * 86400.0})})
@@ -113,8 +126,8 @@ def main() -> int:
     names = sorted(n for n in lp.book.values)
     print(f"\nthreshold settling over {WEEK_DAYS} simulated days ({week.name}, energy_saving, feedback on)")
     print(f"{'day':<5}" + "".join(f"{n.removeprefix('threshold_'):>20}" for n in names)
-          + f"{'saved %':>9}{'QoS lost>tgt':>13}")
-    prev_saved, prev_viol = 0.0, 0
+          + f"{'saved %':>9}{'QoS lost>tgt':>13}{'max lost pp':>12}")
+    prev_saved, prev_viol, prev_w = 0.0, 0, 0
     values = []
     for day in range(WEEK_DAYS):
         for _ in range(per_day):
@@ -126,7 +139,9 @@ def main() -> int:
         prev_viol = lp.stats.qos_violations
         values.append([lp.book.values[n] for n in names])
         pct = 100.0 * saved / (energy + saved) if energy + saved > 0 else 0.0
-        print(f"{day + 1:<5}" + "".join(f"{v:>20.3f}" for v in values[-1]) + f"{pct:>9.1f}{viol:>13d}")
+        lost = max((r["qos_lost_pct"] for r in lp.outcome_log[prev_w:]), default=0.0)
+        prev_w = len(lp.outcome_log)
+        print(f"{day + 1:<5}" + "".join(f"{v:>20.3f}" for v in values[-1]) + f"{pct:>9.1f}{viol:>13d}{lost:>12.2f}")
     last = np.abs(np.array(values[-1]) - np.array(values[-2])) if len(values) > 1 else np.zeros(len(names))
     span = np.array([lp.book.specs[n].max - lp.book.specs[n].min for n in names])
     settled = bool(np.all(last <= 0.05 * span))

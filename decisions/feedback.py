@@ -12,8 +12,10 @@ Applications", 2nd ed., Springer 2003, ch. 5):
     θ_{k+1}   = Π_[min, max]( θ_k + s · clip(a_k · slack_k · span, −step, +step) ),   a_k = a_0 / (k + 1)^γ
 
 with ``s`` = +1 when raising θ is more aggressive and −1 otherwise, ``span = max − min``. Violations move θ
-towards the conservative side at once; slack moves it towards the aggressive side, with steps that shrink
-(Σ a_k = ∞, Σ a_k² < ∞ for 1/2 < γ ≤ 1) so that θ settles. A violation larger than ``hard_violation``
+towards the conservative side at once, with the undecayed gain ``a_0`` (``a_k`` is replaced by
+``max(a_k, a_0)`` when slack < 0: safety does not fade with the number of updates); slack moves it towards the
+aggressive side, with steps that shrink (Σ a_k = ∞, Σ a_k² < ∞ for 1/2 < γ ≤ 1) so that θ settles where
+violations stop. A violation larger than ``hard_violation``
 (in units of ``qos_scale``) takes the full conservative step regardless of a_k (safety first). Every change is
 recorded with its version, reason and evidence, and can be reverted. θ never leaves [min, max].
 
@@ -108,11 +110,13 @@ def propose(spec: ThresholdSpec, value: float, n_updates: int, outcome: Outcome)
         why = f"QoS violated by {-slack:.3g} x scale (> {spec.hard_violation:g}): full safe step"
     else:
         a_k = spec.gain / (n_updates + 1) ** spec.gamma
-        delta = max(-spec.step, min(spec.step, a_k * slack * span))
         if slack < 0:
+            # safety first: a violation moves back with the undecayed gain a_0, however many updates came before
+            a_k = max(a_k, spec.gain)
             why = f"QoS violated by {-slack:.3g} x scale: step {a_k:.3g} towards conservative"
         else:
             why = f"QoS slack {slack:.3g} x scale: step {a_k:.3g} towards aggressive"
+        delta = max(-spec.step, min(spec.step, a_k * slack * span))
     new = min(spec.max, max(spec.min, value + sign * delta))
     if new in (spec.min, spec.max) and new != value + sign * delta:
         why += f"; held at the bound {new:g}"

@@ -57,6 +57,10 @@ class WindowOutcome:
     control_drift_pct: float = 0.0
     rate_p5_change_mbps: float = 0.0
     detections_missed: int = 0
+    #: same-tick all-cells-on comparison (None when the rows carry no ``allon_*`` columns): see paired_loss
+    paired_loss_pct: float | None = None
+    network_loss_pct: float | None = None
+    rate_p5_all_on_mbps: float | None = None
 
     @property
     def unsatisfied_pct(self) -> float:
@@ -67,7 +71,10 @@ class WindowOutcome:
 
     @property
     def qos_lost_pct(self) -> float:
-        """The QoS measure of the feedback (module docstring), percentage points >= 0."""
+        """The QoS measure of the feedback (module docstring), percentage points >= 0: the same-tick all-on
+        comparison when the rows carry it, else the difference-in-differences against the reference tick."""
+        if self.paired_loss_pct is not None:
+            return max(0.0, self.paired_loss_pct)
         return (max(0.0, self.unsatisfied_pct - self.reference_unsatisfied_pct - self.control_drift_pct)
                 + max(0.0, self.unassigned_pct - self.reference_unassigned_pct))
 
@@ -157,6 +164,11 @@ def measure_window(cell_rows: list[dict[str, np.ndarray]], net_rows: list[dict[s
         if control.any() and affected.any():
             drift = (_share_pct(unsat[:, control], demand[:, control])
                      - _share_pct(rc[rku][control], rc[rkd][control]))
+    paired = network = p5_all_on = None
+    if "allon_loss_mbps" in nets[0]:
+        paired, network = paired_loss(rows, nets, neighbours)
+        p5_all_on = float(np.mean([n["allon_rate_p5_mbps"] for n in nets]))
+        p5_change = rate_p5 - p5_all_on
     return WindowOutcome(
         tick_from=tick_from, tick_to=tick_to, energy_kwh=float(energy.sum()), energy_saved_kwh=float(saved),
         sleeping_cell_ticks=int(np.isin(state, SLEEP_STATES).sum()),
@@ -166,8 +178,40 @@ def measure_window(cell_rows: list[dict[str, np.ndarray]], net_rows: list[dict[s
         unassigned_pct=100.0 * float(unassigned.sum()) / qos_demand if qos_demand > 0 else 0.0,
         rate_p5_mbps=rate_p5,
         reference_unsatisfied_pct=ref_unsat, reference_unassigned_pct=ref_unassigned, control_drift_pct=drift,
-        rate_p5_change_mbps=p5_change, detections_missed=missed,
+        rate_p5_change_mbps=p5_change, detections_missed=missed, paired_loss_pct=paired,
+        network_loss_pct=network, rate_p5_all_on_mbps=p5_all_on,
     )
+
+
+def paired_loss(rows: list[dict[str, np.ndarray]], nets: list[dict[str, float]],
+                neighbours: np.ndarray) -> tuple[float, float]:
+    """QoS lost against the same-tick all-cells-on counterfactual (:mod:`dientine.loop.shadow`) over some
+    ticks' rows, percentage points: ``(area, network)``.
+
+    Per tick the closed loop records, for the finite-demand users, ``allon_loss_mbps`` (network row: the sum over
+    users of the shortfall they had minus the shortfall they would have had with every cell on, same positions
+    and demand draws; negative = the action helped), per cell ``allon_demand_mbps`` (their demand by the cell
+    that would have served them) and ``allon_off`` (cells the loop kept from serving that would have served).
+    ``area`` = 100 x total loss / the all-on demand of the area the action touched (the off cells and their
+    neighbours, :func:`neighbour_mask`, over any of the ticks; the whole network's demand when no cell was off);
+    ``network`` = 100 x total loss / the network's finite demand."""
+    loss = float(sum(n["allon_loss_mbps"] for n in nets))
+    off = np.zeros(neighbours.shape[0], bool)
+    for r in rows:
+        off |= np.asarray(r["allon_off"], bool)
+    dem_net = float(sum(n["qos_demand_mbps"] for n in nets))
+    if off.any():
+        area = neighbours[off].any(axis=0)
+        dem_area = float(sum(float(np.asarray(r["allon_demand_mbps"])[area].sum()) for r in rows))
+    else:
+        dem_area = dem_net
+    return (100.0 * loss / dem_area if dem_area > 0 else 0.0), (100.0 * loss / dem_net if dem_net > 0 else 0.0)
+
+
+def overshoot_pct(measures: list[float] | np.ndarray, target: float) -> float:
+    """Share (%) of outcome windows whose QoS measure exceeded its target (0 without windows)."""
+    m = np.asarray(measures, dtype=np.float64)
+    return 100.0 * float(np.count_nonzero(m > target)) / m.size if m.size else 0.0
 
 
 def _share_pct(unsat: np.ndarray, demand: np.ndarray) -> float:

@@ -1,7 +1,8 @@
 """``dientine report RUN``: one self-contained HTML page for a run directory.
 
 It shows what the run wrote: the summary KPIs (``summary.json`` or ``kpis.json``), every PNG (maps, time series),
-network KPI time series (``kpis_network.parquet``), the decision timeline (``decisions.parquet``), threshold
+network KPI time series (``kpis_network.parquet``), the decision timeline (``decisions.parquet``), the outcome
+windows (``outcomes.parquet``: QoS lost against the same-tick all-on comparison, per window), threshold
 trajectories (``thresholds.parquet``) and, for a what-if run, the baseline-vs-variant comparison
 (``comparison.json``). Figures are matplotlib PNGs embedded as base64, so the page is one file.
 """
@@ -151,6 +152,26 @@ def _thresholds_section(run: Path) -> str:
     return out + _table(rows, limit=200)
 
 
+def _outcomes_section(run: Path) -> str:
+    """Outcome windows of the closed loop: QoS lost against the same-tick all-on comparison vs its target."""
+    rows = pq.read_table(run / "outcomes.parquet").to_pylist() if (run / "outcomes.parquet").is_file() else None
+    if rows is None:
+        return ""
+    out = "<h2>Outcome windows (QoS lost vs all cells on, energy saved)</h2>"
+    if rows:
+        fig, ax = plt.subplots(figsize=(14, 3))
+        t = [r["time_s"] / 3600.0 for r in rows]
+        ax.bar(t, [r["qos_lost_pct"] for r in rows], width=0.8, align="edge", label="QoS lost (pp)")
+        ax.plot(t, [r["qos_target_pct"] for r in rows], "r--", label="target")
+        ax.set_xlabel("window start (h)")
+        ax.legend(fontsize=8)
+        out += _fig_to_img(fig)
+    cols = [c for c in ("time_s", "time_to_s", "qos_lost_pct", "qos_target_pct", "network_lost_all_on_pct",
+                        "rate_p5_mbps", "rate_p5_all_on_mbps", "energy_saved_kwh", "sleeping_cell_ticks",
+                        "all_on_exact") if rows and c in rows[0]]
+    return out + _table(rows, cols or None, limit=200)
+
+
 def _comparison_section(run: Path) -> str:
     path = run / "comparison.json"
     if not path.is_file():
@@ -166,7 +187,7 @@ def render_report(run: str | Path, out: str | Path | None = None) -> Path:
     if not run.is_dir():
         raise FileNotFoundError(f"{run}: not a run directory")
     parts = [_summary_section(run), _comparison_section(run), _timeseries_section(run),
-             _decisions_section(run), _thresholds_section(run)]
+             _decisions_section(run), _outcomes_section(run), _thresholds_section(run)]
     pngs = sorted(run.glob("*.png"))
     if pngs:
         parts.append("<h2>Figures</h2>" + "".join(_png(p) for p in pngs))

@@ -58,8 +58,11 @@ def test_tables_fire_solver_called_and_twin_changes(ran):
         assert inputs["cell_load"] < inputs["threshold_sleep_load"]
         assert inputs["neighbour_headroom"] >= inputs["threshold_neighbour_headroom"]
         assert not inputs["is_coverage_cell"] and r["row"] not in (0, 1, 2)
-        assert r["solver"] == "rru_sleep" and r["solver_status"] == "optimal"
-        assert r["solver_objective"] is not None and r["decide_ms"] > 0
+        # the night's first plan is the MILP's; later candidates go through the predictive QoS guard only
+        assert r["solver"] == "rru_sleep" and r["solver_status"].startswith(("optimal", "incremental"))
+        assert (r["solver_objective"] is not None) == r["solver_status"].startswith("optimal")
+        assert r["decide_ms"] > 0
+    assert any(r["solver_status"].startswith("optimal") for r in sleeps)
     applied = [r for r in sleeps if r["applied"]]
     assert applied
     s = ran.summary()

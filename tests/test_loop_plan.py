@@ -46,10 +46,13 @@ def test_every_decision_epoch_says_why_it_solved_or_kept_the_plan(ran):
     assert sleep and s["solver_calls"] >= 1
     for r in sleep:
         assert r["solver_status"] == "plan in force" or "[" in r["reason"], r
-    solved = {r["epoch"] for r in sleep if r["solver_status"] != "plan in force"}
+    solved = {r["epoch"] for r in sleep if r["solver_status"].startswith(("optimal", "feasible"))}
+    added = {r["epoch"] for r in sleep if r["solver_status"].startswith("incremental")}
     kept = {r["epoch"] for r in sleep if r["solver_status"] == "plan in force"}
     assert s["sleep_plans_kept"] == len(kept)
     assert len(solved) <= s["solver_calls"]
+    # incremental additions need no MILP: the predictive QoS guard checked every one of them
+    assert s["qos_predictions"] >= len(added)
 
 
 def test_replan_reasons():
@@ -178,7 +181,7 @@ def test_outcomes_parquet_has_one_row_per_window(tmp_path):
         assert r["time_to_s"] > r["time_s"] and r["detections_missed"] == 0  # no sensing in this scenario
 
 
-def test_qos_guard_wakes_only_the_cells_whose_absorbing_cells_got_worse():
+def test_qos_guard_wakes_only_the_cells_whose_area_lost_against_all_on():
     lp = ClosedLoop(validate_data(night(clock={"duration": "2h", "tick": "15min", "start": "00:00"})))
     n = lp.sim.twin.n_cells
     nb = np.zeros((n, n), bool)
@@ -187,16 +190,14 @@ def test_qos_guard_wakes_only_the_cells_whose_absorbing_cells_got_worse():
     nb[2, 3] = nb[3, 2] = True     # cell 2 asleep -> absorbed by 3
     lp._neighbours = nb
     dem = np.full(n, 10.0)
-    ref = {"qos_demand_mbps": dem, "qos_unsatisfied_mbps": np.full(n, 0.5)}            # 5 % everywhere
-    now_unsat = np.full(n, 0.5)
-    now_unsat[1] = 0.8    # +3 pp > 1 pp target
-    now_unsat[3] = 0.55   # +0.5 pp
-    lp._qos_ref = (ref, {})
-    lp._cell_rows = [{"qos_demand_mbps": dem, "qos_unsatisfied_mbps": now_unsat}]
+    loss = np.zeros(n)
+    loss[1] = 0.6    # area {0, 1}: 0.6 of 20 Mbit/s = 3 pp > 1 pp target
+    loss[3] = 0.1    # area {2, 3}: 0.5 pp
+    lp._cell_rows = [{"allon_demand_mbps": dem, "allon_loss_mbps": loss}]
     asleep = np.zeros(n, bool)
     asleep[[0, 2]] = True
-    guard, rise = lp._qos_guard(asleep)
+    guard, lost = lp._qos_guard(asleep)
     assert guard.tolist() == [i == 0 for i in range(n)]
-    assert rise[0] == pytest.approx(3.0) and rise[2] == pytest.approx(0.5)
-    lp._qos_ref = None   # no reference tick yet: no guard
+    assert lost[0] == pytest.approx(3.0) and lost[2] == pytest.approx(0.5)
+    lp._cell_rows = []   # no tick yet: no guard
     assert not lp._qos_guard(asleep)[0].any()

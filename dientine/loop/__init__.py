@@ -20,13 +20,18 @@ when the scenario does not state it) it
      cell from its equipment; demand scaled up to the diurnal profile's peak over the coming interval; warm
      start = the plan in force). The MILP decides which candidates really sleep (adoption) and wakes sleeping
      cells the coming demand needs. ``rru_wake`` rows are applied at once (a wake only adds capacity). The
-     plan is solved again only when :meth:`~dientine.loop.energy.EnergyMixin._replan_reason` says so (no plan,
-     absorbing cells forecast overloaded or their unserved share risen above the QoS target: whole plan;
-     new candidates or the diurnal level fell by 20 %: incremental, the sleeping cells kept); otherwise the
-     plan stands without a solver call. A plan that is not proven optimal and predicts an unserved share of
-     the affected demand beyond its all-on loss by more than the QoS target is not applied. A *QoS guard*
-     acts on measurements: a sleeping cell whose absorbing neighbours' finite-demand unserved share rose
-     above the QoS target (vs the reference tick) is woken and held awake for one outcome window;
+     MILP is solved again only when :meth:`~dientine.loop.energy.EnergyMixin._replan_reason` says so (no plan,
+     absorbing cells forecast overloaded or the sleeping cells' area over the QoS target: whole plan); new
+     candidates or a diurnal level 20 % lower only add cells (at most 8 per epoch, least loaded first), checked
+     by the predictive guard without a MILP;
+     otherwise the plan stands without a solver call. **QoS guards** (:mod:`dientine.loop.predict`,
+     :mod:`dientine.loop.shadow`): every plan (and, at every epoch, the plan in force) is *predicted* by
+     running the twin's own tick on the current users with the plan's masks against every cell on (demand at
+     the coming interval's forecast): the plan is cut (to the longest prefix of its cells, asleep ones first
+     then the least loaded, that passes) until the predicted window loss is within 70 % of the QoS target; after every
+     tick, when an open outcome window is projected over the target, the cells whose area lost more than the
+     target against the same-tick all-on comparison are woken at once and held awake for one window; the
+     MILP's demand margin grows after every trimmed plan or breached window;
    * ``incumbent_protection`` (every tick, a safety function): ``vacate_channel`` -> the cell leaves the
      channel (``off``); ``reassign_channel`` -> :mod:`solvers.spectrum` (CP-SAT: which cells may keep the single
      channel with the aggregate at every active protection point <= threshold - margin; the others go off);
@@ -50,13 +55,15 @@ when the scenario does not state it) it
    time the epoch took to decide;
 4. opens an outcome window for the energy-saving thresholds when cells are asleep (or when none is although
    the hour lies in the range the sleep window may reach: no QoS lost, slack); when it closes (after
-   ``loop.outcome_window``, default the decision interval) it measures the QoS lost in the affected area
-   (difference-in-differences of the finite-demand users' unserved share against a reference tick and the
-   unaffected cells, :mod:`dientine.outcomes`; full-buffer users are not counted) against ``loop.qos`` and
-   the saved energy, and updates the thresholds of :data:`ADAPTED_THRESHOLDS` with
-   :meth:`ThresholdBook.update` (bounded, step-limited, versioned with reason and evidence, revertible);
-   every change is a row of ``thresholds.parquet``, every window (with its 5th-percentile rate change and
-   missed detections) a row of ``outcomes.parquet``.
+   ``loop.outcome_window``, default the decision interval) it measures the QoS lost against the **same-tick
+   all-cells-on comparison** (:class:`dientine.loop.shadow.AllOnShadow`: the tick's users, positions and
+   demand draws evaluated again with every cell the policy switched on; bit for bit an actual all-on run with
+   the same seed; :func:`dientine.outcomes.paired_loss`) against ``loop.qos`` and the saved energy, and
+   updates the thresholds of :data:`ADAPTED_THRESHOLDS` with :meth:`ThresholdBook.update` (bounded,
+   step-limited, versioned with reason and evidence, revertible); every change is a row of
+   ``thresholds.parquet``, every window (with its 5th-percentile rate against the all-on one and missed
+   detections) a row of ``outcomes.parquet``; ``overshoot_pct`` in the summary is the share of windows over
+   the QoS target.
 
 Energy reference of ``energy_saved_pct``: the EARTH counterfactual of :mod:`dientine.outcomes` (sleeping cells
 at idle power), or -- with ``loop.compare_all_on: true`` -- a same-seed run of the scenario without decisions

@@ -76,6 +76,7 @@ class LoopStats:
     solver_failures: int = 0
     plans_kept: int = 0
     guard_wakes: int = 0
+    predictions: int = 0
     tilt_calls: int = 0
     plans_rejected: int = 0
     recommended: int = 0

@@ -20,12 +20,14 @@ from dientine.loop.common import (
     load_table,
     threshold_book,
 )
-from dientine.loop.energy import EnergyMixin
+from dientine.loop.energy import PREDICT_TARGET_SHARE, EnergyMixin
 from dientine.loop.inputs import InputsMixin
 from dientine.loop.power import PowerMixin
+from dientine.loop.predict import PlanPredictor
 from dientine.loop.protection import ProtectionMixin
+from dientine.loop.shadow import AllOnShadow
 from dientine.loop.tilt import TiltMixin
-from dientine.outcomes import SLEEP_STATES, neighbour_mask, saved_energy_kwh
+from dientine.outcomes import SLEEP_STATES, neighbour_mask, overshoot_pct, saved_energy_kwh
 from dientine.scenario import LoopSettings, Scenario, load_scenario
 from dientine.sim import Simulation
 from dientine.sim_output import plot_timeseries, write_parquet, write_summary
@@ -76,6 +78,21 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
         self._plan_level: float | None = None
         self._plan_free: np.ndarray | None = None
         self._threshold_names: dict[int, list[str]] = {}
+        #: same-tick all-cells-on counterfactual of the QoS measure (dientine.loop.shadow)
+        self.shadow = AllOnShadow(self.sim)
+        self._predictor = PlanPredictor(self.sim, self.shadow, self._neighbours)
+        #: safety margin of the sleep plan's demand (>= 1), raised by windows over the QoS target
+        self._plan_margin = 1.0
+        #: share of the QoS target a predicted plan may use (learned from the windows, dientine.loop.energy)
+        self._predict_share = PREDICT_TARGET_SHARE
+        #: measured / predicted loss of transition ticks (>= 1) and the prediction of the plan just applied
+        self._transition_factor = 1.0
+        self._pending_transition: float | None = None
+
+    def _set_state(self, cell: int, state: str) -> None:
+        """A cell-state change of the energy-saving policy (the shadow counts the cell as on)."""
+        self.shadow.mark([cell])
+        self.sim.set_cell_state(cell, state)
 
     @property
     def energy_saved_kwh(self) -> float:
@@ -90,16 +107,21 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
             self._count_violations()
         if sim.tick > 0 and sim.tick % self.ticks_per_epoch == 0:
             self.decide()
+        self.shadow.before_step()
         sim.step()
         t0 = time.perf_counter()
         cell, net = dict(sim.kpi.latest_cell()), dict(sim.kpi.latest_network())
+        ran = self.shadow.after_step(cell)
         self._add_qos_columns(cell, net)
+        self._add_all_on_columns(cell, net, ran)
         self._cell_rows.append(cell)
         self._net_rows.append(net)
         self._saved_kwh += saved_energy_kwh(cell["state"], cell["energy_kwh"], self.p_idle_w, sim.tick_s)
         self.stats.max_cells_asleep = max(self.stats.max_cells_asleep,
                                           int(np.isin(cell["state"], SLEEP_STATES).sum()))
+        self._tick_guard(cell)
         self._close_outcomes()
+        self.shadow.maybe_stop(keep=bool(self._pending))
         self.stats.tick_s += time.perf_counter() - t0
 
     def _add_qos_columns(self, cell: dict[str, Any], net: dict[str, Any]) -> None:
@@ -124,6 +146,42 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
         if sensing is not None:  # intruders seen so far that no track has confirmed yet
             net["intruders_undetected"] = len(sensing.kpi.intruders) - len(sensing.kpi.detected)
 
+    def _add_all_on_columns(self, cell: dict[str, Any], net: dict[str, Any], ran: bool) -> None:
+        """The same-tick all-cells-on comparison of the finite-demand users (:mod:`dientine.loop.shadow`,
+        :func:`dientine.outcomes.paired_loss`): per cell ``allon_demand_mbps`` (demand by the cell that would
+        have served it), ``allon_loss_mbps`` (shortfall had minus shortfall with every cell on, by that cell),
+        ``allon_off`` (cells the policy kept from serving); for the network ``allon_loss_mbps`` (all users, also
+        those no cell would have served), ``allon_unsatisfied_mbps`` and ``allon_rate_p5_mbps``. Without the
+        shadow this tick the run *is* the all-on run: no loss."""
+        sim = self.sim
+        n_cells = sim.twin.n_cells
+        if not ran:
+            cell["allon_demand_mbps"] = cell["qos_demand_mbps"]
+            cell["allon_loss_mbps"] = np.zeros(n_cells)
+            cell["allon_off"] = np.zeros(n_cells, bool)
+            net["allon_loss_mbps"] = 0.0
+            net["allon_unsatisfied_mbps"] = float(cell["qos_unsatisfied_mbps"].sum()) + net["qos_unassigned_mbps"]
+            net["allon_rate_p5_mbps"] = float(net["rate_p5_mbps"])
+            return
+        t0 = time.perf_counter()
+        sh = self.shadow
+        u = sim.twin.users
+        n = u.n
+        d = u.demand_mbps[:n]
+        ok = u.active[:n] & ~u.full_buffer[:n] & (d > 0) & np.isfinite(d)
+        short_real = np.maximum(d - sim.rate_mbps[:n], 0.0)
+        short_all_on = np.maximum(d - sh.rate_mbps[:n], 0.0)
+        diff = np.where(ok, short_real - short_all_on, 0.0)
+        s = sh.ho.serving_cell[:n]
+        srv = ok & (s >= 0)
+        cell["allon_demand_mbps"] = np.bincount(s[srv], weights=d[srv], minlength=n_cells)
+        cell["allon_loss_mbps"] = np.bincount(s[srv], weights=diff[srv], minlength=n_cells)
+        cell["allon_off"] = sh.off.copy()
+        net["allon_loss_mbps"] = float(diff.sum())
+        net["allon_unsatisfied_mbps"] = float(short_all_on[ok].sum())
+        net["allon_rate_p5_mbps"] = sh.rate_p5_mbps()
+        sh.time_s += time.perf_counter() - t0
+
     def run(self, progress: bool = False) -> ClosedLoop:
         sim = self.sim
         t0 = time.perf_counter()
@@ -147,7 +205,7 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
         log records of this epoch."""
         t0 = time.perf_counter()
         sim = self.sim
-        kpi = sim.cell_kpi_table()
+        kpi = sim.twin.telemetry_overlay(sim.cell_kpi_table())  # measured KPIs in force (dientine.twin telemetry)
         records: list[dict[str, Any]] = []
         for name, model in self.tables.items():
             if name == "incumbent_protection":
@@ -229,9 +287,11 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
         detections; see :func:`dientine.outcomes.measure_window`)."""
         cols = ["time_s", "time_to_s", "energy_saved_kwh", "expected_saving_kwh", "qos_lost_pct", "qos_target_pct",
                 "affected_unsatisfied_pct", "reference_unsatisfied_pct", "control_drift_pct", "unassigned_pct",
-                "rate_p5_mbps", "rate_p5_change_mbps", "detections_missed", "sleeping_cell_ticks"]
-        ints = {"detections_missed", "sleeping_cell_ticks"}
-        return pa.table({c: pa.array([r[c] for r in self.outcome_log], type=pa.int64() if c in ints else pa.float64())
+                "rate_p5_mbps", "rate_p5_change_mbps", "detections_missed", "sleeping_cell_ticks",
+                "qos_lost_all_on_pct", "network_lost_all_on_pct", "rate_p5_all_on_mbps", "plan_margin",
+                "all_on_exact"]
+        types = {"detections_missed": pa.int64(), "sleeping_cell_ticks": pa.int64(), "all_on_exact": pa.bool_()}
+        return pa.table({c: pa.array([r[c] for r in self.outcome_log], type=types.get(c, pa.float64()))
                          for c in cols})
 
     def summary(self) -> dict[str, Any]:
@@ -262,6 +322,13 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
             "outcome_windows": st.outcome_windows,
             "qos_violations": st.qos_violations,
             "outcome_qos_lost_pct_max": max((r["qos_lost_pct"] for r in self.outcome_log), default=0.0),
+            "overshoot_pct": overshoot_pct([r["qos_lost_pct"] for r in self.outcome_log],
+                                           self.settings.qos.unsatisfied_demand_pct),
+            "all_on_shadow_ticks": self.shadow.ticks,
+            "all_on_shadow_exact": self.shadow.exact,
+            "time_all_on_shadow_s": self.shadow.time_s,
+            "qos_predictions": st.predictions,
+            "time_qos_prediction_s": self._predictor.time_s,
             "outcome_rate_p5_change_mbps_mean": (float(np.mean([r["rate_p5_change_mbps"] for r in self.outcome_log]))
                                                  if self.outcome_log else 0.0),
             "outcome_detections_missed_max": max((r["detections_missed"] for r in self.outcome_log), default=0),

@@ -15,7 +15,8 @@ from dientine.loop.common import (
     PendingWindow,
     jsonable,
 )
-from dientine.outcomes import SLEEP_STATES, measure_window
+from dientine.loop.predict import Prediction
+from dientine.outcomes import SLEEP_STATES, measure_window, paired_loss
 from dientine.radio.link import spectral_efficiency_bps_hz
 from dientine.sim import SINR_MIN_DB
 
@@ -33,10 +34,52 @@ AFFECTED_RANK = 2
 MIN_BANDWIDTH_SHARE = 1e-3
 
 
-def _share(row: dict[str, np.ndarray], cells: np.ndarray) -> float:
-    """Unserved share (%) of the finite demand of ``cells`` in one tick's row (0 without demand)."""
-    dem = float(row["qos_demand_mbps"][cells].sum())
-    return 100.0 * float(row["qos_unsatisfied_mbps"][cells].sum()) / dem if dem > 0 else 0.0
+#: Safety margin of the sleep plan's MILP: its demand is scaled by a factor m >= 1 (the solver's capacity
+#: constraints then keep a share 1 - 1/m of rho_max in reserve); m rises by PLAN_MARGIN_STEP after every outcome
+#: window over the QoS target and after every plan the predictive guard had to trim (the MILP's static model was
+#: optimistic), up to PLAN_MARGIN_MAX, and falls back by a quarter step after a window with at least half the
+#: target to spare and after a new plan the guard confirmed. Policy assumptions (trading saving against QoS
+#: risk), not physics.
+PLAN_MARGIN_STEP = 0.1
+PLAN_MARGIN_MAX = 2.0
+#: Largest number of trimming checks of the predictive QoS guard per decision (each costs two tick passes); a
+#: performance setting (bisection over the plan's cells).
+PREDICT_ROUNDS = 4
+#: Largest number of cells an incremental step puts to sleep at one epoch (the least-loaded candidates first): a
+#: staggered entry keeps each window's transition tick small and the guard's search short (4 checks resolve a
+#: plan of this size exactly); a policy / cost assumption.
+MAX_NEW_SLEEP = 8
+#: Share of the QoS target a plan may be predicted to lose: the prediction uses the last tick's users, the
+#: coming ticks draw new demand and move them, so 30 % of the target is kept in reserve; a policy assumption
+#: (with PLAN_MARGIN_STEP the loop's safety margin).
+PREDICT_TARGET_SHARE = 0.7
+#: The share above is the starting (and largest) value of a learned safety margin: a window over the QoS target
+#: multiplies it by PREDICT_SHARE_CUT (not below PREDICT_SHARE_MIN), a window with half the target to spare adds
+#: PREDICT_SHARE_RECOVER; policy assumptions.
+PREDICT_SHARE_CUT = 0.7
+PREDICT_SHARE_MIN = 0.2
+PREDICT_SHARE_RECOVER = 0.02
+#: Calibration of the predicted transition tick (cells ramping into sleep stop serving but still radiate): the
+#: tick after a plan put cells to sleep compares its measured loss with the prediction; the factor applied to
+#: later transition predictions follows the ratio (exponential average with weight TRANSITION_EMA, within
+#: [1, TRANSITION_FACTOR_MAX]; predictions below TRANSITION_FLOOR_PCT count as that). Policy assumptions.
+TRANSITION_EMA = 0.5
+TRANSITION_FACTOR_MAX = 6.0
+TRANSITION_FLOOR_PCT = 0.1
+#: The plan in force is predicted again at an epoch only when the diurnal profile forecasts a demand rise of
+#: more than this share over the coming interval (or the last tick's loss was high); a policy / cost setting.
+PREDICT_RISE = 0.05
+#: How many decision intervals ahead the rise is looked for: no cell enters sleep, and the plan in force is
+#: checked against the peak demand, when the profile rises within this horizon (a sleep entry and a wake each
+#: cost a tick in which the cell serves nobody); a policy assumption.
+RISE_EPOCHS = 2
+
+
+def area_loss_pct(row: dict[str, np.ndarray], area: np.ndarray) -> float:
+    """QoS lost (percentage points) by the users whose all-on server lies in ``area`` in one tick's row: their
+    shortfall minus the all-on shortfall over their all-on demand (``allon_*`` columns, 0 without demand)."""
+    dem = float(row["allon_demand_mbps"][area].sum())
+    return 100.0 * float(row["allon_loss_mbps"][area].sum()) / dem if dem > 0 else 0.0
 
 
 class EnergyMixin:
@@ -53,25 +96,24 @@ class EnergyMixin:
             self._qos_ref = (self._cell_rows[-1], self._net_rows[-1])
         serving = tw.bs.serving_mask()
         want_wake = (action == "rru_wake") & asleep
+        if not self._in_sleep_window():  # the window is over: every cell the policy put to sleep comes back
+            for c in np.flatnonzero(asleep & ~want_wake & self.shadow.controlled):
+                recs.append({**self._blank_record("energy_saving"), "row": int(c), "rule": 0, "rule_id": "",
+                             "reason": "the sleep window is over", "inputs": "{}", "action": "rru_wake",
+                             "applied": False, "solver": "", "solver_status": "", "solver_objective": None,
+                             "solver_time_s": None})
+                self.stats.recommended += 1
+            want_wake |= asleep & self.shadow.controlled
         by_row = {r["row"]: r for r in recs}
-        guard, rise = self._qos_guard(asleep & ~want_wake)
+        guard, lost = self._qos_guard(asleep & ~want_wake)
         for c in np.flatnonzero(guard):  # measured QoS loss: the plan's model missed it, the cell comes back
-            sim.set_cell_state(int(c), "on")
-            recs.append({**self._blank_record("energy_saving"), "row": int(c), "rule": 0, "rule_id": "",
-                         "reason": f"QoS guard: its absorbing cells' unserved share rose {rise[c]:.2f} pp (target "
-                                   f"{self.settings.qos.unsatisfied_demand_pct:g})",
-                         "inputs": "{}", "action": "rru_wake", "applied": True, "solver": "", "solver_status": "",
-                         "solver_objective": None, "solver_time_s": None})
-            self.stats.recommended += 1
-            self.stats.applied += 1
-            self.stats.guard_wakes += 1
-        self._sleep_hold[guard] = sim.tick + self.window_ticks
+            self._guard_wake(int(c), float(lost[c]), recs)
         asleep &= ~guard
         want_sleep = ((action == "rru_sleep") & serving & ~self.coverage & ~self._protect_off
                       & (self._sleep_hold <= sim.tick))
         # a wake the table asks for only adds capacity: applied at once, no plan needed for it
         for c in np.flatnonzero(want_wake):
-            sim.set_cell_state(int(c), "on")
+            self._set_state(int(c), "on")
             r = by_row.get(int(c))
             if r is not None:
                 r.update(applied=True, solver="rru_sleep", solver_status="wake (no plan needed)")
@@ -85,6 +127,12 @@ class EnergyMixin:
             return
         level = self._profile_level()
         why, incremental = self._replan_reason(free, asleep, level, kpi["load"])
+        if why is None and asleep.any() and self._plan_at_risk(asleep):
+            # the plan stands: its sleeping cells are checked against the coming interval's forecast
+            kept, pred = self._predictive_guard(asleep, asleep)
+            for c in np.flatnonzero(asleep & ~kept):
+                self._guard_wake(int(c), float(pred.cell_steady_pct[c]), recs, predicted=True)
+            asleep &= kept
         if why is None:
             for r in recs:
                 if not r["applied"]:
@@ -101,9 +149,26 @@ class EnergyMixin:
         # incremental: only the new candidates are free, the cells asleep under the plan in force stay asleep
         # (the forecast check above found their absorbing cells within rho_max)
         p_free = free & ~asleep if incremental else free
-        built = self.sleep_problem(p_free, load=kpi["load"])
+        if incremental and self._forecast_scale(RISE_EPOCHS) > 1.0 + PREDICT_RISE:
+            # demand rising over the coming interval: no cell enters sleep on a ramp (the plan in force was
+            # checked against the forecast above)
+            free &= ~p_free
+            p_free = np.zeros_like(p_free)
+        if incremental and p_free.sum() > MAX_NEW_SLEEP:  # staggered entry: the least-loaded candidates first
+            cand = np.flatnonzero(p_free)
+            keep = cand[np.argsort(np.nan_to_num(kpi["load"][cand], nan=1.0), kind="stable")[:MAX_NEW_SLEEP]]
+            free &= ~p_free
+            p_free = np.zeros_like(p_free)
+            p_free[keep] = True
+            free |= p_free
+        # incremental: the new candidates go straight to the predictive QoS guard, which keeps those the twin
+        # predicts within the target (no MILP: the plan in force was solved for this night already)
+        built = None if incremental else self.sleep_problem(p_free, load=kpi["load"])
         solve_s, predicted_loss_pct, on = 0.0, 0.0, ~free
-        if built is None:  # no demand reaches a free cell: every free cell may sleep
+        if incremental:
+            problem = None
+            status, objective, expected_wh = "incremental: candidates checked by the predictive QoS guard", None, 0.0
+        elif built is None:  # no demand reaches a free cell: every free cell may sleep
             problem = None
             status, objective, expected_wh = "trivial", 0.0, 0.0
         else:
@@ -150,12 +215,21 @@ class EnergyMixin:
                     expected_wh = float((sol.energy_all_on_wh or 0.0) - (sol.energy_wh or 0.0))
             self.stats.solver_s += solve_s
         on[asleep & ~p_free] = False  # cells outside the plan stay as they are
+        plan_sleep = (p_free & ~on & serving) | (asleep & ~on)
+        kept, pred = self._predictive_guard(plan_sleep, asleep)
+        if pred is not None and (kept & ~asleep).any():  # cells enter sleep: the next tick checks the prediction
+            self._pending_transition = pred.transition_pct
+        if pred is not None and (plan_sleep & ~kept).any():
+            status += (f"; QoS guard kept {int((plan_sleep & ~kept).sum())} of its cells on (predicted window "
+                       f"loss {pred.window_pct:.2f} pp)")
+        on |= plan_sleep & ~kept
         to_sleep = np.flatnonzero(p_free & ~on & serving)
         to_wake = np.flatnonzero(asleep & on)
+        self._sleep_hold[asleep & on & ~plan_sleep] = sim.tick + self.window_ticks
         for c in to_sleep:
-            sim.set_cell_state(int(c), "deep_sleep")
+            self._set_state(int(c), "deep_sleep")
         for c in to_wake:
-            sim.set_cell_state(int(c), "on")
+            self._set_state(int(c), "on")
         for r in recs:
             if not r["applied"]:
                 r.update(solver="rru_sleep", solver_status=status, solver_objective=jsonable(objective),
@@ -175,28 +249,176 @@ class EnergyMixin:
                 self.stats.applied += 1
         self.stats.apply_s += time.perf_counter() - t0 - solve_s
         if (free & ~on).any():
-            expected_kwh = (expected_wh * (self.window_ticks * sim.tick_s / 3600.0) / max(problem.period_h, 1e-9)
-                            / 1e3 if problem is not None else 0.0)
+            window_h = self.window_ticks * sim.tick_s / 3600.0
+            if problem is not None:
+                expected_kwh = expected_wh * window_h / max(problem.period_h, 1e-9) / 1e3
+            else:  # EARTH: the sleeping cells' idle power less their sleep power
+                p_sleep = np.asarray(tw.bs.power_table.state_power_w[:, int(CellState.DEEP_SLEEP)], float)
+                asleep_after = free & ~on
+                expected_kwh = float(np.sum((self.p_idle_w - p_sleep)[asleep_after])) * window_h / 1e3
             self._open_window(expected_kwh)
         else:
             self._open_idle_window()
 
     def _qos_guard(self, asleep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Sleeping cells whose absorbing cells (neighbours still awake) left a share of their users' finite
-        demand unserved in the last tick that exceeds their share at the QoS reference tick (no cell asleep) by
-        more than the QoS target: the measured outcome overrides the plan (the cell is woken and held awake for
-        one outcome window). Returns (mask, rise in percentage points per cell)."""
+        """Sleeping cells whose area (the cell and its neighbours, :func:`dientine.outcomes.neighbour_mask`) lost
+        more than the QoS target against the same-tick all-on comparison in the last tick
+        (:func:`area_loss_pct`): the measured outcome overrides the plan (the cell is woken and held awake for
+        one outcome window). Returns (mask, loss in percentage points per cell)."""
         n = asleep.size
-        rise = np.zeros(n)
-        if not (asleep.any() and self._cell_rows and self._qos_ref is not None):
-            return np.zeros(n, bool), rise
-        last, ref = self._cell_rows[-1], self._qos_ref[0]
-        awake = ~asleep
+        loss = np.zeros(n)
+        if not (asleep.any() and self._cell_rows):
+            return np.zeros(n, bool), loss
+        last = self._cell_rows[-1]
         for c in np.flatnonzero(asleep):
-            a = self._neighbours[c] & awake
-            if a.any():
-                rise[c] = _share(last, a) - _share(ref, a)
-        return rise > self.settings.qos.unsatisfied_demand_pct, rise
+            loss[c] = area_loss_pct(last, self._neighbours[c])
+        return loss > self.settings.qos.unsatisfied_demand_pct, loss
+
+    def _tick_guard(self, cell: dict[str, np.ndarray]) -> None:
+        """After every tick without a cell entering sleep: when an open outcome window is projected over the QoS
+        target -- its loss so far against the same-tick all-on comparison (:func:`dientine.outcomes.paired_loss`)
+        over the ``k`` ticks it has run, the remaining ``W - k`` ticks at this tick's loss -- the cells the policy
+        keeps from serving whose area lost more than the target in this tick are woken at once (not at the next
+        decision epoch) and held awake for one outcome window; logged as QoS-guard wakes. Ticks in which cells
+        ramp down into sleep are the transition the predictive guard accounted for, not evidence of the steady
+        state, and do not trigger it."""
+        off = np.asarray(cell["allon_off"], bool)
+        state = np.asarray(cell["state"])
+        ramp = off & (state == int(CellState.ON))
+        n = len(self._cell_rows)
+        if self._pending_transition is not None:
+            if ramp.any():  # the transition tick of the plan just applied: measured against its prediction
+                measured, _ = paired_loss(self._cell_rows[n - 1:n], self._net_rows[n - 1:n], self._neighbours)
+                ratio = measured / max(self._pending_transition, TRANSITION_FLOOR_PCT)
+                self._transition_factor = float(np.clip((1 - TRANSITION_EMA) * self._transition_factor
+                                                        + TRANSITION_EMA * ratio, 1.0, TRANSITION_FACTOR_MAX))
+            self._pending_transition = None
+        if not off.any() or not self._pending or ramp.any():
+            return
+        target = self.settings.qos.unsatisfied_demand_pct
+        w = self.window_ticks
+        now, _ = paired_loss(self._cell_rows[n - 1:n], self._net_rows[n - 1:n], self._neighbours)
+        projected = 0.0
+        for p in self._pending:
+            k = n - p.tick_from
+            if k <= 0:
+                continue
+            so_far, _ = paired_loss(self._cell_rows[p.tick_from:n], self._net_rows[p.tick_from:n], self._neighbours)
+            projected = max(projected, (k * so_far + max(w - k, 0) * now) / max(w, k))
+        if projected <= target:
+            return
+        bs = self.sim.twin.bs
+        cand = np.flatnonzero(off & (bs.pending != int(CellState.ON)) & (bs.state != int(CellState.FAILED)))
+        if cand.size == 0:
+            return
+        loss = np.array([area_loss_pct(cell, self._neighbours[c]) for c in cand])
+        # the cells whose own area is over the target; else (the loss spreads over several areas) the worst one
+        wake = cand[loss > target] if (loss > target).any() else cand[[int(np.argmax(loss))]]
+        for c in wake:
+            self._guard_wake(int(c), float(loss[cand == c][0]), None)
+
+    def _in_sleep_window(self) -> bool:
+        """Whether the hour lies in the policy's sleep window [start, end) (thresholds; always without them)."""
+        v = self.book.values
+        if "threshold_sleep_start_hour" not in v or "threshold_sleep_end_hour" not in v:
+            return True
+        return v["threshold_sleep_start_hour"] <= self.sim.hour_of_day < v["threshold_sleep_end_hour"]
+
+    def _plan_at_risk(self, asleep: np.ndarray) -> bool:
+        """Whether the plan in force needs the predictive check at this epoch: the demand is forecast to rise
+        by more than :data:`PREDICT_RISE` over the coming interval, or the sleeping cells' area lost more than
+        the predictive guard's share of the QoS target in the last tick (otherwise the per-tick guard watches)."""
+        if self._forecast_scale(RISE_EPOCHS) > 1.0 + PREDICT_RISE:
+            return True
+        if not self._cell_rows:
+            return True
+        area = self._neighbours[asleep].any(axis=0)
+        share = self._predict_share * self.settings.qos.unsatisfied_demand_pct
+        return area_loss_pct(self._cell_rows[-1], area) > share
+
+    def _forecast_scale(self, epochs: int = 1) -> float:
+        """Demand factor of the coming ``epochs`` decision intervals: the diurnal profile's peak over them
+        against now."""
+        sim = self.sim
+        prof = sim.twin.population.profile
+        now = sim.wall_clock_s
+        p_now = max(prof.at(now), 1e-9)
+        peak = max(prof.at(now + k * sim.tick_s) for k in range(epochs * self.ticks_per_epoch))
+        return max(1.0, peak / p_now)
+
+    def _predictive_guard(self, sleep: np.ndarray, asleep: np.ndarray) -> tuple[np.ndarray, Prediction | None]:
+        """The cells of ``sleep`` (the plan's sleeping cells; ``asleep``: those asleep now) that may sleep: the
+        plan's QoS effect is predicted (:mod:`dientine.loop.predict`); when the predicted window loss or a cell's
+        own area loss exceeds :data:`PREDICT_TARGET_SHARE` of the QoS target, the plan is cut to the longest
+        prefix of its cells (ordered: asleep now first, then the least loaded) that passes, found by bisection
+        with at most :data:`PREDICT_ROUNDS` further checks (none passing: no cell sleeps); a cell's own area may
+        lose up to the full target. Trimming raises the MILP's demand margin, a confirmed new plan lowers it."""
+        if not sleep.any():
+            return sleep, None
+        target = self._predict_share * self.settings.qos.unsatisfied_demand_pct
+        # the plan in force is judged on the demand of the next RISE_EPOCHS intervals (a cell woken later costs a
+        # tick in which it serves nobody), a new plan on the coming interval's
+        scale = self._forecast_scale(RISE_EPOCHS if not (sleep & ~asleep).any() else 1)
+        pr = self._predictor
+        pr.reference(scale, sleep)
+        w = self.window_ticks
+        self.stats.predictions += 1
+
+        full = self.settings.qos.unsatisfied_demand_pct
+
+        f_t = self._transition_factor
+
+        def check(mask: np.ndarray) -> tuple[bool, Prediction]:
+            new = mask & ~asleep
+            p = pr.predict(mask, new, scale, w)
+            # the transition tick's prediction, scaled by what the last transitions measured against it
+            window = (f_t * p.transition_pct + (w - 1) * p.steady_pct) / w
+            per = np.where(new, (f_t * p.cell_transition_pct + (w - 1) * p.cell_steady_pct) / w, p.cell_steady_pct)
+            return bool(window <= target and not (mask & (per > full)).any()), p
+
+        ok, pred = check(sleep)
+        if ok:
+            if (sleep & ~asleep).any():  # a new plan the twin confirms: the MILP's margin may shrink
+                self._plan_margin = max(1.0, self._plan_margin - 0.25 * PLAN_MARGIN_STEP)
+            return sleep, pred
+        # the MILP's capacity model was optimistic: its demand margin grows for the next plan
+        self._plan_margin = min(PLAN_MARGIN_MAX, self._plan_margin + PLAN_MARGIN_STEP)
+        # order the plan's cells (asleep now first: waking them costs a transition too; then the least loaded)
+        # and keep the longest prefix that passes: bisection, at most PREDICT_ROUNDS checks
+        load = np.nan_to_num(np.asarray(self._cell_rows[-1]["load"], float), nan=1.0) if self._cell_rows else (
+            np.zeros(sleep.size))
+        cells = np.flatnonzero(sleep)
+        order = cells[np.lexsort((load[cells], ~asleep[cells]))]
+        lo, hi = 0, order.size  # prefix lengths: lo passes (0 always), hi fails
+        best = np.zeros_like(sleep)
+        best_pred = pred
+        mid = (lo + hi + 1) // 2
+        for _ in range(PREDICT_ROUNDS):
+            if hi - lo <= 1:
+                break
+            m = np.zeros_like(sleep)
+            m[order[:mid]] = True
+            ok, p = check(m)
+            if ok:
+                lo, best, best_pred = mid, m, p
+            else:
+                hi = mid
+            mid = (lo + hi + 1) // 2
+        return best, best_pred
+
+    def _guard_wake(self, c: int, loss: float, recs: list[dict[str, Any]] | None, predicted: bool = False) -> None:
+        self._set_state(c, "on")
+        self._sleep_hold[c] = self.sim.tick + self.window_ticks
+        what = ("is predicted to lose {:.2f} pp against all cells on over the coming interval" if predicted
+                else "lost {:.2f} pp against all cells on in the last tick").format(loss)
+        rec = {**self._blank_record("energy_saving"), "row": c, "rule": 0, "rule_id": "",
+               "reason": f"QoS guard: its area {what} (target {self.settings.qos.unsatisfied_demand_pct:g})",
+               "inputs": "{}", "action": "rru_wake", "applied": True, "solver": "", "solver_status": "",
+               "solver_objective": None, "solver_time_s": None}
+        (self.log if recs is None else recs).append(rec)
+        self.stats.recommended += 1
+        self.stats.applied += 1
+        self.stats.guard_wakes += 1
 
     def _replan_reason(self, free: np.ndarray, asleep: np.ndarray, level: float,
                        load: np.ndarray) -> tuple[str | None, bool]:
@@ -217,10 +439,10 @@ class EnergyMixin:
             fc = np.nan_to_num(load[absorbing], nan=0.0) * max(1.0, level / p_now)
             if fc.size and float(fc.max()) > 1.0:
                 return "absorbing cell forecast overloaded", False
-            if self._cell_rows and self._qos_ref is not None:
-                rise = _share(self._cell_rows[-1], absorbing) - _share(self._qos_ref[0], absorbing)
-                if rise > self.settings.qos.unsatisfied_demand_pct:
-                    return "absorbing cells' unserved share rose above the QoS target", False
+            if self._cell_rows:
+                area = self._neighbours[asleep].any(axis=0)
+                if area_loss_pct(self._cell_rows[-1], area) > self.settings.qos.unsatisfied_demand_pct:
+                    return "the sleeping cells' area lost more than the QoS target against all cells on", False
         if level < self._plan_level * (1.0 - REPLAN_LEVEL_DROP):
             return "demand fell", True
         if (free & ~self._plan_free).any():
@@ -297,7 +519,7 @@ class EnergyMixin:
         in_set[cand_u[affected][ok_u[affected]]] = True
         cells = np.flatnonzero(in_set)
         p_now = max(tw.population.profile.at(sim.wall_clock_s), 1e-9)
-        scale = max(1.0, self._profile_level() / p_now)
+        scale = max(1.0, self._profile_level() / p_now) * self._plan_margin
         # traffic of the other users on the cells of the problem (resource share at their current SE)
         bw_mhz = tw.bandwidth_hz / 1e6
         srv = u.ho.serving_cell[:n].astype(np.int64)
@@ -383,13 +605,22 @@ class EnergyMixin:
                 "affected_unsatisfied_pct": w.unsatisfied_pct, "reference_unsatisfied_pct": w.reference_unsatisfied_pct,
                 "control_drift_pct": w.control_drift_pct, "unassigned_pct": w.unassigned_pct,
                 "rate_p5_mbps": w.rate_p5_mbps, "rate_p5_change_mbps": w.rate_p5_change_mbps,
-                "detections_missed": w.detections_missed, "sleeping_cell_ticks": w.sleeping_cell_ticks})
+                "detections_missed": w.detections_missed, "sleeping_cell_ticks": w.sleeping_cell_ticks,
+                "qos_lost_all_on_pct": w.paired_loss_pct, "network_lost_all_on_pct": w.network_loss_pct,
+                "rate_p5_all_on_mbps": w.rate_p5_all_on_mbps, "plan_margin": self._plan_margin,
+                "all_on_exact": self.shadow.exact})
             if p.expected_saving_kwh > 0:  # recommendation quality: windows of a solved plan only
                 self.stats.expected_saving_kwh += p.expected_saving_kwh
                 self.stats.measured_saving_kwh += w.energy_saved_kwh
             measure = w.qos_lost_pct
             if measure > qos.unsatisfied_demand_pct:
                 self.stats.qos_violations += 1
+                self._plan_margin = min(PLAN_MARGIN_MAX, self._plan_margin + PLAN_MARGIN_STEP)
+                # the prediction was optimistic: its share of the target shrinks (PREDICT_SHARE_*)
+                self._predict_share = max(PREDICT_SHARE_MIN, self._predict_share * PREDICT_SHARE_CUT)
+            elif measure <= 0.5 * qos.unsatisfied_demand_pct:
+                self._plan_margin = max(1.0, self._plan_margin - 0.25 * PLAN_MARGIN_STEP)
+                self._predict_share = min(PREDICT_TARGET_SHARE, self._predict_share + PREDICT_SHARE_RECOVER)
             t_from = p.tick_from * self.sim.tick_s
             label = f"{t_from / 3600:.2f}h-{p.tick_to * self.sim.tick_s / 3600:.2f}h"
             outcome = Outcome(qos_measure=measure, qos_target=qos.unsatisfied_demand_pct, qos_scale=qos.scale_pct,

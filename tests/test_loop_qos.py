@@ -1,0 +1,175 @@
+"""The closed loop's QoS measure and guards: the same-tick all-cells-on shadow reproduces an actual all-on run
+with the same seed; the paired loss and overshoot_pct on hand-made series; the predictive guard refuses a plan
+the twin predicts over the target; the per-tick guard wakes cells on a constructed breach; a breached window
+moves the thresholds (and the plan's margin) the safe way."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents.equipment import CellState
+from dientine.loop import ClosedLoop
+from dientine.loop.common import PendingWindow
+from dientine.outcomes import SLEEP_STATES, neighbour_mask, overshoot_pct, paired_loss
+from dientine.scenario import validate_data
+from dientine.sim import Simulation
+from tests.test_loop import night as base_night
+
+
+def night(**over) -> dict:
+    """The quiet-night scenario of tests/test_loop.py with four delivery drones (their links enter the shadow)."""
+    data = base_night(**over)
+    if "population" not in over:
+        data["population"] = [*data["population"], {"archetype": "delivery_drone", "count": 4}]
+    return data
+
+
+def _run_until_asleep(lp: ClosedLoop, limit: int = 16) -> None:
+    while lp.sim.tick < limit and not np.isin(lp.sim.twin.bs.state, SLEEP_STATES).any():
+        lp.step()
+    assert np.isin(lp.sim.twin.bs.state, SLEEP_STATES).any(), "no cell went to sleep on a quiet night"
+
+
+# ------------------------------------------------------------------------------------------ shadow = all-on run
+def test_shadow_equals_an_actual_all_on_run_with_the_same_seed():
+    sc = validate_data(night())
+    lp = ClosedLoop(sc)
+    ref = Simulation(sc.model_copy(update={"decisions": [], "loop": None}))  # every cell on, same seed
+    compared = differing = 0
+    while lp.sim.tick < lp.sim.n_ticks:
+        lp.step()
+        ref.step()
+        sh = lp.shadow
+        if not (sh.running and sh.exact):
+            continue
+        row, net = lp._cell_rows[-1], lp._net_rows[-1]
+        # the shadow's tick is the all-on run's tick, bit for bit
+        np.testing.assert_array_equal(sh.rate_mbps, ref.rate_mbps)
+        np.testing.assert_array_equal(sh.ho.serving_cell, ref.twin.users.ho.serving_cell)
+        np.testing.assert_array_equal(sh.sinr_db, ref.sinr_db)
+        # and the recorded paired loss is the difference to that run
+        u = ref.twin.users
+        d = u.demand_mbps
+        ok = u.active & ~u.full_buffer & (d > 0)
+        want = float(np.sum(np.maximum(d - lp.sim.rate_mbps, 0)[ok] - np.maximum(d - ref.rate_mbps, 0)[ok]))
+        assert net["allon_loss_mbps"] == pytest.approx(want, rel=1e-12, abs=1e-12)
+        assert net["allon_rate_p5_mbps"] == pytest.approx(ref.kpi.latest_network()["rate_p5_mbps"], rel=1e-12)
+        compared += 1
+        differing += bool(row["allon_off"].any()) and not np.array_equal(lp.sim.rate_mbps, ref.rate_mbps)
+    assert compared >= 4, "the shadow never ran"
+    assert differing >= 1, "the loop never changed what the users got: the comparison tested nothing"
+
+
+# ------------------------------------------------------------------------------------------ measures
+def _rows(loss, dem_cells, off, qos_dem):
+    return ({"allon_loss_mbps": np.zeros(3), "allon_demand_mbps": np.asarray(dem_cells, float),
+             "allon_off": np.asarray(off, bool)},
+            {"allon_loss_mbps": float(loss), "qos_demand_mbps": float(qos_dem)})
+
+
+def test_paired_loss_hand_checked():
+    nb = neighbour_mask(np.array([[0, 1], [1, 0], [2, 2]]), 3)  # cells 0 and 1 neighbours, 2 alone
+    r1 = _rows(2.0, [10.0, 30.0, 60.0], [True, False, False], 100.0)
+    r2 = _rows(1.0, [10.0, 30.0, 60.0], [False, False, False], 100.0)
+    area, network = paired_loss([r1[0], r2[0]], [r1[1], r2[1]], nb)
+    # area = cells 0 and 1 (cell 0 off in one tick, its neighbour 1), all-on demand 2 x 40
+    assert area == pytest.approx(100.0 * 3.0 / 80.0)
+    assert network == pytest.approx(100.0 * 3.0 / 200.0)
+    # no cell off: the network's demand is the denominator
+    area0, _ = paired_loss([r2[0]], [r2[1]], nb)
+    assert area0 == pytest.approx(1.0)
+
+
+def test_overshoot_pct_hand_made_series():
+    assert overshoot_pct([0.2, 1.5, 1.0, 3.0, 0.0], 1.0) == pytest.approx(40.0)  # 1.5 and 3.0; 1.0 is on target
+    assert overshoot_pct([], 1.0) == 0.0
+    assert overshoot_pct([2.0], 1.0) == 100.0
+
+
+def test_summary_reports_overshoot_of_the_outcome_log():
+    lp = ClosedLoop(validate_data(night(clock={"duration": "1h", "tick": "15min", "start": "00:00"})))
+    lp.outcome_log = [{"qos_lost_pct": v, "rate_p5_change_mbps": 0.0, "detections_missed": 0}
+                      for v in (0.5, 1.2, 0.9, 2.0)]
+    assert lp.summary()["overshoot_pct"] == pytest.approx(50.0)
+
+
+# ------------------------------------------------------------------------------------------ guards
+def test_predictive_guard_refuses_a_plan_the_twin_predicts_over_the_target():
+    lp = ClosedLoop(validate_data(night()))
+    for _ in range(4):
+        lp.step()
+    bs = lp.sim.twin.bs
+    plan = bs.serving_mask() & ~lp.coverage
+    asleep = np.isin(bs.state, SLEEP_STATES)
+    # a modest demand: the plan passes as it is
+    kept, pred = lp._predictive_guard(plan & (np.arange(plan.size) == np.flatnonzero(plan)[0]), asleep)
+    assert pred is not None
+    # every non-coverage cell asleep under a forecast of fifty times the demand: the twin predicts a large loss
+    lp._forecast_scale = lambda epochs=1: 50.0
+    kept, pred = lp._predictive_guard(plan, asleep)
+    assert pred.window_pct > lp.settings.qos.unsatisfied_demand_pct
+    assert not kept.any()
+
+
+def test_tick_guard_wakes_sleeping_cells_on_a_constructed_breach():
+    lp = ClosedLoop(validate_data(night()))
+    _run_until_asleep(lp)
+    lp.step()  # a steady tick with the cells asleep (no ramp)
+    bs = lp.sim.twin.bs
+    asleep = np.flatnonzero(np.isin(bs.state, SLEEP_STATES) & (bs.pending != int(CellState.ON)))
+    assert asleep.size
+    c = int(asleep[0])
+    row, net = lp._cell_rows[-1], lp._net_rows[-1]
+    row["allon_off"] = np.zeros(bs.n_cells, bool)
+    row["allon_off"][c] = True
+    row["state"] = np.where(np.arange(bs.n_cells) == c, int(CellState.DEEP_SLEEP), row["state"])
+    # the users of c's area lost 50 % of their all-on demand in this tick
+    dem = float(row["allon_demand_mbps"][lp._neighbours[c]].sum())
+    assert dem > 0
+    row["allon_loss_mbps"] = np.where(lp._neighbours[c], row["allon_demand_mbps"] * 0.5, 0.0)
+    net["allon_loss_mbps"] = 0.5 * dem
+    n = len(lp._cell_rows)
+    lp._pending = [PendingWindow(n - 1, n - 1 + lp.window_ticks, [], 0.0, None)]
+    wakes = lp.stats.guard_wakes
+    lp._tick_guard(row)
+    assert lp.stats.guard_wakes == wakes + 1
+    assert bs.pending[c] == int(CellState.ON)
+    assert lp._sleep_hold[c] >= lp.sim.tick + lp.window_ticks
+    assert lp.shadow.controlled[c]
+    rec = lp.log[-1]
+    assert rec["action"] == "rru_wake" and rec["applied"] and "QoS guard" in rec["reason"]
+    # within the target: no wake
+    lp2 = ClosedLoop(validate_data(night()))
+    _run_until_asleep(lp2)
+    lp2.step()
+    row2 = lp2._cell_rows[-1]
+    row2["allon_loss_mbps"] = np.zeros(bs.n_cells)
+    lp2._net_rows[-1]["allon_loss_mbps"] = 0.0
+    n2 = len(lp2._cell_rows)
+    lp2._pending = [PendingWindow(n2 - 1, n2 - 1 + lp2.window_ticks, [], 0.0, None)]
+    lp2._tick_guard(row2)
+    assert lp2.stats.guard_wakes == 0
+
+
+def test_breached_window_moves_thresholds_the_safe_way():
+    lp = ClosedLoop(validate_data(night(clock={"duration": "3h", "tick": "15min", "start": "00:00",
+                                               "decision_every": "1h"})))
+    _run_until_asleep(lp)
+    start = dict(lp.book.values)
+    margin = lp._plan_margin
+    n_log = len(lp.threshold_log)
+    while lp.sim.tick < lp.sim.n_ticks and not lp.outcome_log:
+        lp.step()
+        # every tick of the open window: the users lost 30 % of the network's demand against all cells on
+        lp._net_rows[-1]["allon_loss_mbps"] = 0.3 * lp._net_rows[-1]["qos_demand_mbps"]
+    assert lp.outcome_log, "no outcome window closed"
+    w = lp.outcome_log[-1]
+    assert w["qos_lost_pct"] > lp.settings.qos.unsatisfied_demand_pct
+    assert lp.summary()["overshoot_pct"] > 0
+    assert lp.book.values["threshold_sleep_load"] < start["threshold_sleep_load"]
+    assert lp.book.values["threshold_sleep_end_hour"] <= start["threshold_sleep_end_hour"]
+    assert lp.book.values["threshold_neighbour_headroom"] > start["threshold_neighbour_headroom"]
+    assert lp.book.values["threshold_wake_headroom"] > start["threshold_wake_headroom"]
+    assert any("violated" in r["reason"] for r in lp.threshold_log[n_log:])
+    assert lp._plan_margin > margin
