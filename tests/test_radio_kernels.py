@@ -303,3 +303,50 @@ def test_zero_tilt_site_path_matches_reference_incl_point_below_site(antenna):
     assert np.isfinite(got[0]).all()
     idx, gk = gain_map_topk(cells, points, fields, cells.n_cells)
     np.testing.assert_array_equal(np.take_along_axis(got, idx, 1), gk)
+
+
+@pytest.mark.parametrize("scenario", ["UMa", "UMi", "RMa"])
+@pytest.mark.parametrize("flat", [True, False])
+def test_simd_block_path_terrestrial_points_match_reference(scenario, flat):
+    """Only terrestrial points (no aerial, UMa below 13 m): every link takes the branch-free block path (none is
+    redone by the per-point path), across block boundaries (300 points = 2 full blocks + a partial one)."""
+    cells, points, fields = random_case(5, scenario, "tr36814-sector", n_points=300, aerial_frac=0.0,
+                                        indoor_frac=0.3)
+    if scenario == "UMa":
+        points = dataclasses.replace(points, height_m=np.minimum(points.height_m, 12.9))
+    if flat:
+        cells = dataclasses.replace(cells, mech_tilt_deg=np.zeros(cells.n_cells))
+    offsets = hex_wraparound_offsets_m(300.0, 1)
+    ref = gain_map_dense_numpy(cells, points, fields, wrap_offsets_m=offsets)
+    got = gain_map_dense(cells, points, fields, wrap_offsets_m=offsets)
+    np.testing.assert_allclose(got, ref, atol=2e-3, rtol=0)
+    assert np.array_equal(gain_map_dense(cells, points, fields, wrap_offsets_m=offsets, parallel=False), got)
+    idx, gk = gain_map_topk(cells, points, fields, cells.n_cells, wrap_offsets_m=offsets)
+    np.testing.assert_array_equal(np.take_along_axis(got, idx, 1), gk)
+
+
+def test_out_of_range_count_of_block_path():
+    """The error names the exact number of links beyond 5 km (UMa LOS and NLOS maximum), counted per cell."""
+    cells, points, fields = random_case(9, n_points=200, aerial_frac=0.0)
+    points = dataclasses.replace(points, height_m=np.minimum(points.height_m, 12.9))
+    far = dataclasses.replace(cells, x_m=cells.x_m + 4700.0)
+    d2 = np.hypot(points.x_m[:, None] - far.x_m[None, :], points.y_m[:, None] - far.y_m[None, :])
+    n_far = int(np.sum(np.maximum(d2, 10.0) > 5000.0))
+    assert 0 < n_far < d2.size
+    with pytest.raises(RadioValidityError, match=rf"d2d_m: {n_far} point-cell links"):
+        gain_map_dense(far, points, fields)
+
+
+def test_dense_serve_equals_general_row_path():
+    """serve() on a dense map (SIMD row pass) equals the per-link path on the same map given as a [P, C] index."""
+    cells, points, fields = random_case(13, n_points=500)
+    g = gain_map_dense(cells, points, fields)
+    full_idx = np.broadcast_to(np.arange(cells.n_cells, dtype=np.int32), g.shape).copy()
+    for active in (cells.active, np.zeros(cells.n_cells, bool), np.arange(cells.n_cells) % 2 == 0):
+        cc = dataclasses.replace(cells, active=active)
+        a = serve(g, None, cc)
+        b = serve(g, full_idx, cc)
+        np.testing.assert_array_equal(a.serving_cell, b.serving_cell)
+        np.testing.assert_array_equal(a.rsrp_dbm, b.rsrp_dbm)
+        np.testing.assert_allclose(a.sinr_db, b.sinr_db, atol=1e-5)
+        np.testing.assert_allclose(a.rate_mbps, b.rate_mbps, rtol=1e-6, atol=1e-5)
