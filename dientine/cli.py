@@ -88,7 +88,17 @@ def _load_for_run(scenario: Path, seed: int | None):
         sc = load_scenario(scenario)
     except ScenarioError as exc:
         raise _RunFailed(f"{scenario} is not a valid scenario:\n{exc}") from None
+    except OSError as exc:  # a directory, an unreadable file
+        raise _RunFailed(f"{scenario}: cannot read the scenario file ({exc.strerror or exc})") from None
     if seed is not None:
+        from typing import Annotated
+
+        from pydantic import TypeAdapter, ValidationError
+
+        try:  # the scenario's own bounds on its seed (model_copy does not validate)
+            TypeAdapter(Annotated[int, *type(sc).model_fields["seed"].metadata]).validate_python(seed)
+        except ValidationError as exc:
+            raise _RunFailed(f"--seed {seed}: {exc.errors()[0]['msg']}") from None
         sc = sc.model_copy(update={"seed": seed})
     return sc
 
@@ -108,10 +118,15 @@ def _run(scenario: Path, out: Path, seed: int | None) -> None:
 
 def _run_store(scenario: Path, store: Path | None, out: Path | None, seed: int | None) -> None:
     from dientine.runner import check_store, copy_run, run_to_store, whatif_to_store
-    from dientine.store import StoreBusyError, resolve_root
+    from dientine.store import StoreBusyError, StoreError, resolve_root
 
     sc = _load_for_run(scenario, seed)
     root = resolve_root(store)
+    if root.exists() and not root.is_dir():
+        raise _RunFailed(f"--store {root}: is a file, not a store directory; give a directory (it is created if "
+                         "missing)")
+    if out is not None:
+        _check_out_dir(out)  # before the run, not after minutes of simulation
     try:
         check_store(root)
     except StoreBusyError as exc:
@@ -119,7 +134,10 @@ def _run_store(scenario: Path, store: Path | None, out: Path | None, seed: int |
         raise _RunFailed(f"store {root} is in use by {who} (e.g. a `dientine serve` on it); a run registers itself in "
                          f"the store's catalog, so stop that process or give another --store") from None
     except OSError as exc:
-        raise _RunFailed(f"--store {root}: cannot open the store ({exc.strerror or exc})") from None
+        where = f" at {exc.filename}" if getattr(exc, "filename", None) else ""
+        raise _RunFailed(f"--store {root}: cannot open the store{where} ({exc.strerror or exc})") from None
+    except StoreError as exc:  # e.g. its catalog is not a DuckDB file
+        raise _RunFailed(f"--store {root}: {exc}") from None
     try:
         if sc.variants:
             with console.status(f"running baseline and {len(sc.variants)} variant(s)"):
@@ -139,7 +157,25 @@ def _run_store(scenario: Path, store: Path | None, out: Path | None, seed: int |
                       f"it registers them when it next opens the store")
     console.print(f"results: [bold]{stored.path}[/bold]")
     if out is not None:
-        console.print(f"copy: [bold]{copy_run(stored.path, out)}[/bold]")
+        try:
+            console.print(f"copy: [bold]{copy_run(stored.path, out)}[/bold]")
+        except OSError as exc:
+            raise _RunFailed(f"--out {out}: the run is saved in the store at {stored.path}, but copying it failed "
+                             f"({exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''})") from None
+
+
+def _check_out_dir(out: Path) -> None:
+    """``--out`` can receive a run: a directory (created if missing) this process may write to."""
+    import os
+
+    if out.exists() and not out.is_dir():
+        raise _RunFailed(f"--out {out}: is a file, not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _RunFailed(f"--out {out}: cannot create the directory ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise _RunFailed(f"--out {out}: the directory is not writable")
 
 
 def _print_whatif(sc, result) -> None:
@@ -404,12 +440,14 @@ def serve(
 ) -> None:
     """Start the decision API (FastAPI, OpenAPI at /v1/docs). Keys: see `dientine keys --help`."""
     from dientine.api import serve as serve_api
-    from dientine.store import StoreBusyError
+    from dientine.store import StoreBusyError, StoreError
 
     try:
         serve_api(host, port, None if store is None else str(store), job_workers=job_workers, log_level="info")
-    except StoreBusyError as exc:
+    except (StoreBusyError, StoreError) as exc:
         _fail(str(exc))
+    except OSError as exc:  # the store directory is a file, cannot be created, ...
+        _fail(f"cannot open the store{f' at {exc.filename}' if exc.filename else ''}: {exc.strerror or exc}")
 
 
 keys_app = typer.Typer(help="API keys (stored hashed in the store's catalog).", no_args_is_help=True)
@@ -455,13 +493,28 @@ def report(
     if not run_dir.is_dir() and len(run_dir.parts) == 1:  # a run id: its directory in the store
         from dientine.store import resolve_root
 
-        candidate = resolve_root(store) / "runs" / run_dir.name
+        root = resolve_root(store)
+        candidate = root / "runs" / run_dir.name
         if candidate.is_dir():
             run_dir = candidate
+        elif not run_dir.exists():
+            where = (f"the store {root} does not exist" if not root.exists() else
+                     f"--store {root} is a file, not a store directory" if not root.is_dir() else
+                     f"the store {root} has no run {run_dir.name!r} (its runs are under {root / 'runs'})")
+            _fail(f"{run_dir}: neither a run directory nor a run id: {where}")
+    if out is not None and out.is_dir():
+        _fail(f"--out {out}: is a directory; give the HTML file to write (e.g. {out / 'report.html'})")
+    if out is not None and not out.parent.is_dir():
+        _fail(f"--out {out}: {out.parent} is not an existing directory")
     try:
         path = render_report(run_dir, out)
-    except (FileNotFoundError, ValueError) as exc:
+    except ValueError as exc:
         _fail(str(exc))
+    except OSError as exc:
+        if out is not None and exc.filename is not None and Path(exc.filename) == out:
+            _fail(f"--out {out}: cannot write the report ({exc.strerror or exc})")
+        _fail(str(exc) if isinstance(exc, FileNotFoundError) and exc.strerror is None else
+              f"{exc.filename or run_dir}: {exc.strerror or exc}")
     console.print(f"report: [bold]{path}[/bold]")
 
 

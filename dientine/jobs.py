@@ -116,6 +116,7 @@ class WhatIfParams(BaseModel):
     def _scenario_text(cls, text: str | None) -> str | None:
         if text is None:
             return None
+        _refuse_file_references(text)
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "scenario.yaml"
             path.write_text(text, encoding="utf-8")
@@ -127,6 +128,37 @@ class WhatIfParams(BaseModel):
         if (self.scenario is None) == (self.scenario_yaml is None):
             raise ValueError("give exactly one of 'scenario' (a file name) or 'scenario_yaml' (the text)")
         return self
+
+
+def _sites_keys(node: Any, where: str = "") -> list[str]:
+    """Dotted paths of every ``sites`` key (also inside dotted variant overrides such as
+    ``network.layout.sites``) in a parsed YAML tree."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            path = f"{where}.{key}" if where else str(key)
+            if str(key).split(".")[-1] == "sites":
+                found.append(path)
+            found += _sites_keys(value, path)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _sites_keys(value, f"{where}[{i}]")
+    return found
+
+
+def _refuse_file_references(text: str) -> None:
+    """An inline scenario must not make the server read its files: a ``sites:`` CSV path (absolute or relative, in
+    the scenario or a variant) would be opened on the server and its first line echoed in the error."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return  # the scenario loader reports it with its line
+    keys = _sites_keys(data)
+    if keys:
+        raise ValueError(f"scenario_yaml: {keys[0]}: an inline scenario cannot name a file on the server; use a hex "
+                         "layout, or give 'scenario', a file in the server's scenarios directory")
 
 
 def _check_scenario(path: Path, shown_as: str, base: Path) -> None:

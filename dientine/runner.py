@@ -98,11 +98,19 @@ def _register(root: str | os.PathLike[str] | None, run_ids: list[str],
         store = Store(root)
     except StoreBusyError:
         return False
+    import duckdb
+
+    from dientine.store import StoreError
+
     with store:
-        for variant in variants:
-            store.add_variant(*variant)
-        for run_id in run_ids:
-            store.register_run(run_id)
+        try:
+            for variant in variants:
+                store.add_variant(*variant)
+            for run_id in run_ids:
+                store.register_run(run_id)
+        except duckdb.Error as exc:  # a value the catalog cannot hold: the files stay, complete, under runs/
+            raise StoreError(f"runs {', '.join(run_ids)} are complete under {store.runs_dir} but the catalog "
+                             f"refused them: {exc}") from None
         store.recover_runs()
     return True
 

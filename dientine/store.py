@@ -6,7 +6,7 @@ Layout under the store root (default ``./dientine_store``; env ``DIENTINE_STORE`
 <root>/catalog.duckdb           runs, variants, decisions, thresholds (full history), run_thresholds, policies,
                                 jobs, api_keys
 <root>/runs/<run_id>/           one complete run: *.parquet + manifest.json (written last, then renamed in)
-<root>/runs/.tmp-<run_id>-<x>/  a run being written; swept on the next open
+<root>/runs/.tmp-<run_id>-<pid>-<x>/  a run being written; swept on an open once process <pid> is gone
 <root>/jobs/<job_id>/           one finished job's output (result.json + files)
 <root>/jobs/.tmp-<job_id>/      a job being written; removed when its job fails or on the next open
 ```
@@ -219,12 +219,36 @@ class StagedRun:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
+_TMP_PID = re.compile(r"-(\d+)-[0-9a-f]{8}$")
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process staging the temp run directory ``name`` (its pid is in the name) still runs on this
+    machine (this process included); False for a name without a pid (written before pids were recorded). A store is
+    used from one machine (DuckDB's lock is per machine too)."""
+    m = _TMP_PID.search(name)
+    if m is None:
+        return False
+    pid = int(m.group(1))
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    except OSError:
+        return False
+    return True
+
+
 @contextmanager
 def stage_run(root: str | os.PathLike[str] | None, run_id: str) -> Iterator[StagedRun]:
     """Write one run's files atomically; safe in a worker process (no catalog access).
 
     ``with stage_run(root, "r1") as run: run_scenario(sc, run.path); run.seed = 7``. The files go to
-    ``<root>/runs/.tmp-<run_id>-<random>/``; on a normal exit ``manifest.json`` (every file, the row count of each
+    ``<root>/runs/.tmp-<run_id>-<pid>-<random>/``; on a normal exit ``manifest.json`` (every file, the row count of each
     Parquet table, the metadata) is written last, everything is fsynced and the directory is renamed to
     ``<root>/runs/<run_id>``; on an exception the temp directory is removed. The coordinating process then calls
     :meth:`Store.register_run`.
@@ -235,7 +259,7 @@ def stage_run(root: str | os.PathLike[str] | None, run_id: str) -> Iterator[Stag
     final = runs / run_id
     if final.exists():
         raise StoreError(f"run {run_id!r}: {final} already exists")
-    tmp = runs / f"{TMP_PREFIX}{run_id}-{uuid.uuid4().hex[:8]}"
+    tmp = runs / f"{TMP_PREFIX}{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # the writer's pid: see sweep_temp
     tmp.mkdir()
     staged = StagedRun(run_id, tmp)
     try:
@@ -290,8 +314,20 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     path = run_dir / MANIFEST_NAME
     if not path.is_file():
         raise StoreError(f"{run_dir}: no {MANIFEST_NAME}; the run is incomplete")
-    manifest = json.loads(path.read_text())
-    for name, entry in manifest.get("files", {}).items():
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StoreError(f"{path}: unreadable manifest ({exc})") from None
+    files = manifest.get("files", {}) if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or not all(isinstance(e, dict) and isinstance(e.get("file"), str)
+                                              for e in files.values()):
+        raise StoreError(f"{path}: not a run manifest (expected an object with 'files': {{name: {{'file': ...}}}})")
+    if "created" in manifest:
+        try:
+            datetime.fromisoformat(manifest["created"])
+        except (TypeError, ValueError):
+            raise StoreError(f"{path}: created: expected an ISO timestamp, found {manifest['created']!r}") from None
+    for name, entry in files.items():
         if not (run_dir / entry["file"]).is_file():
             raise StoreError(f"{run_dir}: table {name!r} listed in the manifest but {entry['file']} is missing")
     return manifest
@@ -383,6 +419,8 @@ class Store:
     ) -> None:
         """Open (create) the catalog; ``threads`` caps DuckDB's worker threads (default: DuckDB's, one per core)."""
         self.root = resolve_root(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"{self.root}: is a file, not a store directory")
         self.root.mkdir(parents=True, exist_ok=True)
         self.runs_dir = self.root / "runs"
         self.jobs_dir = self.root / "jobs"
@@ -394,8 +432,8 @@ class Store:
         try:
             self._con = duckdb.connect(str(self.catalog_path), read_only=read_only, config=config)
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower():
-                raise
+            if "lock" not in str(exc).lower():  # not a DuckDB file, unreadable, ...
+                raise StoreError(f"{self.catalog_path}: cannot open the store's catalog ({exc})") from None
             m = _LOCK_PID.search(str(exc))
             raise StoreBusyError(self.root, int(m.group(1)) if m else None) from exc
         self._finalizer = weakref.finalize(self, self._con.close)
@@ -426,10 +464,15 @@ class Store:
             return self._con.execute(sql, params or [])
 
     def sweep_temp(self) -> list[Path]:
-        """Remove temp directories left by crashed writers (runs and jobs); return what was removed."""
+        """Remove temp directories left by crashed writers (runs and jobs); return what was removed.
+
+        A run being staged by a live process (``.tmp-<run_id>-<pid>-<random>``, :func:`stage_run`) is kept: runs
+        are staged without the catalog, so another ``dientine run`` on the same store may be writing one now."""
         removed = []
         for base in (self.runs_dir, self.jobs_dir):
             for p in base.glob(f"{TMP_PREFIX}*"):
+                if base == self.runs_dir and _writer_alive(p.name):
+                    continue
                 shutil.rmtree(p, ignore_errors=True)
                 removed.append(p)
         return removed
@@ -441,12 +484,17 @@ class Store:
         check_name(run_id, "run_id")
         run_dir = self.runs_dir / run_id
         manifest = read_manifest(run_dir)
+        if "created" not in manifest:
+            raise StoreError(f"{run_dir / MANIFEST_NAME}: no 'created' timestamp; not a complete run")
         created = datetime.fromisoformat(manifest["created"])
-        files = manifest.get("files", {})
-        decisions = (run_decision_records(run_id, pq.read_table(run_dir / files["decisions"]["file"]), created)
-                     if "decisions" in files else [])
-        thresholds = (run_threshold_table(run_id, pq.read_table(run_dir / files["thresholds"]["file"]))
-                      if "thresholds" in files else None)
+        files = manifest["files"]
+        try:
+            decisions = (run_decision_records(run_id, pq.read_table(run_dir / files["decisions"]["file"]), created)
+                         if "decisions" in files else [])
+            thresholds = (run_threshold_table(run_id, pq.read_table(run_dir / files["thresholds"]["file"]))
+                          if "thresholds" in files else None)
+        except (OSError, pa.ArrowException, TypeError, KeyError) as exc:  # a damaged or foreign file
+            raise StoreError(f"{run_dir}: cannot import its decision log / thresholds ({exc})") from None
         with self._lock:
             existing = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
             if existing:
@@ -488,7 +536,8 @@ class Store:
             if d.is_dir() and not d.name.startswith(TMP_PREFIX) and d.name not in registered:
                 try:
                     self.register_run(d.name)
-                except StoreError:
+                except (StoreError, duckdb.Error) as exc:  # left for a person to look at; the store stays usable
+                    _log.warning("store %s: run directory %s not registered: %s", self.root, d.name, exc)
                     continue
                 done.append(d.name)
         return done

@@ -352,10 +352,15 @@ class TelemetryError(ValueError):
     ``index`` the record's position in the batch."""
 
     def __init__(self, index: int, field: str, message: str) -> None:
-        super().__init__(f"records[{index}].{field}: {message}")
+        super().__init__(f"records[{index}]{'.' if field else ''}{field}: {message}")
         self.index = index
         self.field = field
         self.message = message
+
+
+def _is_number(v: Any) -> bool:
+    """A real number, NumPy scalars included (``np.float32(0.5)``, ``np.int64(5)``); not a bool."""
+    return isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
 
 
 @dataclass
@@ -423,7 +428,7 @@ class TelemetryMixin:
         cell: int | None = None
         if isinstance(raw, int | np.integer) and not isinstance(raw, bool):
             cell = int(raw)
-        elif isinstance(raw, str) and raw.strip().isdigit():
+        elif isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():  # not "²" or "٣"
             cell = int(raw.strip())
         if cell is None or not 0 <= cell < self.n_cells:
             raise TelemetryError(i, key, f"expected a cell index in [0, {self.n_cells - 1}], found {raw!r}")
@@ -446,7 +451,7 @@ class TelemetryMixin:
             t = r.get("time_s")
             if t is None:
                 t = now
-            elif isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t > now:
+            elif not _is_number(t) or not math.isfinite(t) or t > now:
                 raise TelemetryError(i, "time_s", f"expected a time in seconds on the twin's clock, at most its "
                                                   f"current time {now:g}, found {t!r}")
             kpis = r.get("kpis") or {}
@@ -463,8 +468,7 @@ class TelemetryMixin:
                 if spec is None:
                     raise TelemetryError(i, f"kpis.{name}", f"unknown KPI; known: {', '.join(TELEMETRY_KPIS)}")
                 col, lo, hi, factor = spec
-                if (isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
-                        or not lo <= v <= hi):
+                if not _is_number(v) or not math.isfinite(v) or not lo <= v <= hi:
                     rng = f"[{lo:g}, {hi:g}]" if math.isfinite(hi) else f">= {lo:g}"
                     raise TelemetryError(i, f"kpis.{name}", f"expected a finite number {rng}, found {v!r}")
                 if name == "users" and float(v) != int(v):

@@ -101,8 +101,9 @@ def test_telemetry_changes_the_kpis_decisions_read(client, live):
 
 def test_telemetry_older_than_the_model_tick_or_the_age_limit_does_not_count(client, live, monkeypatch):
     client.post(f"{URL}/live/step", json={"ticks": 2}, headers=h())
-    old = {"cell_id": "4", "time": "2020-01-01T00:00:00Z", "kpis": {"load": 0.9}}
-    assert client.post(f"{URL}/live/telemetry", json={"records": [old]}, headers=h()).status_code == 200
+    old = {"cell_id": "4", "time": "2020-01-01T00:00:00Z", "kpis": {"load": 0.9}}  # older than the age limit
+    body = problem(client.post(f"{URL}/live/telemetry", json={"records": [old]}, headers=h()), 422)
+    assert fields(body) == ["records.0.time"] and "older than the twin's telemetry_max_age_s (900 s)" in body["detail"]
     assert kpis(client)["cells"][4]["measured"] == []
     client.post(f"{URL}/live/telemetry", json={"records": [{"cell_id": "4", "kpis": {"load": 0.9}}]}, headers=h())
     assert kpis(client)["cells"][4]["measured"] == ["load"]
@@ -184,3 +185,124 @@ def test_openapi_documents_the_twin_endpoints_with_examples(client):
     assert schemas["TwinKpis"]["examples"] and schemas["TwinStep"]["examples"]
     for path, method in ((f"{URL}/{{twin}}/kpis", "get"), (f"{URL}/{{twin}}/step", "post")):
         assert "memory only" in paths[path][method]["description"]
+
+
+def test_kpi_values_must_be_json_numbers_not_booleans_or_text(client, live):
+    """``true`` and ``"0.5"`` were coerced to 1.0 and 0.5 and applied: a type error naming the value's field."""
+    for value in (True, "0.5", "NaN", None):
+        body = problem(client.post(f"{URL}/live/telemetry", json={"records": [
+            {"cell_id": "4", "kpis": {"load": 0.5}}, {"cell_id": "4", "kpis": {"load": value}}]}, headers=h()), 422)
+        assert fields(body) == ["records.1.kpis.load"], (value, body)
+    assert kpis(client)["cells"][4]["measured"] == []
+    assert client.get(f"{URL}/live", headers=h()).json()["records"] == 0
+
+
+def test_times_ahead_of_the_server_clock_are_rejected_not_kept_as_latest(client, live):
+    """A record from 2999 was accepted and stayed the cell's ``latest`` for ever, hiding every later record."""
+    url = f"{URL}/live/telemetry"
+    future = {"cell_id": "4", "time": "2999-01-01T00:00:00Z", "kpis": {"load": 0.9}}
+    body = problem(client.post(url, json={"records": [{"cell_id": "4", "kpis": {"load": 0.5}}, future]},
+                               headers=h()), 422)
+    assert fields(body) == ["records.1.time"] and "ahead of the server's clock" in body["detail"]
+    assert "telemetry_clock_skew_s" in body["detail"]
+    assert client.get(f"{URL}/live", headers=h()).json()["records"] == 0
+    # within the allowed skew a time ahead counts as now, also in the twin's latest sample
+    ahead = (api_twins.utcnow() + timedelta(seconds=30)).isoformat() + "Z"
+    r = client.post(url, json={"records": [{"cell_id": "4", "time": ahead, "kpis": {"load": 0.5}}]}, headers=h())
+    assert r.status_code == 200, r.text
+    r = client.post(url, json={"records": [{"cell_id": "4", "kpis": {"load": 0.7}}]}, headers=h())
+    assert r.status_code == 200, r.text
+    latest = client.get(f"{URL}/live", headers=h()).json()["latest"]["4"]
+    assert latest["kpis"] == {"load": 0.7}
+    assert kpis(client)["cells"][4]["kpis"]["load"] == pytest.approx(0.7)
+
+
+def test_a_state_only_record_is_accepted_and_an_empty_one_names_kpis(app, client, live):
+    """The twin takes a measured state without KPIs; the API required ``kpis`` (422 on a plain state report)."""
+    url = f"{URL}/live/telemetry"
+    r = client.post(url, json={"records": [{"cell_id": "6", "state": "failed"}]}, headers=h())
+    assert r.status_code == 200, r.text
+    assert kpis(client)["cells"][6]["state"] == "failed"
+    for record in ({"cell_id": "6"}, {"cell_id": "6", "kpis": {}}):
+        body = problem(client.post(url, json={"records": [record]}, headers=h()), 422)
+        assert fields(body) == ["records.0.kpis"] and "kpis or a state" in body["detail"]
+    assert client.get(f"{URL}/live", headers=h()).json()["records"] == 1
+
+
+def test_a_full_server_refuses_before_building_and_delete_frees_a_place(client, live, monkeypatch):
+    """At ``max_live_twins`` a scenario twin was built (seconds, memory) before the 409, and no twin could ever be
+    removed: DELETE frees its place (dry run keeps it), 404 for an unknown one."""
+    assert client.post(URL, json={"name": "cells", "cell_ids": ["a"]}, headers=h()).status_code == 201
+    built = []
+    real = api_twins.SimulationTwin.__init__
+    monkeypatch.setattr(api_twins.SimulationTwin, "__init__", lambda self, *a, **kw: built.append(a) or real(
+        self, *a, **kw))
+    body = problem(client.post(URL, json={"name": "third", "scenario": "tiny.yaml"}, headers=h()), 409)
+    assert "at most 2 live twins" in body["detail"] and built == []
+    problem(client.post(URL, json={"name": "live", "scenario": "tiny.yaml"}, headers=h()), 409)
+    assert built == []
+    r = client.delete(f"{URL}/cells?dry_run=true", headers=h())
+    assert r.status_code == 200 and r.json()["name"] == "cells"
+    assert [t["name"] for t in client.get(URL, headers=h()).json()["twins"]] == ["cells", "live"]
+    assert client.delete(f"{URL}/cells", headers=h()).status_code == 200
+    problem(client.delete(f"{URL}/cells", headers=h()), 404)
+    problem(client.get(f"{URL}/cells", headers=h()), 404)
+    assert client.post(URL, json={"name": "third", "scenario": "tiny.yaml"}, headers=h()).status_code == 201
+    assert len(built) == 1
+
+
+def test_concurrent_telemetry_steps_and_reads_lose_nothing(client, live):
+    import threading
+
+    errors: list[tuple[str, int, str]] = []
+    per_thread, threads_tel = 15, 2
+
+    def post_telemetry() -> None:
+        for i in range(per_thread):
+            r = client.post(f"{URL}/live/telemetry", json={"records": [{"cell_id": str(i % 21),
+                                                                       "kpis": {"load": 0.5}}]}, headers=h())
+            if r.status_code != 200:
+                errors.append(("telemetry", r.status_code, r.text))
+
+    def step() -> None:
+        for _ in range(4):
+            r = client.post(f"{URL}/live/step", json={"ticks": 1}, headers=h())
+            if r.status_code != 200:
+                errors.append(("step", r.status_code, r.text))
+
+    def read() -> None:
+        for _ in range(10):
+            for url in (f"{URL}/live/kpis", f"{URL}/live", URL):
+                r = client.get(url, headers=h())
+                if r.status_code != 200:
+                    errors.append((url, r.status_code, r.text))
+
+    threads = [threading.Thread(target=f) for f in [post_telemetry] * threads_tel + [step, read]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    got = client.get(f"{URL}/live", headers=h()).json()
+    assert got["records"] == per_thread * threads_tel and got["tick"] == 4
+
+
+@pytest.mark.parametrize("where", ["scenario", "variant"])
+def test_an_inline_whatif_scenario_cannot_read_server_files(client, tmp_path, where):
+    """``scenario_yaml`` with ``sites: /some/server/file`` made the server open that file and echo its first line
+    in the 422 (a file-read oracle for any control key)."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top-secret-line\n")
+    layout = {"network": {**TINY["network"], "layout": {"sites": str(secret)}}}
+    data = {**TINY, **layout} if where == "scenario" else {
+        **TINY, "variants": {"v": {"network.layout.sites": str(secret)}}}
+    r = client.post("/v1/jobs", json={"kind": "whatif", "params": {"scenario_yaml": yaml.safe_dump(data)}},
+                    headers=h())
+    body = problem(r, 422)
+    assert fields(body) == ["params.scenario_yaml"], body
+    assert "cannot name a file on the server" in body["detail"] and "top-secret" not in r.text
+    path = "network.layout.sites" if where == "scenario" else "variants.v.network.layout.sites"
+    assert path in body["detail"]
+    assert client.get("/v1/jobs", headers=h()).json()["jobs"] == []
+
+

@@ -589,3 +589,88 @@ def test_keys_create_prints_a_key_the_store_verifies(tmp_path):
 
 def test_keys_create_needs_a_scope(tmp_path):
     assert_clean_failure(invoke("keys", "create", "bob", "--store", tmp_path / "s"), "--scope", code=2)
+
+
+@pytest.mark.parametrize("bad_out", ["a_file", "a_file/sub"])
+def test_run_with_an_unusable_out_fails_before_running(in_tmp, bad_out):
+    """``--out`` that cannot take the copy was found only after the run, with a traceback."""
+    (in_tmp / "a_file").write_text("x")
+    result = invoke("run", clock_scenario(in_tmp), "--store", in_tmp / "st", "--out", in_tmp / bad_out)
+    assert_clean_failure(result, f"--out {in_tmp / bad_out}", code=2)
+    assert not (in_tmp / "st" / "runs").exists() or list((in_tmp / "st" / "runs").iterdir()) == []
+
+
+def test_run_whose_copy_fails_says_where_the_stored_run_is(in_tmp, monkeypatch):
+    import dientine.runner
+    from dientine.store import Store
+
+    def failing_copy(run_dir, out):
+        raise PermissionError(13, "Permission denied", str(out))
+
+    monkeypatch.setattr(dientine.runner, "copy_run", failing_copy)
+    result = invoke("run", clock_scenario(in_tmp), "--store", in_tmp / "st", "--out", in_tmp / "copies")
+    with Store(in_tmp / "st") as store:
+        (row,) = store.list_runs()  # the run is kept and registered
+    assert_clean_failure(result, "copying it failed", "Permission denied", f"saved in the store at {row['path']}")
+
+
+def test_run_and_report_on_a_store_that_is_a_file(in_tmp):
+    (in_tmp / "st").write_text("not a store")
+    result = invoke("run", clock_scenario(in_tmp), "--store", in_tmp / "st")
+    assert_clean_failure(result, f"--store {in_tmp / 'st'}: is a file, not a store directory", code=2)
+    assert (in_tmp / "st").read_text() == "not a store"
+    assert_clean_failure(invoke("report", "some-run", "--store", in_tmp / "st"), "is a file, not a store directory")
+
+
+def test_report_of_an_unknown_run_id_names_the_store(in_tmp):
+    (in_tmp / "st" / "runs").mkdir(parents=True)
+    assert_clean_failure(invoke("report", "no-such-run", "--store", in_tmp / "st"),
+                         f"the store {in_tmp / 'st'} has no run 'no-such-run'", code=2)
+    assert_clean_failure(invoke("report", "no-such-run", "--store", in_tmp / "none"),
+                         f"the store {in_tmp / 'none'} does not exist", code=2)
+    assert not (in_tmp / "none").exists() and not (in_tmp / "dientine_store").exists()
+
+
+def test_report_to_an_unusable_out_fails_cleanly(run_dir, tmp_path):
+    """``--out`` a directory or under a file raised IsADirectoryError / NotADirectoryError tracebacks."""
+    (tmp_path / "a_file").write_text("x")
+    assert_clean_failure(invoke("report", run_dir, "--out", tmp_path), "is a directory", code=2)
+    assert_clean_failure(invoke("report", run_dir, "--out", tmp_path / "a_file" / "r.html"),
+                         "is not an existing directory", code=2)
+    assert (tmp_path / "a_file").read_text() == "x"
+
+
+def test_run_with_a_seed_beyond_the_scenarios_range_fails_before_running(in_tmp):
+    """--seed 10**23 was copied in unvalidated: the run completed, then its registration raised a DuckDB
+    ConversionException traceback and left an unregistrable run directory."""
+    result = invoke("run", clock_scenario(in_tmp), "--store", in_tmp / "st", "--seed", str(10**23))
+    assert_clean_failure(result, f"--seed {10**23}", "less than or equal to 9223372036854775807", code=2)
+    assert not (in_tmp / "st").exists()
+
+
+def test_run_of_a_directory_fails_cleanly(in_tmp):
+    (in_tmp / "scen.yaml").mkdir()
+    assert_clean_failure(invoke("run", in_tmp / "scen.yaml", "--store", in_tmp / "st"),
+                         "cannot read the scenario file", code=2)
+
+
+def test_a_catalog_that_refuses_a_run_is_a_clean_error_naming_the_files(in_tmp, monkeypatch):
+    import duckdb
+
+    from dientine.store import Store
+
+    def refuse(self, run_id):
+        raise duckdb.ConversionException("value out of range")
+
+    monkeypatch.setattr(Store, "register_run", refuse)
+    result = invoke("run", clock_scenario(in_tmp), "--store", in_tmp / "st")
+    assert_clean_failure(result, "the catalog refused them: value out of range", f"under {in_tmp / 'st' / 'runs'}")
+    assert len([d for d in (in_tmp / "st" / "runs").iterdir() if not d.name.startswith(".")]) == 1
+
+
+def test_run_on_a_store_whose_catalog_is_not_duckdb_fails_cleanly(in_tmp):
+    (in_tmp / "st").mkdir()
+    (in_tmp / "st" / "catalog.duckdb").write_text("garbage")
+    result = invoke("run", clock_scenario(in_tmp), "--store", in_tmp / "st")
+    assert_clean_failure(result, "cannot open the store's catalog", "not a valid DuckDB database file", code=2)
+    assert (in_tmp / "st" / "catalog.duckdb").read_text() == "garbage"

@@ -306,3 +306,79 @@ def test_registration_is_one_transaction(store: Store, monkeypatch):
     assert store.list_runs() == [] and store.run_thresholds("loop2") == []  # nothing of the run counts
     monkeypatch.undo()
     assert store.recover_runs() == ["loop2"] and store.count_decisions() == 2
+
+
+@pytest.mark.parametrize(("damage", "fragment"), [
+    ("manifest", "unreadable manifest"), ("list", "not a run manifest"), ("created", "created: expected an ISO"),
+    ("parquet", "cannot import its decision log"),
+])
+def test_a_damaged_run_directory_is_skipped_and_named_not_fatal(tmp_path: Path, caplog, damage, fragment):
+    """One damaged run directory under runs/ made recover_runs raise (JSONDecodeError, ArrowInvalid): every later
+    `dientine run` reported a failure after finishing and `dientine serve` could not start."""
+    import json
+
+    s = Store(tmp_path / "st")
+    write_run(s.root, "good", {"kpis": _kpis(3)}, scenario="s")
+    write_run(s.root, "bad", {"decisions": _loop_decisions()}, scenario="s")
+    manifest = s.runs_dir / "bad" / "manifest.json"
+    if damage == "manifest":
+        manifest.write_text("{not json")
+    elif damage == "list":
+        manifest.write_text("[1, 2]")
+    elif damage == "created":
+        manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "created": "yesterday"}))
+    else:
+        (s.runs_dir / "bad" / json.loads(manifest.read_text())["files"]["decisions"]["file"]).write_bytes(b"junk")
+    with pytest.raises(StoreError, match=fragment):
+        s.register_run("bad")
+    with caplog.at_level("WARNING", logger="dientine.store"):
+        assert s.recover_runs() == ["good"]
+    assert "bad not registered" in caplog.text and fragment in caplog.text
+    assert [r["run_id"] for r in s.list_runs()] == ["good"] and s.count_decisions() == 0
+    assert (s.runs_dir / "bad").is_dir()  # left for a person to look at
+    s.close()
+
+
+def test_opening_the_store_keeps_runs_other_live_processes_are_staging(tmp_path: Path):
+    """Every Store() open swept all runs/.tmp-* directories, also those of a `dientine run` still writing on the same
+    store: of three concurrent runs only one survived, the others failed with FileNotFoundError."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    root = tmp_path / "st"
+    Store(root).close()
+    crashed = root / "runs" / f".tmp-r9-{dead_pid}-0123abcd"  # its writer has exited
+    crashed.mkdir()
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from dientine.store import stage_run\n"
+                               "with stage_run(sys.argv[1], 'other') as run:\n"
+                               "    (run.path / 'a.txt').write_text('x'); print(run.path, flush=True); time.sleep(30)",
+         str(root)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None
+        theirs = Path(writer.stdout.readline().strip())
+        with stage_run(root, "mine") as run:
+            (run.path / "b.txt").write_text("y")
+            with Store(root) as s:  # another process (or this one) opens the store meanwhile: sweeps at open
+                assert not crashed.exists() and s.sweep_temp() == []
+            assert run.path.is_dir() and theirs.is_dir() and (theirs / "a.txt").is_file()
+        assert not crashed.exists()
+    finally:
+        writer.kill()
+        writer.wait()
+    with Store(root) as s:  # once its writer is gone, its directory is swept
+        assert not theirs.exists() and s.recover_runs() == ["mine"]
+
+
+def test_a_catalog_that_is_not_a_duckdb_file_is_a_store_error_naming_it(tmp_path: Path):
+    """It raised duckdb.IOException, a traceback at `dientine run`; the file is left as it is."""
+    (tmp_path / "st").mkdir()
+    (tmp_path / "st" / CATALOG_NAME).write_text("garbage")
+    with pytest.raises(StoreError, match=f"{CATALOG_NAME}: cannot open the store's catalog"):
+        Store(tmp_path / "st")
+    assert (tmp_path / "st" / CATALOG_NAME).read_text() == "garbage"
+    (tmp_path / "file").write_text("x")  # a file as the store: FileExistsError before
+    with pytest.raises(StoreError, match="is a file, not a store directory"):
+        Store(tmp_path / "file")

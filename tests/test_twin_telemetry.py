@@ -53,6 +53,8 @@ def sim(tmp_path) -> Simulation:
     ({"cell": 3, "kpis": {}}, "kpis", "kpis or a state"),
     ({"cell": 3, "kpis": {"load": 0.1}, "time_s": 1e9}, "time_s", "at most its current time"),
     ({"cell": 3, "kpis": {"load": 0.1}, "colour": "red"}, "colour", "unknown field"),
+    ({"cell_id": "²", "kpis": {"load": 0.1}}, "cell_id", "found '²'"),  # isdigit() but not int(): was a ValueError
+    ({"cell": 3, "kpis": {"load": np.bool_(True)}}, "kpis.load", "finite number"),
 ])
 def test_bad_records_name_the_field_and_nothing_is_applied(sim, record, field, fragment):
     tw = sim.twin
@@ -152,3 +154,20 @@ def test_the_loop_decides_on_the_measured_kpis(tmp_path):
     cols = seen[0]
     assert cols["cell_load"][9] == pytest.approx(0.95) and cols["cell_load"][10] == 0.0
     assert {r["row"] for r in loop.log if r["table"] == "energy_saving"}.isdisjoint({9})  # busy: not a candidate
+
+
+def test_numpy_scalars_are_numbers(sim):
+    """KPIs and times read from NumPy arrays (``np.float32(0.5)``, ``np.int64(5)``) were refused as "expected a
+    finite number [0, 1], found np.float32(0.5)"."""
+    tw = sim.twin
+    t = np.float32(tw.now_s - 60.0)
+    n = tw.ingest_telemetry([{"cell": np.int32(2), "time_s": t, "kpis": {"load": np.float32(0.5),
+                                                                       "users": np.int64(5)}}])
+    kpi = tw.telemetry_overlay(sim.cell_kpi_table())
+    assert n == 1 and kpi["load"][2] == pytest.approx(0.5) and kpi["users"][2] == 5
+
+
+def test_a_record_that_is_not_a_mapping_names_the_record(sim):
+    with pytest.raises(TelemetryError) as info:
+        sim.twin.ingest_telemetry([[2, 0.5]])
+    assert str(info.value).startswith("records[0]: expected a mapping")

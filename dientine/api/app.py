@@ -46,7 +46,8 @@ Decision API of the dientine network twin.
   else (decision log, thresholds, policies, keys, jobs) is in the store. A twin created from a bundled scenario
   simulates it in the server process: telemetry posted to it overrides the model's per-cell KPIs while it is
   newer than the model's latest tick and younger than the twin's `telemetry_max_age_s`
-  (`GET /v1/twins/{twin}/kpis` shows which values are measured); `POST /v1/twins/{twin}/step` advances it.
+  (`GET /v1/twins/{twin}/kpis` shows which values are measured); `POST /v1/twins/{twin}/step` advances it;
+  `DELETE /v1/twins/{twin}` frees its place (the server holds at most `max_live_twins`).
 * **Versions**: thresholds and policies carry an `ETag`; changing one needs `If-Match` with it (412 when another
   controller changed it first, 428 without If-Match).
 """

@@ -25,6 +25,8 @@ InTimestamp = Annotated[datetime, AfterValidator(to_naive_utc)]
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+#: A measured value: a finite JSON number (strict: ``true`` or ``"0.5"`` are type errors, not 1.0 and 0.5).
+KpiNumber = Annotated[float, Field(allow_inf_nan=False, strict=True)]
 Scope = Literal["read", "decide", "control", "admin"]
 JSONScalar = str | bool | int | float | None
 
@@ -309,12 +311,14 @@ class TwinState(TwinSummary):
 
 class TelemetryRecord(_In):
     cell_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    time: InTimestamp | None = Field(None, description="Measurement time, UTC if no offset (default: arrival)")
-    kpis: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], FiniteFloat] = Field(
-        min_length=1, max_length=200,
-        description="Measured KPIs. A scenario twin accepts load (0..1) or prb_util_pct (0..100), users, "
-        "throughput_mbps, demand_mbps, unsatisfied_mbps, power_w, health (0..1) and tx_power_dbm (-30..80; applied "
-        "to the twin's radio model)",
+    time: InTimestamp | None = Field(None, description="Measurement time, UTC if no offset (default: arrival); "
+                                     "at most the server's `telemetry_clock_skew_s` ahead of its clock (a time "
+                                     "ahead counts as now); for a scenario twin at most its `telemetry_max_age_s` old")
+    kpis: dict[Annotated[str, StringConstraints(min_length=1, max_length=64)], KpiNumber] = Field(
+        default_factory=dict, max_length=200,
+        description="Measured KPIs (JSON numbers; a record gives kpis, a state or both). A scenario twin accepts "
+        "load (0..1) or prb_util_pct (0..100), users, throughput_mbps, demand_mbps, unsatisfied_mbps, power_w, health "
+        "(0..1) and tx_power_dbm (-30..80; applied to the twin's radio model)",
     )
     state: CellState | None = Field(None, description="Measured cell state (a scenario twin's cell follows it)")
 

@@ -25,6 +25,11 @@ class Settings(BaseModel):
         "problems are arrays of numbers, e.g. the bundled power example is 6.5 MB as JSON; 413 above)"
     )
     max_telemetry_records: int = Field(10_000, gt=0, description="Records per telemetry request (assumption)")
+    telemetry_clock_skew_s: float = Field(
+        60.0, ge=0, le=86_400, description="How far (s) a telemetry record's time may be ahead of the server's clock "
+        "(assumption: a minute of clock skew between collectors and server; such a time counts as now, a later one "
+        "is rejected with 422 naming records.<i>.time)"
+    )
     max_live_twins: int = Field(
         4, ge=1, le=1000, description="Live twins held at once (assumption: a scenario twin holds its gain cache and "
         "users in memory; 409 above)"

@@ -142,23 +142,45 @@ class LiveTwin:
     attached: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def check(self, records: Sequence[Mapping[str, Any]]) -> None:
+    def check(self, records: Sequence[Mapping[str, Any]], *, now: datetime | None = None,
+              max_ahead_s: float | None = None) -> None:
+        """Every record's cell, time and contents (see :meth:`ingest`); raises :class:`TelemetryError` at the first
+        bad field. ``now`` is the server's clock (default :func:`utcnow`)."""
+        now = utcnow() if now is None else now
+        max_age = self.attached.twin.telemetry_max_age_s if self.simulated else None
         for i, r in enumerate(records):
             if r["cell_id"] not in self.cell_ids:
                 raise TelemetryError(f"records.{i}.cell_id", f"unknown cell {r['cell_id']!r} in twin {self.name!r}")
+            if not r.get("kpis") and r.get("state") is None:
+                raise TelemetryError(f"records.{i}.kpis", "a record needs measured kpis or a state")
+            t = r.get("time")
+            if t is None:
+                continue
+            ahead = (t - now).total_seconds()
+            if max_ahead_s is not None and ahead > max_ahead_s:
+                raise TelemetryError(f"records.{i}.time", f"{t.isoformat()}Z is {ahead:.0f} s ahead of the server's "
+                                     f"clock ({now.isoformat()}Z); at most {max_ahead_s:g} s (telemetry_clock_skew_s)"
+                                     " is taken as now")
+            if max_age is not None and -ahead > max_age:
+                raise TelemetryError(f"records.{i}.time", f"{t.isoformat()}Z is {-ahead:.0f} s old: older than the "
+                                     f"twin's telemetry_max_age_s ({max_age:g} s), it would never override the model")
         if self.attached is not None and hasattr(self.attached, "validate_telemetry"):
             self.attached.validate_telemetry(records)
 
-    def ingest(self, records: Sequence[Mapping[str, Any]], *, dry_run: bool = False) -> int:
-        """Validate and apply records ``{cell_id, time, kpis, state}``; returns how many were accepted."""
+    def ingest(self, records: Sequence[Mapping[str, Any]], *, dry_run: bool = False,
+               max_ahead_s: float | None = None) -> int:
+        """Validate and apply records ``{cell_id, time, kpis, state}`` (naive UTC ``time``, default arrival; a
+        time up to ``max_ahead_s`` ahead of the server's clock counts as now, a later one is an error, as is one
+        older than a scenario twin's ``telemetry_max_age_s``); all or none. Returns how many were accepted."""
         with self._lock:
-            self.check(records)
+            now = utcnow()
+            self.check(records, now=now, max_ahead_s=max_ahead_s)
             if dry_run:
                 return len(records)
             if self.attached is not None and hasattr(self.attached, "ingest_telemetry"):
                 self.attached.ingest_telemetry(list(records))
             for r in records:
-                t = r.get("time") or utcnow()
+                t = min(r.get("time") or now, now)
                 prev = self.latest.get(r["cell_id"])
                 if prev is None or t >= prev.time:
                     merged = dict(prev.kpis) if prev is not None else {}
@@ -175,6 +197,11 @@ class LiveTwin:
     def kpis(self) -> dict[str, Any]:
         with self._lock:
             return {"twin": self.name, **self.attached.kpis()}
+
+    @property
+    def lock(self) -> threading.Lock:
+        """Held while the twin ingests, steps or is read."""
+        return self._lock
 
     @property
     def simulated(self) -> bool:
@@ -205,12 +232,18 @@ class TwinRegistry:
     def exists(self, name: str) -> bool:
         return name in self._twins
 
+    def check_room(self, name: str) -> None:
+        """Raise ``KeyError`` when ``name`` is taken, :class:`TwinLimitError` when the registry is full (checked
+        before a scenario twin is built, which takes seconds, and again by :meth:`create`)."""
+        if name in self._twins:
+            raise KeyError(f"twin {name!r} already exists")
+        if self.max_twins is not None and len(self._twins) >= self.max_twins:
+            raise TwinLimitError(f"this server holds at most {self.max_twins} live twins (max_live_twins); "
+                                 "delete one or raise max_live_twins")
+
     def create(self, name: str, cell_ids: Iterable[str], *, attached: Any = None, dry_run: bool = False) -> LiveTwin:
         with self._lock:
-            if name in self._twins:
-                raise KeyError(f"twin {name!r} already exists")
-            if self.max_twins is not None and len(self._twins) >= self.max_twins:
-                raise TwinLimitError(f"this server holds at most {self.max_twins} live twins (max_live_twins)")
+            self.check_room(name)
             twin = LiveTwin(name, frozenset(str(c) for c in cell_ids), attached=attached)
             if not dry_run:
                 self._twins[name] = twin
@@ -221,6 +254,13 @@ class TwinRegistry:
             return self._twins[name]
         except KeyError:
             raise LookupError(f"twin {name!r}: no such running twin") from None
+
+    def remove(self, name: str) -> LiveTwin:
+        """Drop a live twin (``LookupError`` when there is none)."""
+        with self._lock:
+            if name not in self._twins:
+                raise LookupError(f"twin {name!r}: no such running twin")
+            return self._twins.pop(name)
 
     def list(self) -> list[LiveTwin]:
         return [self._twins[k] for k in sorted(self._twins)]

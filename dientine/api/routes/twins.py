@@ -71,6 +71,16 @@ def _build(body: TwinCreate) -> SimulationTwin:
         raise validation_error("", [field_error("scenario", f"{body.scenario}: {exc}")]) from exc
 
 
+def _room(state: Any, name: str, create: Any = None) -> Any:
+    """``create()`` (default: only check) with a taken name or a full server as 409."""
+    try:
+        return create() if create is not None else state.twins.check_room(name)
+    except KeyError as exc:
+        raise ApiError(409, f"twin {name!r} already exists", kind="conflict") from exc
+    except TwinLimitError as exc:
+        raise ApiError(409, str(exc), kind="conflict") from exc
+
+
 @router.post("/twins", response_model=TwinSummary, status_code=201, responses=responses(401, 403, 409, 413, 422),
              summary="Start a live twin that accepts telemetry",
              description="Give `cell_ids` (a telemetry-only twin) or `scenario` (a file under the server's scenarios "
@@ -84,16 +94,11 @@ def create_twin(body: TwinCreate, _key: ControlKey, state: State, dry_run_q: Dry
     for extra in ("seed", "telemetry_max_age_s"):
         if body.scenario is None and getattr(body, extra) is not None:
             raise validation_error("", [field_error(extra, "applies to a scenario twin only (give 'scenario')")])
-    if state.twins.exists(body.name):
-        raise ApiError(409, f"twin {body.name!r} already exists", kind="conflict")
+    _room(state, body.name)  # before building: a scenario twin takes seconds and memory
     attached = _build(body) if body.scenario is not None else None
     cells = attached.cell_ids if attached is not None else body.cell_ids
-    try:
-        twin = state.twins.create(body.name, cells, attached=attached, dry_run=body.dry_run)
-    except KeyError as exc:
-        raise ApiError(409, f"twin {body.name!r} already exists", kind="conflict") from exc
-    except TwinLimitError as exc:
-        raise ApiError(409, str(exc), kind="conflict") from exc
+    twin = _room(state, body.name, lambda: state.twins.create(body.name, cells, attached=attached,
+                                                               dry_run=body.dry_run))
     return json_response(twin.summary(), 201, headers={"Location": f"/v1/twins/{body.name}"})
 
 
@@ -107,6 +112,21 @@ def list_twins(_key: ReadKey, state: State) -> dict[str, Any]:
             summary="A live twin's latest KPIs per cell", description=_IN_MEMORY)
 def get_twin(twin: TwinName, _key: ReadKey, state: State) -> dict[str, Any]:
     return _twin(state, twin).state()
+
+
+@router.delete("/twins/{twin}", response_model=TwinSummary, responses=responses(401, 403, 404),
+               summary="Stop a live twin and free its place",
+               description="Drops the twin and its telemetry from the server's memory (nothing in the store changes); "
+               "with `dry_run` only says what would be dropped. " + _IN_MEMORY)
+def delete_twin(twin: TwinName, _key: ControlKey, state: State, dry_run_q: DryRunQuery = False) -> dict[str, Any]:
+    live = _twin(state, twin)
+    if not dry_run_q:
+        with live.lock:  # not while a step or an ingest is running on it
+            try:
+                state.twins.remove(twin)
+            except LookupError as exc:  # deleted meanwhile by another request
+                raise ApiError(404, str(exc), kind="not-found") from exc
+    return live.summary()
 
 
 @router.post(
@@ -129,7 +149,7 @@ def ingest(twin: TwinName, body: TelemetryBatch, _key: ControlKey, state: State,
     live = _twin(state, twin)
     records = [r.model_dump() for r in body.records]
     try:
-        n = live.ingest(records, dry_run=body.dry_run)
+        n = live.ingest(records, dry_run=body.dry_run, max_ahead_s=state.settings.telemetry_clock_skew_s)
     except TelemetryError as exc:
         raise validation_error("", [field_error(exc.field, exc.message)]) from exc
     return {"twin": twin, "accepted": n, "dry_run": body.dry_run}
