@@ -306,3 +306,15 @@ def test_an_inline_whatif_scenario_cannot_read_server_files(client, tmp_path, wh
     assert client.get("/v1/jobs", headers=h()).json()["jobs"] == []
 
 
+
+
+@pytest.mark.parametrize("kpis, field", [({"load": 2.0}, "load"), ({"users": -3}, "users"),
+                                         ({"prb_util_pct": 101.0}, "prb_util_pct")])
+def test_a_telemetry_only_twin_checks_the_ranges_of_known_kpis(client, kpis, field):
+    client.post("/v1/twins", json={"name": "ranges", "cell_ids": ["a"]}, headers=h())
+    r = client.post("/v1/twins/ranges/telemetry", json={"records": [{"cell_id": "a", "kpis": kpis}]}, headers=h())
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == f"records.0.kpis.{field}"
+    ok = client.post("/v1/twins/ranges/telemetry", json={"records": [{"cell_id": "a", "kpis": {"my_kpi": 7.0}}]},
+                     headers=h())
+    assert ok.status_code == 200

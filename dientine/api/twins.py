@@ -16,6 +16,7 @@ a step is newer than the model's latest tick and ages out after the twin's ``tel
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from dientine.store import utcnow
+
+
+def telemetry_kpis() -> dict[str, tuple[str, float, float, float]]:
+    """The KPI names and ranges a twin knows (:data:`dientine.twin.TELEMETRY_KPIS`), imported on first use so the
+    API starts without the simulation's kernels; a telemetry-only twin checks these ranges and stores other names."""
+    from dientine.twin import TELEMETRY_KPIS
+
+    return TELEMETRY_KPIS
 
 
 class TelemetryError(ValueError):
@@ -153,6 +162,12 @@ class LiveTwin:
                 raise TelemetryError(f"records.{i}.cell_id", f"unknown cell {r['cell_id']!r} in twin {self.name!r}")
             if not r.get("kpis") and r.get("state") is None:
                 raise TelemetryError(f"records.{i}.kpis", "a record needs measured kpis or a state")
+            for name, v in (r.get("kpis") or {}).items():
+                spec = telemetry_kpis().get(name)
+                if spec is not None and not spec[1] <= v <= spec[2]:
+                    lo, hi = spec[1], spec[2]
+                    rng = f"[{lo:g}, {hi:g}]" if math.isfinite(hi) else f">= {lo:g}"
+                    raise TelemetryError(f"records.{i}.kpis.{name}", f"expected a number in {rng}, found {v!r}")
             t = r.get("time")
             if t is None:
                 continue
