@@ -45,28 +45,49 @@ class Data:
     rho_max: float
     eps: float | None
     penalty_wh: np.ndarray  # (J, T) objective cost of losing all of point j's traffic in period t
+    point_group: np.ndarray  # (J_problem,) aggregated point carrying each of the problem's demand points
     price_cache: dict = field(default_factory=dict)  # (t, active cells) -> priced period (solver.py)
     lp_s: float = 0.0  # longest cold assignment LP seen (solver.py: time-limit bookkeeping)
+    relax_s: float = 0.0  # longest LP relaxation seen (solver.py: a MILP gets a period only if it can beat it)
 
     @classmethod
-    def from_problem(cls, p: RruSleepProblem) -> Data:
+    def from_problem(cls, p: RruSleepProblem, aggregate: bool = True) -> Data:
+        """Flatten ``p``. ``aggregate``: demand points with the same candidate servers, the same covering cells
+        and the same capacity per unit of traffic ``s_ij B_i`` at every candidate become one point carrying
+        their summed demand -- exact because traffic is splittable (a split of the sum in proportion to the
+        points' demands, and back, keeps every row and the cost; the lost-traffic penalty is per Mbit/s)."""
         cand = p.candidates()
+        covers = p.covers()
+        rate = np.where(cand, p.spectral_efficiency_bps_hz * p.bandwidth_mhz[:, None], 0.0)  # (I, J)
+        demand = p.demand_mbps
+        group = np.arange(p.n_points)
+        if aggregate and p.n_points > 1:
+            key = np.concatenate([cand, covers, rate], axis=0).T  # (J, 3I)
+            _, first, group = np.unique(key, axis=0, return_index=True, return_inverse=True)
+            group = group.ravel()
+            order = np.argsort(first, kind="stable")  # keep the problem's point order among the groups
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            group = rank[group]
+            demand = np.zeros((len(first), p.n_periods))
+            np.add.at(demand, group, p.demand_mbps)
+            keep = first[order]
+            cand, covers, rate = cand[:, keep], covers[:, keep], rate[:, keep]
         pair_i, pair_j = np.nonzero(cand)
-        s = p.spectral_efficiency_bps_hz[pair_i, pair_j]
-        cap_coef = p.demand_mbps[pair_j, :] / (s * p.bandwidth_mhz[pair_i])[:, None]
+        cap_coef = demand[pair_j, :] / rate[pair_i, pair_j][:, None]
         must_on = np.zeros(p.n_cells, dtype=bool)
         must_on[list(p.must_stay_on)] = True
         return cls(
-            n_i=p.n_cells, n_j=p.n_points, n_t=p.n_periods, n_k=p.n_sleep_levels, dt_h=p.period_h,
+            n_i=p.n_cells, n_j=demand.shape[0], n_t=p.n_periods, n_k=p.n_sleep_levels, dt_h=p.period_h,
             pair_i=pair_i.astype(np.int64), pair_j=pair_j.astype(np.int64), cap_coef=cap_coef,
-            demand=p.demand_mbps, covers=p.covers(),
+            demand=demand, covers=covers, point_group=group.astype(np.int64),
             on_cost_wh=p.period_h * p.n_trx * p.p0_w,
             load_cost_wh=p.period_h * p.n_trx * p.delta_p * p.p_max_w,
             sleep_cost_wh=p.period_h * p.sleep_power_w(), entry_wh=p.sleep_entry_wh(),
             switch_cost_wh=p.switch_cost_wh, min_on=p.min_on_periods, min_off=p.min_off_periods,
             must_on=must_on, initial_on=None if p.initial_on is None else p.initial_on.copy(),
             cyclic=p.cyclic, rho_max=p.rho_max, eps=p.max_unserved_fraction,
-            penalty_wh=p.period_h * p.unserved_penalty_wh_per_mbit * p.demand_mbps,
+            penalty_wh=p.period_h * p.unserved_penalty_wh_per_mbit * demand,
         )
 
     def prev(self, t: int) -> int | None:
@@ -210,7 +231,11 @@ def build(d: Data, periods: np.ndarray | list[int], *, coupled: bool, integer: b
         active_pairs = np.flatnonzero(dem[d.pair_j] > 0)
         pi, pj = d.pair_i[active_pairs], d.pair_j[active_pairs]
         coef = d.cap_coef[active_pairs, t]
-        yc = b.cols(len(active_pairs), 0.0, 1.0, d.load_cost_wh[pi] * coef, False)
+        # assignment: y <= f x, f = min(1, rho_max / coef) (a point larger than a cell cannot be served by it alone);
+        # with x fixed in this period the rows are column bounds (a smaller, faster LP: the pricing LPs)
+        f = np.ones(len(pi)) if "capacity" in relax else np.minimum(1.0, d.rho_max / np.maximum(coef, 1e-300))
+        x_fixed = bool((lb[:, t] == ub[:, t]).all())
+        yc = b.cols(len(active_pairs), 0.0, f * ub[pi, t] if x_fixed else 1.0, d.load_cost_wh[pi] * coef, False)
         y_cols[t], y_pairs[t] = yc, active_pairs
         pts = np.flatnonzero(dem > 0)
         if allow_lost:
@@ -225,9 +250,7 @@ def build(d: Data, periods: np.ndarray | list[int], *, coupled: bool, integer: b
         r = np.concatenate([row_of_point[pj], np.arange(len(zc))])
         c = np.concatenate([yc, zc])
         b.rows(r, c, np.ones(len(c)), np.ones(len(pts)), np.ones(len(pts)))
-        # assignment: y <= f x, f = min(1, rho_max / coef) (a point larger than a cell cannot be served by it alone)
-        f = np.ones(len(yc)) if "capacity" in relax else np.minimum(1.0, d.rho_max / np.maximum(coef, 1e-300))
-        sel = np.arange(len(yc))
+        sel = np.arange(0 if x_fixed else len(yc))
         r = np.repeat(np.arange(len(sel)), 2)
         c = np.stack([yc[sel], x[pi[sel], t]], axis=1).ravel()
         v = np.stack([np.ones(len(sel)), -f[sel]], axis=1).ravel()

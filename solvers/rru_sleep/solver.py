@@ -1,23 +1,35 @@
 """Solve the sleep plan (REFERENCES.md 6.1) with HiGHS: decomposition, warm starts and proven bounds.
 
-Method (backend ``"highs"``, the default), period by period, busiest first, sharing the time limit:
+Method (backend ``"highs"``, the default), period by period, busiest first, sharing the time limit. Demand
+points with the same candidate servers, covering cells and rates are merged first (exact: traffic is
+splittable; ``_model.Data.from_problem``).
 
 1. *All cells on*, the assignment LP (x fixed to 1): the reference energy and the feasibility test. Waking more
    cells never removes a feasible assignment and the all-on plan has no switches, so the problem is feasible
    iff every period's all-on LP is (dwell rows with unknown history are not enforced before period 0). An
    infeasible period is re-solved with each constraint family relaxed (then pairs) to name the blocking ones.
+   Plans with x fixed are priced on a model where ``y <= f x`` are column bounds (:class:`_HourLP`, warm).
 2. The same LP with x relaxed to [0, 1]: a valid lower bound of the period (kept if the MILP proves less).
-3. A start plan: greedy sleep with a fast best-candidate/spill assignment (:func:`_greedy_period`), then a
-   local search with the exact LP (warm re-solves of one HiGHS model, :func:`_lp_start`).
-4. The period's MILP warm-started with that plan (``Highs.setSolution``); further passes go to the periods
-   with the largest open gap while time remains.
+3. A start plan (:func:`_lp_start`): an LP dive (wake the most-open fractional cell, re-solve warm, until the
+   relaxation is integral), the greedy sleep heuristic (:func:`_greedy_period`), then close moves with the exact
+   assignment LP while they lower the energy.
+4. The period's MILP seeded with that plan (``Highs.setSolution``) with HiGHS' presolve and primal heuristics
+   off (``BOUND_OPTIONS``: the time goes to cuts and branching, i.e. the proven bound); further passes go to
+   the periods with the largest open gap while time remains.
 
 Without coupling (no switching cost, sleep-entry energy or dwell time > 1) this is exact: the sum of the
 periods' proven bounds is the bound. With coupling, that sum is still a valid lower bound (coupling only adds
 non-negative costs and constraints); the per-period plans are repaired into a dwell-feasible plan (only waking
-cells, which keeps every period feasible), improved by *fix-and-optimise* over windows of a few periods (the rest
-fixed, warm-started with the incumbent), and small instances also get the *coupled MILP* warm-started with the
-best plan, whose dual bound replaces the sum when larger.
+cells, which keeps every period feasible), improved by an exact per-cell local search (:func:`_day_search`: flip
+a short run or a run's end, keep dwell times, price the touched periods), then by *fix-and-optimise* over
+windows of a few periods (the rest fixed, warm-started with the incumbent), and small instances also get the
+*coupled MILP* warm-started with the best plan, whose dual bound replaces the sum when larger.
+
+Not done, and why: a Lagrangian relaxation of the demand rows gives per-cell problems whose y are continuous --
+their convex hull is the LP's (integrality property), so the bound equals the LP bound; with the LP duals as
+multipliers, relaxing only the demand rows of points shared by regions of cells (3-6 regions) also gave exactly
+the LP bound (measured on the busiest hour, 57 cells). Branching on the number of active cells moved the
+busiest hour's LP bound by < 0.1 % (the LP already opens ~34.0 cells).
 
 Backend ``"highs-monolithic"`` hands the coupled MILP to HiGHS as it stands (the benchmark's baseline);
 ``"pyomo"`` builds the same formulation in Pyomo and solves it with HiGHS (appsi) -- for small instances.
@@ -47,11 +59,25 @@ INF = highspy.kHighsInf
 _SMALL_COUPLED_PAIRS = 4000
 #: The greedy start tries this many least-loaded cells per step (a speed/quality knob of the heuristic only).
 _GREEDY_WIDTH = 12
-#: Share of a period's time budget spent on its start plan (greedy + LP local search) before the MILP, for a
-#: multi-period horizon (the MILPs there get ~2 s each: a good start matters) and for a single period (measured,
-#: 57 cells x 500 points, 2 s: 0.35 left a 2 % gap, 0.05 a 0.6 % gap -- HiGHS' own heuristics use the time better).
+#: Share of a period's time budget spent on its start plan (LP relaxation, dive, greedy, close moves) before the
+#: MILP, for a multi-period horizon and for a single period. The MILP runs without primal heuristics
+#: (BOUND_OPTIONS), so the start plan is what it must prove: measured, 57 cells x 500 points, busiest hour, 3 s:
+#: the start reaches 18703-18742 Wh (optimum 18681.9) in 0.8-1.2 s of wall time at load 5 on 2 cores.
 _START_SHARE = 0.35
-_START_SHARE_SINGLE = 0.05
+_START_SHARE_SINGLE = 0.45
+#: The LP dive wakes this share of the fractional cells (the most open ones, at least one) per re-solve.
+_DIVE_STEP = 0.05
+#: Share of the time limit kept, for a coupled horizon, for the dwell repair, the per-cell local search and the
+#: fix-and-optimise windows after the per-period phase.
+_COUPLED_RESERVE = 0.2
+#: A period's MILP runs only with at least this many times the longest LP relaxation left in its share (its root
+#: LP is solved again, cold; shorter, it would stop without improving the relaxation's bound).
+_MIP_MIN_RELAX = 3.0
+#: Start plans from the LP relaxation: cells with x >= each threshold active (kept when feasible and cheaper).
+_ROUND_THRESHOLDS = (0.5, 0.3)
+#: Share of the time left after the per-period phase and the dwell repair given to the per-cell local search
+#: (:func:`_day_search`) before the fix-and-optimise windows.
+_SEARCH_SHARE = 0.85
 
 
 class _Clock:
@@ -76,9 +102,26 @@ class _Run:
     hit_limit: bool
 
 
+#: HiGHS options for a period MILP that starts from a good plan (ours): the time goes to the dual bound -- no
+#: presolve (it removes little here) and no primal heuristics (RINS/RENS sub-MIPs spent most of the time).
+#: Measured, 57 cells x 500 points, busiest hour, optimal plan as the start: 0.49 % proven gap in 1.1 s with these,
+#: 7.2 s with HiGHS' defaults.
+BOUND_OPTIONS = {"presolve": "off", "mip_heuristic_effort": 0.0, "mip_heuristic_run_rins": False,
+                 "mip_heuristic_run_rens": False, "mip_heuristic_run_root_reduced_cost": False,
+                 "mip_heuristic_run_feasibility_jump": False}
+
+
+def _set_limit(h: highspy.Highs, seconds: float) -> None:
+    """Let the next ``h.run()`` take at most ``seconds``: HiGHS compares its time limit with the instance's run
+    clock, which keeps counting across re-solves of the same model (warm LP re-solves would otherwise stop at once)."""
+    h.setOptionValue("time_limit", h.getRunTime() + max(1e-3, float(seconds)) if seconds < INF else INF)
+
+
 def _run(h: highspy.Highs, time_limit_s: float, gap: float, hint: tuple[np.ndarray, np.ndarray] | None = None,
-         mip: bool = True) -> _Run:
-    h.setOptionValue("time_limit", max(1e-3, float(time_limit_s)) if time_limit_s < INF else INF)
+         mip: bool = True, options: dict | None = None) -> _Run:
+    for key, value in (options or {}).items():
+        h.setOptionValue(key, value)
+    _set_limit(h, time_limit_s)
     if mip:
         h.setOptionValue("mip_rel_gap", float(gap))
     if hint is not None and len(hint[0]):
@@ -115,14 +158,14 @@ class _Priced:
         return self.energy_wh + self.penalty_wh + self.switch_wh
 
 
-def _sleep_levels(d: _model.Data, on: np.ndarray) -> tuple[np.ndarray, float]:
+def _sleep_levels(d: _model.Data, on: np.ndarray, cells: list[int] | None = None) -> tuple[np.ndarray, float]:
     """Best sleep level of every sleep run and the plan's sleep energy (incl. entry energies). One level per
     run is optimal because entry energies are non-negative. A run pays its entry energy iff the period before
     it (in the horizon, or ``initial_on`` for period 0) is active; with no history, period 0 pays nothing."""
     n_i, n_t = on.shape
     levels = np.full(on.shape, -1, dtype=np.int64)
     sleep_wh = 0.0
-    for i in range(n_i):
+    for i in range(n_i) if cells is None else cells:
         prev = [_prev_state(d, on, i, t) for t in range(n_t)]
         starts = [t for t in range(n_t)
                   if not on[i, t] and (prev[t] is not False or (t == 0 and not d.cyclic))]
@@ -343,7 +386,7 @@ def _reference_lp(d: _model.Data, t: int, clock: _Clock, model: tuple | None = N
     if model is None:
         ones_f = np.ones((d.n_i, d.n_t))
         m = _model.build(d, [t], coupled=False, integer=False, x_lb=ones_f, x_ub=ones_f)
-        m.highs.setOptionValue("time_limit", max(1e-3, clock.left()))
+        _set_limit(m.highs, clock.left())
 
         def solve_with(on: np.ndarray, limited: bool = False) -> float:
             m.highs.run()
@@ -365,15 +408,61 @@ def _reference_lp(d: _model.Data, t: int, clock: _Clock, model: tuple | None = N
     return ref
 
 
+class _HourLP:
+    """Period t's assignment LP with x fixed, re-solved warm as cells toggle: y <= f x are column bounds here,
+    so a toggle changes only bounds (dual simplex restarts from the last basis: a few ms per plan)."""
+
+    def __init__(self, d: _model.Data, t: int) -> None:
+        x_on = np.zeros((d.n_i, d.n_t))
+        x_on[:, t] = 1.0
+        self.d, self.t = d, t
+        self.model = _model.build(d, [t], coupled=False, integer=False, x_lb=x_on, x_ub=x_on)
+        self.highs = self.model.highs
+        self.y_pi = d.pair_i[self.model.y_pairs[t]]
+        self.y_cols = self.model.y_cols[t].astype(np.int32)
+        self.y_ub_on = np.asarray(self.highs.getLp().col_upper_)[self.y_cols]
+        self.x_cols = self.model.x[:, t].astype(np.int32)
+
+    def solve(self, on: np.ndarray, limit_s: float) -> float:
+        """LP objective with cells ``on`` active (inf when infeasible or stopped by ``limit_s``)."""
+        on_f = (on | self.d.must_on).astype(float)
+        h = self.highs
+        h.changeColsBounds(len(self.x_cols), self.x_cols, on_f, on_f)
+        h.changeColsBounds(len(self.y_cols), self.y_cols, np.zeros(len(self.y_cols)), self.y_ub_on * on_f[self.y_pi])
+        _set_limit(h, limit_s)
+        h.run()
+        return h.getInfo().objective_function_value if h.getModelStatus() == _MS.kOptimal else np.inf
+
+    def price(self, on: np.ndarray, clock: _Clock) -> _PeriodPrice | None:
+        """Exact traffic price of the period for active cells ``on`` (cached); None when the time limit stops it."""
+        key = (self.t, on.astype(bool).tobytes())
+        cached = self.d.price_cache.get(key)
+        if cached is not None and cached.exact:
+            return cached
+        if not np.isfinite(self.solve(on, clock.left())):
+            if self.highs.getModelStatus() in (_MS.kTimeLimit, _MS.kInterrupt):
+                return None
+            out = _PeriodPrice(False, math.inf, 0.0, np.zeros(self.d.n_i), np.full(self.d.n_j, -1, dtype=np.int64), 0.0)
+        else:
+            out = _period_from_values(self.d, self.t, self.model, np.asarray(self.highs.getSolution().col_value),
+                                      on.astype(bool))
+        _remember(self.d, self.t, on, out)
+        return out
+
+
 def _lp_start(d: _model.Data, t: int, start: np.ndarray | None, budget_s: float,
               clock: _Clock) -> tuple[_PeriodPrice | None, np.ndarray, float, float]:
-    """Period t with the exact assignment LP, one model re-solved warm (dual simplex) as x bounds change:
+    """Period t's start plan and LP bound, with LPs re-solved warm (dual simplex) as x bounds change:
 
-    1. every cell on: the all-on reference (infeasible here means the period is infeasible);
-    2. the LP relaxation (x in [0, 1]): the period's bound; its x rounded up, with the same assignment, is a
-       feasible plan; the start plan is the better of that and ``start`` (default :func:`_greedy_period`);
-    3. local search: put active cells to sleep one at a time, least loaded first, keeping each move that
-       lowers the energy, until every active cell was tried or ``budget_s`` is spent.
+    1. the LP relaxation (x in [0, 1], interior point + crossover, cold): the period's bound; its x rounded up,
+       with the same assignment, is a feasible plan; so are x >= each of ``_ROUND_THRESHOLDS`` when their
+       assignment LP (:class:`_HourLP`) is feasible;
+    2. LP dive: wake the most-open fractional cells (``_DIVE_STEP``), re-solve, until the relaxation is integral;
+    3. ``start`` (default :func:`_greedy_period`) priced by its assignment LP; the cheapest plan so far is kept;
+    4. local search: put active cells to sleep one at a time, least loaded first, keeping each move that
+       lowers the energy, until no move helps or ``budget_s`` is spent;
+    5. every cell on: the all-on reference, warm (a feasible relaxation implies a feasible all-on period; an
+       infeasible one is confirmed by the all-on LP, which then names the period infeasible).
 
     Every LP gets at most what is left of the whole solve (``clock``): when the all-on reference does not finish
     in time the all-on price is None (no plan is known for the period); when the relaxation does not finish, the
@@ -387,22 +476,26 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None, budget_s: float,
     ones = np.ones(d.n_i, dtype=bool)
     lo = np.where(d.must_on, 1.0, 0.0)
 
+    # plans are priced on a second model with x fixed, where y <= f x are column bounds (a smaller, faster LP)
+    hour = _HourLP(d, t)
+    mf, hf = hour.model, hour.highs
+
     def solve_with(on: np.ndarray, limited: bool = True) -> float:
         # the reference and the start plan get what is left of the whole solve; local-search moves the start budget
-        h.changeColsBounds(d.n_i, cols, np.maximum(on.astype(float), lo), on.astype(float))
         left = clock.left()
-        h.setOptionValue("time_limit", max(1e-3, min(left, t_end - time.perf_counter()) if limited else left))
-        h.run()
-        return h.getInfo().objective_function_value if h.getModelStatus() == _MS.kOptimal else np.inf
+        return hour.solve(on, min(left, t_end - time.perf_counter()) if limited else left)
 
     ref = d.price_cache.get((t, ones.tobytes()))
-    if ref is None or not ref.exact or not ref.feasible:  # not done by _reference_lp: solve it here
-        ref = _reference_lp(d, t, clock, (m, solve_with))
-        if ref is None or not ref.feasible:
-            return ref, ones, np.inf, -np.inf
+    # not done by _reference_lp: solve it here, after the relaxation (warm, from the local search's last basis); a
+    # feasible relaxation implies a feasible all-on period (x = 1 keeps its y, z feasible)
+    need_ref = ref is None or not ref.exact or not ref.feasible
     h.changeColsBounds(d.n_i, cols, lo, np.ones(d.n_i))  # LP relaxation: a valid bound, whatever the MILP does
-    h.setOptionValue("time_limit", max(1e-3, clock.left()))  # unfinished: no LP bound (the MILP may give one)
+    _set_limit(h, clock.left())  # unfinished: no LP bound (the MILP may give one)
+    h.setOptionValue("solver", "ipm")  # cold: interior point + crossover (300 cells: 1.8 s CPU, dual simplex 20 s)
+    t_relax = time.perf_counter()
     h.run()
+    d.relax_s = max(d.relax_s, time.perf_counter() - t_relax)
+    h.setOptionValue("solver", "choose")  # warm re-solves from the crossover basis: dual simplex
     relaxed_ok = h.getModelStatus() == _MS.kOptimal
     clock.hit |= h.getModelStatus() in (_MS.kTimeLimit, _MS.kInterrupt)
     lp_bound = h.getInfo().objective_function_value if relaxed_ok else -np.inf
@@ -412,37 +505,74 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None, budget_s: float,
         on = (rv[cols] > 1e-7) | d.must_on
         best = _period_from_values(d, t, m, rv, on)
     else:
+        if need_ref:
+            ref = _reference_lp(d, t, clock, (mf, solve_with))
+            if ref is None or not ref.feasible:
+                return ref, ones, np.inf, -np.inf
+            need_ref = False
         on, best = ones.copy(), ref
     current = best.energy_wh + best.penalty_wh + float(sleep_min[~on].sum())
-    greedy_end = time.perf_counter() + clock.left()  # the greedy is cheap next to an LP: only the limit stops it
-    cand = (_greedy_period(d, t, greedy_end) if start is None else start.astype(bool)) | d.must_on
+    if relaxed_ok:  # threshold rounding: cheap (one fixed-x LP each), and the fallback when the dive runs out of time
+        for theta in _ROUND_THRESHOLDS:
+            cand = (rv[cols] >= theta) | d.must_on
+            c = solve_with(cand)
+            if c < current - 1e-9:
+                on, current = cand, c
+                best = _period_from_values(d, t, mf, np.asarray(hf.getSolution().col_value), on)
+    if relaxed_ok:  # LP dive: wake the most-open fractional cells, re-solve warm, until the relaxation is integral
+        lo_dive, x_lp = lo.copy(), rv[cols]
+        while time.perf_counter() < t_end:
+            frac = np.flatnonzero((x_lp > 1e-6) & (x_lp < 1 - 1e-6))
+            if not len(frac):
+                dive_on = (x_lp > 0.5) | d.must_on
+                c = h.getInfo().objective_function_value
+                if c < current - 1e-9:  # an integral relaxation is the plan's exact price (its y optimal for x)
+                    on, current = dive_on, c
+                    best = _period_from_values(d, t, m, np.asarray(h.getSolution().col_value), on)
+                break
+            lo_dive[frac[np.argsort(-x_lp[frac], kind="stable")[: max(1, int(_DIVE_STEP * len(frac)))]]] = 1.0
+            h.changeColsBounds(d.n_i, cols, lo_dive, np.ones(d.n_i))
+            _set_limit(h, min(clock.left(), t_end - time.perf_counter()))
+            h.run()
+            if h.getModelStatus() != _MS.kOptimal:
+                break
+            x_lp = np.asarray(h.getSolution().col_value)[cols]
+    # the greedy is cheap next to an LP on 57 cells, not on hundreds: it shares the start budget
+    cand = (_greedy_period(d, t, t_end) if start is None else start.astype(bool)) | d.must_on
     if not (cand == on).all():
         c = solve_with(cand, limited=False)
         if c < current - 1e-9:
             on, current = cand, c
-            best = _period_from_values(d, t, m, np.asarray(h.getSolution().col_value), on)
-    for i in [int(i) for i in np.argsort(best.utilisation, kind="stable") if on[i] and not d.must_on[i]]:
-        if time.perf_counter() >= t_end:
-            break
-        on[i] = False
-        c = solve_with(on)
-        if c < current - 1e-9:
-            current = c
-            best = _period_from_values(d, t, m, np.asarray(h.getSolution().col_value), on)
-        else:
+            best = _period_from_values(d, t, mf, np.asarray(hf.getSolution().col_value), on)
+    improved = True
+    while improved and time.perf_counter() < t_end:  # close moves, least loaded first, until none improves
+        improved = False
+        for i in [int(i) for i in np.argsort(best.utilisation, kind="stable") if on[i] and not d.must_on[i]]:
+            if time.perf_counter() >= t_end:
+                break
+            on[i] = False
+            c = solve_with(on)
+            if c < current - 1e-9:
+                current, improved = c, True
+                best = _period_from_values(d, t, mf, np.asarray(hf.getSolution().col_value), on)
+                break
             on[i] = True
     _remember(d, t, on, best)
+    if need_ref:
+        ref = _reference_lp(d, t, clock, (mf, solve_with))
+        if ref is None or not ref.feasible:
+            return ref, ones, np.inf, -np.inf
     return ref, on, float(current), float(lp_bound)
 
 
 # --------------------------------------------------------------------------------------------- repair
-def _repair(d: _model.Data, on: np.ndarray) -> np.ndarray:
+def _repair(d: _model.Data, on: np.ndarray, cells: list[int] | None = None) -> np.ndarray:
     """Smallest-change dwell repair by switching cells on: fill sleep runs shorter than the minimum off time
     and extend active runs shorter than the minimum on time, until both hold (terminates: only adds 'on')."""
     on = on.astype(bool).copy()
     on[d.must_on] = True
     n_i, n_t = on.shape
-    for i in range(n_i):
+    for i in range(n_i) if cells is None else cells:
         for _ in range(2 * n_t + 2):
             changed = False
             for t in range(n_t):
@@ -467,8 +597,99 @@ def _repair(d: _model.Data, on: np.ndarray) -> np.ndarray:
     return on
 
 
-def _dwell_ok(d: _model.Data, on: np.ndarray) -> bool:
-    return bool((_repair(d, on) == on.astype(bool)).all())
+def _dwell_ok(d: _model.Data, on: np.ndarray, cells: list[int] | None = None) -> bool:
+    return bool((_repair(d, on, cells) == on.astype(bool)).all())
+
+
+def _cell_switches(d: _model.Data, row: np.ndarray, i: int) -> int:
+    n = 0
+    for t in range(len(row)):
+        p = d.prev(t)
+        if p is not None:
+            n += int(row[t] != row[p])
+        elif d.initial_on is not None:
+            n += int(row[t] != bool(d.initial_on[i]))
+    return n
+
+
+def _runs(d: _model.Data, row: np.ndarray) -> list[list[int]]:
+    """Maximal runs of equal state of one cell's row, as period lists (a cyclic horizon joins the ends)."""
+    n_t = len(row)
+    starts = [t for t in range(n_t) if t == 0 or row[t] != row[t - 1]]
+    if d.cyclic and len(starts) > 1 and row[0] == row[-1]:
+        starts = starts[1:]
+    runs = []
+    for k, s0 in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else (starts[0] + n_t if d.cyclic else n_t)
+        runs.append([t % n_t for t in range(s0, end)])
+    return runs
+
+
+def _day_search(d: _model.Data, on: np.ndarray, clock: _Clock, stop_s: float, max_flip: int = 4) -> tuple[
+        np.ndarray, int]:
+    """Local search on a dwell-feasible horizon plan with exact pricing: for one cell at a time (least loaded
+    first), flip a whole run (of at most ``max_flip`` periods), the first/last period of a run or a window of the
+    longer dwell time inside a longer run, keep the plan dwell-feasible, price
+    the touched periods with their warm assignment LPs (:class:`_HourLP`) and keep every move that lowers
+    traffic + sleep + switching cost. Stops when a sweep over all cells finds nothing or ``clock`` reaches
+    ``stop_s`` seconds. Returns the plan and the number of moves kept."""
+    on = on.astype(bool).copy()
+    hours: dict[int, _HourLP] = {}
+
+    def hour_price(t: int, on_t: np.ndarray) -> _PeriodPrice | None:
+        if t not in hours:
+            hours[t] = _HourLP(d, t)
+        return hours[t].price(on_t, clock)
+
+    def cell_cost(i: int, row: np.ndarray) -> float:
+        m = on.copy()
+        m[i] = row
+        return _sleep_levels(d, m, [i])[1] + d.switch_cost_wh * _cell_switches(d, row, i)
+
+    width = max(d.min_on, d.min_off)  # a window flipped inside a long run: the shortest dwell-feasible one
+    load = np.zeros(d.n_i)
+    for t in range(d.n_t):
+        cached = d.price_cache.get((t, on[:, t].tobytes()))
+        if cached is not None and cached.feasible:
+            load += cached.utilisation
+    moves = 0
+    improved = True
+    while improved and clock.elapsed() < stop_s:
+        improved = False
+        for i in [int(i) for i in np.argsort(load, kind="stable")]:  # least loaded cells first
+            if d.must_on[i] or clock.elapsed() >= stop_s:
+                continue
+            tried: set[tuple[int, ...]] = set()
+            while clock.elapsed() < stop_s:
+                runs = _runs(d, on[i])
+                flips = [r for r in runs if len(r) <= max_flip] + [[r[0]] for r in runs if len(r) > 1] + \
+                        [[r[-1]] for r in runs if len(r) > 1] + \
+                        [r[k:k + width] for r in runs if len(r) > max_flip for k in range(1, len(r) - width)]
+                flips = [f for f in flips if tuple(sorted(f)) not in tried]
+                if not flips:
+                    break
+                flip = flips[0]
+                tried.add(tuple(sorted(flip)))
+                row = on[i].copy()
+                row[flip] = ~row[flip]
+                m = on.copy()
+                m[i] = row
+                if not _dwell_ok(d, m, [i]):
+                    continue
+                delta = cell_cost(i, row) - cell_cost(i, on[i])
+                ok = True
+                for t in flip:
+                    old, new = hour_price(t, on[:, t]), hour_price(t, m[:, t])
+                    if old is None or new is None or not new.feasible:
+                        ok = False
+                        break
+                    delta += new.energy_wh + new.penalty_wh - old.energy_wh - old.penalty_wh
+                if ok and delta < -1e-9 * max(1.0, abs(delta)):
+                    on[i] = row
+                    moves += 1
+                    improved = True
+                    tried.clear()
+    return on, moves
 
 
 # --------------------------------------------------------------------------------------------- main
@@ -513,7 +734,7 @@ def solve_rru_sleep(problem: RruSleepProblem, *, time_limit_s: float = 60.0, bac
     ref_periods: list[_PeriodPrice | None] = [None] * d.n_t
     hit = False
     period_gap = gap * (0.5 if coupled else 1.0)
-    reserve = (0.2 if coupled else 0.0) * time_limit_s  # repair and fix-and-optimise windows
+    reserve = (_COUPLED_RESERVE if coupled else 0.0) * time_limit_s  # repair and fix-and-optimise windows
     order = [int(t) for t in np.argsort(-d.demand.sum(axis=0), kind="stable")]
     # every period's all-on reference first: the feasibility test, and a fallback plan for every period (the
     # first period's is solved by _lp_start, which warm-starts its LP relaxation from it)
@@ -538,11 +759,15 @@ def solve_rru_sleep(problem: RruSleepProblem, *, time_limit_s: float = 60.0, bac
         if not ref_t.feasible:
             return _infeasible(problem, d, clock, backend)
         ref_periods[t] = ref_t
+        mip_s = share - (clock.elapsed() - t_start)
+        if mip_s < _MIP_MIN_RELAX * d.relax_s:  # too short for the MILP to re-solve its root: keep the LP bound
+            on[:, t], upper[t], bounds[t] = hint_x, hint_obj, lp_bound
+            hit = True
+            continue
         m = _model.build(d, [t], coupled=False)
-        # a single period: the start plan stays the fallback but is not handed to HiGHS (measured on the 57-cell
-        # busy hour, 2 s: with it 0.6-2.3 %, without 0.58-0.61 %); for a horizon it seeds each period's MILP
-        hint = (m.x[:, t], hint_x.astype(float)) if d.n_t > 1 else None
-        r = _run(m.highs, share - (clock.elapsed() - t_start), period_gap, hint)
+        # the start plan seeds the MILP, which then spends its time on the bound (BOUND_OPTIONS)
+        hint = (m.x[:, t], hint_x.astype(float))
+        r = _run(m.highs, mip_s, period_gap, hint, options=BOUND_OPTIONS)
         hit |= r.hit_limit
         if r.values is not None and r.objective is not None and r.objective < hint_obj:
             on[:, t] = np.round(r.values[m.x[:, t]]).astype(bool)
@@ -565,10 +790,10 @@ def solve_rru_sleep(problem: RruSleepProblem, *, time_limit_s: float = 60.0, bac
         todo = todo[: max(1, len(todo) // 2)]
         for k, t in enumerate(todo):
             share = max(0.0, clock.left() - reserve) / (len(todo) - k)
-            if share < 0.2:
+            if share < max(0.2, _MIP_MIN_RELAX * d.relax_s):
                 break
             m = _model.build(d, [int(t)], coupled=False)
-            r = _run(m.highs, share, period_gap, (m.x[:, t], on[:, t].astype(float)))
+            r = _run(m.highs, share, period_gap, (m.x[:, t], on[:, t].astype(float)), options=BOUND_OPTIONS)
             if r.values is not None and r.objective is not None and r.objective < upper[t]:
                 on[:, t] = np.round(r.values[m.x[:, t]]).astype(bool)
                 upper[t] = r.objective
@@ -590,9 +815,17 @@ def solve_rru_sleep(problem: RruSleepProblem, *, time_limit_s: float = 60.0, bac
         cand = _price(d, hint_on, clock, gap)
         if cand.feasible and cand.objective < best.objective:
             best_on, best = hint_on.astype(bool), cand
+    final_reserve = 0.5 * reserve if small else 0.0
+    search_stop = clock.elapsed() + _SEARCH_SHARE * (clock.left() - final_reserve)
+    search_on, n_moves = _day_search(d, best_on, clock, search_stop)
+    if n_moves:
+        cand = _price(d, search_on, clock, gap)
+        if cand.feasible and cand.objective < best.objective:
+            best_on, best = search_on, cand
+    stages += f"; {n_moves} local-search moves -> {best.objective:.6g}"
+    method += f" + dwell repair + exact per-cell local search ({n_moves} moves)"
     window = max(3, min(6, max(d.min_on, d.min_off) + 1))
     n_windows = 0
-    final_reserve = 0.5 * reserve if small else 0.0
     changed = np.flatnonzero((best_on != on).any(axis=0))  # periods the repair touched first
     starts = [int(t) for t in changed] + [t for t in range(0, d.n_t, max(1, window // 2)) if t not in changed]
     improved_any = True
@@ -626,7 +859,7 @@ def solve_rru_sleep(problem: RruSleepProblem, *, time_limit_s: float = 60.0, bac
                 best_on, best = cand_on, cand
                 improved_any = True
         starts = list(range(d.n_t))
-    method += f" + dwell repair + fix-and-optimise ({n_windows} windows of {window} periods)"
+    method += f" + fix-and-optimise ({n_windows} windows of {window} periods)"
     if small and clock.left() > 0.2:
         m = _model.build(d, np.arange(d.n_t), coupled=True)
         r = _run(m.highs, clock.left(), gap, (m.x.ravel(), best_on.astype(float).ravel()))
@@ -695,7 +928,7 @@ def _finish(problem: RruSleepProblem, d: _model.Data, clock: _Clock, backend: st
     return RruSleepSolution(
         status=status, objective=obj, best_bound=bound, gap=gap, wall_time_s=clock.elapsed(), backend=backend,
         method=method, time_limit_reached=bool(hit and not optimal), on=on, sleep_level=priced.levels,
-        utilisation=priced.utilisation, serving_cell=priced.serving, unserved_mbps=priced.unserved_mbps,
+        utilisation=priced.utilisation, serving_cell=priced.serving[d.point_group], unserved_mbps=priced.unserved_mbps,
         energy_wh=priced.energy_wh, energy_all_on_wh=ref.energy_wh, energy_saving_fraction=saving,
         switch_count=priced.switches, switching_cost_wh=priced.switch_wh,
         message=note if objective_hint is None else f"backend objective {objective_hint:.6g}",
