@@ -13,8 +13,18 @@ State machine
   * :meth:`BaseStations.fail` takes cells down (now or at a time inside the next tick) until a repair time;
     requests made while failed are remembered and applied after the repair (the cell comes back ON, then
     transitions to the remembered state).
-  * Only ON cells without a pending transition serve users (:meth:`serving_mask`); ON cells radiate
-    (:meth:`interfering_mask`, including an ON cell ramping down into a sleep state).
+  * Masks of a tick (sub-tick transitions). The masks describe the coming tick ``[time_s, time_s + tick_s)``
+    (``tick_s``: the horizon, set by the simulation to its tick; 0 = this instant). A transition that completes
+    inside the tick (``remaining_s < tick_s``) puts the cell in its target state for the tick's association
+    and radio: the catalog's sleep transitions take milliseconds (light sleep 6 ms, deep sleep 50 ms in total:
+    3GPP TR 38.864 Table 5.1-1, REFERENCES §3.2/§3.3) against a tick of minutes, so a cell entering sleep
+    neither serves nor radiates in that tick (its users go to neighbours at once), and a waking cell serves
+    and radiates, with :meth:`available_fraction` ``(tick_s - remaining_s) / tick_s`` (it serves only after
+    the wake). A transition longer than the tick keeps the instantaneous rule: a cell in transition serves
+    nobody; an ON cell ramping down radiates. Energy is integrated event by event by :meth:`advance` in every
+    case (the ramp at the old state's power, the entry energy once at the transition's end).
+  * Only ON cells (for the tick) serve users (:meth:`serving_mask`); the same cells radiate
+    (:meth:`interfering_mask`), plus an ON cell whose transition into sleep is longer than the tick.
   * :meth:`set_traffic` takes each cell's PRB utilisation (from :mod:`agents.scheduler`) and user count and
     refuses traffic on a cell that does not serve: sleeping, off and failed cells carry no users.
   * :meth:`advance` integrates power over a tick, event by event (transition ends, failures, repairs inside
@@ -23,7 +33,7 @@ State machine
 One tick in the simulation, in this order::
 
     bs.request_state(cells, target)                      # decisions (sleep / wake / off)
-    mask = bs.serving_mask()                              # associate users only to serving cells
+    mask = bs.serving_mask()                              # associate users only to serving cells (tick_s)
     res = agents.scheduler.schedule(serving, se, demand, bandwidth_hz, bs.available_fraction())
     bs.set_traffic(res.prb_utilisation, res.n_users)
     step = wear.step(dt_s, bs.load, ambient_c, cell_cycles=bs.tick_cycles)   # agents.wear.WearModel
@@ -107,7 +117,8 @@ def _advance_kernel(dt_s, t0_s, state, pending, remaining_s, time_in_state_s, de
                 time_in_state_s[c] = 0.0
                 e += entry_energy_j[c, tgt]
                 entries[c, tgt] += 1
-                load[c] = 0.0
+                if tgt != 0:  # a cell waking into ON keeps the load it was given for the rest of the tick
+                    load[c] = 0.0
             elif kind == 2:
                 if pending[c] >= 0:
                     desired[c] = pending[c]
@@ -207,6 +218,8 @@ class BaseStations:
         self.entries = np.zeros((n, N_STATES), dtype=np.int64)
         self.tick_cycles = np.zeros(n, dtype=np.int64)  # entries into sleep/off during the last tick
         self.health = np.ones(n)  # lowest component health (1 - degradation) per cell, set by agents.wear
+        #: horizon of the masks (s): the coming tick's length (set by the simulation); 0 = this instant
+        self.tick_s = 0.0
 
     @classmethod
     def from_catalog(cls, site_id: np.ndarray, equipment: str, overrides: dict | None = None,
@@ -236,17 +249,57 @@ class BaseStations:
         return np.flatnonzero(self.rru_id == rru)
 
     # ------------------------------------------------------------------------------ masks
-    def serving_mask(self) -> np.ndarray:
-        """Cells that can carry users this tick: ON and not in a transition."""
-        return (self.state == CellState.ON) & (self.pending == NO_PENDING)
+    def _tick_view(self, dt_s: float | None) -> tuple[np.ndarray, np.ndarray, float]:
+        """The state each cell is in for the coming tick of ``dt_s`` (default :attr:`tick_s`): its target when
+        its pending transition ends inside the tick, else its current state; and the mask of those transitions."""
+        dt = self.tick_s if dt_s is None else float(dt_s)
+        fast = (self.pending != NO_PENDING) & (self.remaining_s < dt) & (self.state != CellState.FAILED)
+        if not fast.any():
+            return self.state, fast, dt
+        return np.where(fast, self.pending, self.state), fast, dt
 
-    def interfering_mask(self) -> np.ndarray:
-        """Cells that radiate: ON (including an ON cell ramping down into sleep)."""
-        return self.state == CellState.ON
+    def tick_masks(self, dt_s: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`serving_mask`, :meth:`interfering_mask` and :meth:`available_fraction` of the coming tick in
+        one call."""
+        eff, fast, dt = self._tick_view(dt_s)
+        on = eff == CellState.ON
+        serving = on & ((self.pending == NO_PENDING) | fast)
+        avail = serving.astype(np.float64)
+        waking = serving & fast
+        if waking.any():
+            avail[waking] = (dt - self.remaining_s[waking]) / dt
+        return serving, on, avail
 
-    def available_fraction(self) -> np.ndarray:
-        """Share of each cell's resources the scheduler may use: 1 for serving cells, 0 otherwise."""
-        return self.serving_mask().astype(np.float64)
+    def tick_state(self, dt_s: float | None = None) -> np.ndarray:
+        """Per cell, the state it is in for the coming tick (a copy): the target of a transition that ends inside
+        it, else the current state (module docstring)."""
+        return self._tick_view(dt_s)[0].copy()
+
+    def serving_mask(self, dt_s: float | None = None) -> np.ndarray:
+        """Cells that can carry users in the coming tick of ``dt_s`` (default :attr:`tick_s`; module docstring):
+        ON for the tick -- ON without a pending transition, or waking into ON inside the tick."""
+        eff, fast, _ = self._tick_view(dt_s)
+        return (eff == CellState.ON) & ((self.pending == NO_PENDING) | fast)
+
+    def interfering_mask(self, dt_s: float | None = None) -> np.ndarray:
+        """Cells that radiate in the coming tick: ON for the tick, or ON and ramping down into a sleep state
+        that the tick does not reach (a transition longer than the tick)."""
+        eff, _, _ = self._tick_view(dt_s)
+        return eff == CellState.ON
+
+    def available_fraction(self, dt_s: float | None = None) -> np.ndarray:
+        """Share of each cell's resources the scheduler may use in the coming tick: 1 for serving cells,
+        ``(dt - remaining_s) / dt`` for a cell that wakes into ON inside the tick, 0 otherwise."""
+        return self.tick_masks(dt_s)[2]
+
+    def transition_time_s(self, target: int) -> np.ndarray:
+        """Per cell, how long a request to move to ``target`` now would take (the pending transition's remaining
+        time when it already goes there; 0 for a cell already in ``target`` without a pending change)."""
+        pt = self.power_table
+        idx = np.arange(self.n_cells)
+        out = pt.wake_time_s[idx, self.state.astype(np.int64)] + pt.entry_time_s[:, int(target)]
+        out = np.where((self.state == target) & (self.pending == NO_PENDING), 0.0, out)
+        return np.where(self.pending == target, self.remaining_s, out)
 
     def rru_state(self) -> np.ndarray:
         """State of each RRU: the 'most awake' state of its cells (lowest code; ON wins)."""

@@ -17,6 +17,7 @@ day, and the size of the last day's changes (settled: the largest <= 5 % of a th
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -74,6 +75,7 @@ def run_on(sc) -> tuple[float, dict[str, float], dict]:
 
 
 def main() -> int:
+    load0 = os.getloadavg()
     variants = load_variants(SCENARIO)
     base, loop_sc = variants["baseline"], variants["energy_saving"]
     short = loop_sc.model_copy(update={"clock": loop_sc.clock.model_copy(update={"duration": 4 * 3600.0}),
@@ -90,7 +92,8 @@ def main() -> int:
         parts_on.append(p)
     off, on = statistics.median(offs), statistics.median(ons)
     ratio = on / off
-    print(f"closed loop on vs off, one simulated day of {base.name} ({REPEATS} repeats, medians)")
+    print(f"closed loop on vs off, one simulated day of {base.name} ({REPEATS} repeats, medians); load average "
+          f"before the runs {' '.join(f'{x:.2f}' for x in load0)}")
     print(f"{'figure':<34}{'median s':>10}{'baseline s':>12}{'ratio':>8}   target")
     print(f"{'day with loop (energy_saving)':<34}{on:>10.2f}{off:>12.2f}{ratio:>8.2f}   < {1 + TARGET_OVERHEAD:.2f}"
           f"  {'PASS' if ratio < 1 + TARGET_OVERHEAD else 'FAIL'}")
@@ -114,8 +117,6 @@ def main() -> int:
           f"{summ['qos_violations']} of {summ['outcome_windows']} (overshoot_pct {summ['overshoot_pct']:.1f}, "
           f"largest window loss vs all-on {summ['outcome_qos_lost_pct_max']:.2f} pp); shadow ticks "
           f"{summ['all_on_shadow_ticks']}, QoS predictions {summ['qos_predictions']}")
-    import os  # noqa: PLC0415
-
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     # ------------------------------------------------------------------ a week: thresholds settle

@@ -263,7 +263,7 @@ class BaselineModel(mesa.Model):
         # drones: the same array code as the array version (flight, C2 demand, radio at their 3-D positions)
         step_drones(otw.drones, self.dt)
         update_drone_demand(otw.drones, otw.population.traffic_table)
-        own._radio_drones(self.can_serve, self.radiates, self.load)
+        own.radio.drones(self.can_serve, self.radiates, self.load)
         c1 = time.process_time()
         # equal-share water-filling per cell (fluid scheduler), in Python, over user agents and served drones
         by_cell: dict[int, list[list]] = {}
@@ -273,7 +273,8 @@ class BaselineModel(mesa.Model):
                 by_cell.setdefault(a.serving, []).append([a.demand * 1e6 / (a.se * self.bw), a.se, a])
         n = otw.users.n
         for k in range(otw.drones.n):
-            c, se, dem = int(own._ue_serving[n + k]), float(own._ue_se[n + k]), float(own._ue_demand[n + k])
+            r = own.radio
+            c, se, dem = int(r._ue_serving[n + k]), float(r._ue_se[n + k]), float(r._ue_demand[n + k])
             if c >= 0 and se > 0.0 and dem > 0.0:
                 by_cell.setdefault(c, []).append([dem * 1e6 / (se * self.bw), se, None])
         load = [0.0] * self.n_cells

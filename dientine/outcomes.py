@@ -132,7 +132,9 @@ def measure_window(cell_rows: list[dict[str, np.ndarray]], net_rows: list[dict[s
                          f"found [{tick_from}, {tick_to})")
     rows = cell_rows[tick_from:tick_to]
     nets = net_rows[tick_from:tick_to]
-    state = np.stack([r["state"] for r in rows]).astype(np.int64)  # (T, C)
+    # the state of each cell for each tick (the loop's "tick_state": sub-tick transitions count from the tick
+    # start), else the state at the tick start
+    state = np.stack([r.get("tick_state", r["state"]) for r in rows]).astype(np.int64)  # (T, C)
     asleep_any = np.isin(state, SLEEP_STATES).any(axis=0)
     affected = neighbours[asleep_any].any(axis=0) & ~asleep_any if asleep_any.any() else np.zeros(
         state.shape[1], bool)

@@ -18,7 +18,11 @@ One tick ``k`` covers simulated time ``[k dt, (k + 1) dt)`` (time convention: :m
    or stay unserved when none of their top-K cells is available), then SINR and spectral efficiency towards the
    serving cell (:func:`dientine.twin.user_links_fast`) with interference weighted by the *previous* tick's loads
    (a one-tick lag; tick 0 is iterated once to start from consistent loads); drones are evaluated directly at
-   their 3-D positions and attach to their best cell;
+   their 3-D positions and attach to their best cell. The cells' masks are the tick's
+   (:meth:`agents.basestations.BaseStations.tick_masks`): a sleep or wake transition that ends inside the tick
+   (milliseconds, REFERENCES §3.2/§3.3) counts as done for the whole tick's association and radio, a waking
+   cell's resources being the share of the tick after its wake; steps 3-4 are :meth:`Simulation.tick_pass`
+   with a :class:`TickRadio`;
 4. scheduling (:func:`agents.scheduler.schedule`) over users and served drones -> per-user rates, cell loads;
    full-buffer users offer what they could take with all of the cell's resources (their demand is unbounded);
 5. power: :meth:`agents.basestations.BaseStations.set_traffic` and ``advance`` (EARTH or TR 38.864 power,
@@ -43,6 +47,7 @@ import numpy as np
 
 from agents.drones import step_drones, update_drone_demand
 from agents.equipment import CellState
+from agents.handover import step_handover
 from agents.scheduler import schedule
 from agents.sensing import IsacSensing, RadarParams
 from agents.wear import WearModel, apply_failures
@@ -77,10 +82,11 @@ STAGES = ("users", "drones", "radio", "scheduling", "power_wear", "sensing", "kp
 
 
 @numba.njit(cache=True)
-def _scheduler_inputs(serving, se, demand, full_buffer, active, bandwidth_hz, out_serving, out_se, out_demand):
+def _scheduler_inputs(serving, se, demand, full_buffer, active, bandwidth_hz, scale, out_serving, out_se,
+                      out_demand):
     """The users' part (the first ``len(serving)`` entries) of the scheduler's input arrays: serving cell,
     spectral efficiency and demand (0 for inactive users; full-buffer users offer what they could take with all
-    of the cell's resources, ``se * B``)."""
+    of the cell's resources, ``se * B``; the others their demand times ``scale``, 1 in the simulation)."""
     for u in range(serving.shape[0]):
         out_serving[u] = serving[u]
         out_se[u] = se[u]
@@ -88,8 +94,127 @@ def _scheduler_inputs(serving, se, demand, full_buffer, active, bandwidth_hz, ou
             out_demand[u] = 0.0
         elif full_buffer[u]:
             out_demand[u] = se[u] * bandwidth_hz / 1e6
-        else:
+        elif scale == 1.0:
             out_demand[u] = demand[u]
+        else:
+            out_demand[u] = demand[u] * scale
+
+
+class TickRadio:
+    """Steps 3 and 4 of a tick (module docstring) for the twin's current users and drones: top-K candidates, A3
+    handover on a given :class:`agents.handover.HandoverState`, links from the cached powers, the drones' direct
+    links, and the scheduler, under given cell masks (``can`` serve, ``rad`` radiate, ``avail`` resource share)
+    and previous-tick loads (the interference weights). :meth:`Simulation.step` runs one on the real handover
+    state; the closed loop's all-on shadow and plan predictor (:mod:`dientine.loop.shadow`,
+    :mod:`dientine.loop.predict`) run their own on copies: the same kernels in the same order. Work and output
+    arrays are allocated once and updated in place (``sinr_db``, ``se_bps_hz``, ``rate_mbps``, ...)."""
+
+    def __init__(self, twin: Twin, policy: str):
+        self.twin = twin
+        self.policy = policy
+        n, d = twin.users.n, twin.drones.n
+        self.n_users = n
+        i64, f64 = np.int64, np.float64
+        # per user: pixel row, best / best other cell and their RSRPs, the server's RSRP (before handover), the
+        # received powers of the three and the load-weighted interference
+        self._row, self._best, self._other = np.zeros(n, i64), np.zeros(n, i64), np.zeros(n, i64)
+        self._rsrp_best, self._rsrp_other, self.rsrp_serv = np.zeros(n, f64), np.zeros(n, f64), np.zeros(n, f64)
+        self._mw3 = np.zeros((n, 3))
+        self._interf = np.zeros(n)
+        self._prev_serving = np.zeros(n, np.int32)
+        self.sinr_db = np.full(n, -np.inf)
+        self.se_bps_hz = np.zeros(n)
+        self.rate_mbps = np.zeros(n)
+        # users then drones, as the scheduler takes them
+        self._ue_serving = np.full(n + d, -1, np.int64)
+        self._ue_se = np.zeros(n + d)
+        self._ue_demand = np.zeros(n + d)
+        self.drone_serving = np.full(d, -1, np.int64)
+        self.drone_sinr_db = np.full(d, -np.inf)
+        self._drone_buf: dict[str, np.ndarray] | None = None
+        self.drone_gain: np.ndarray | None = None
+        self._bw_cells = np.full(twin.n_cells, float(twin.bandwidth_hz))
+
+    def users(self, ho, active: np.ndarray, can: np.ndarray, rad: np.ndarray, load: np.ndarray, t_s: float,
+              dt_s: float) -> dict[str, int]:
+        """Candidates, A3 handover of ``ho`` at ``t_s`` (in place) and links of the ``active`` users; returns the
+        handover counts."""
+        tw = self.twin
+        u = tw.users
+        g = tw.grid
+        par = tw.use_parallel(u.n)
+        cand = user_candidates if par else user_candidates_serial
+        links = user_links_fast if par else user_links_fast_serial
+        cand(u.x_m, u.y_m, active, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows, tw.topk_cell,
+             tw.topk_rx_dbm, can, tw.cells.offset_db, ho.serving_cell, tw.cells.rsrp_offset_db, tw.o2i_db,
+             self._row, self._best, self._rsrp_best, self._other, self._rsrp_other, self.rsrp_serv, tw.topk_rx_mw,
+             rad, load, self._mw3, self._interf)
+        np.copyto(self._prev_serving, ho.serving_cell)
+        counts = step_handover(ho, active, self.rsrp_serv, self._other, self._rsrp_other, t_s, dt_s,
+                               tw.population.handover, cell_available=can, best_cell=self._best,
+                               check=False)  # arrays built above by the candidates kernel
+        kind, alpha, smin, tmax, thr, eff = tw.se_params
+        links(active, ho.serving_cell, self._prev_serving, self._best, self._other, self._mw3, self._interf,
+              rad, load, tw.o2i_lin, tw.noise_mw, kind, alpha, smin, tmax, thr, eff, self.sinr_db, self.se_bps_hz)
+        return counts
+
+    def drones(self, can: np.ndarray, rad: np.ndarray, load: np.ndarray, *, include: bool = True,
+               gain: np.ndarray | None = None) -> None:
+        """The drones' serving cells and links (direct gains at their 3-D positions, best available cell), into
+        the scheduler's drone entries; ``include`` False leaves the drones out (no demand). ``gain``: the
+        drones' gains when already computed for these positions and cells (another pass of the same tick; kept
+        in :attr:`drone_gain`)."""
+        tw = self.twin
+        d = tw.drones
+        if d.n == 0:
+            return
+        n = self.n_users
+        if not include:
+            self._ue_serving[n:] = -1
+            self._ue_demand[n:] = 0.0
+            return
+        gain = tw.drone_gains() if gain is None else gain
+        self.drone_gain = gain
+        if self._drone_buf is None or self._drone_buf["rx_dbm"].shape != gain.shape:
+            # per-drone work arrays, allocated once: one "pixel row" per drone on a 1 x D pseudo-grid with unit
+            # pixels (drone i -> row i)
+            self._drone_buf = {
+                "idx": np.ascontiguousarray(np.broadcast_to(np.arange(tw.n_cells, dtype=np.int32), gain.shape)),
+                "xs": np.arange(d.n, dtype=np.float64) + 0.5, "ys": np.full(d.n, 0.5),
+                "row": np.zeros(d.n, np.int64), "best": np.zeros(d.n, np.int64), "other": np.zeros(d.n, np.int64),
+                "f": np.zeros((4, d.n)), "zero_o2i": np.zeros(d.n), "one_o2i": np.ones(d.n),
+                "none": np.full(d.n, -1, np.int64), "rx_dbm": np.empty(gain.shape, np.float32),
+                "rx_mw": np.empty(gain.shape, np.float64), "mw3": np.zeros((d.n, 3)), "se": np.zeros(d.n),
+            }
+        bf = self._drone_buf
+        idx, row, best, other, f, rx_dbm, rx_mw = (bf[k] for k in ("idx", "row", "best", "other", "f", "rx_dbm",
+                                                                   "rx_mw"))
+        served = d.served & d.active
+        rx_cache(idx, gain, tw.cells.tx_power_dbm, rx_dbm, rx_mw)
+        user_candidates_serial(bf["xs"], bf["ys"], served, 0.0, 0.0, 1.0, d.n, 1, idx, rx_dbm, can,
+                               tw.cells.offset_db, bf["none"], tw.cells.rsrp_offset_db, bf["zero_o2i"], row, best,
+                               f[0], other, f[1], f[2], rx_mw, rad, load, bf["mw3"], f[3])
+        self.drone_serving[:] = np.where(served, best, -1)
+        kind, alpha, smin, tmax, thr, eff = tw.se_params
+        se = bf["se"]
+        user_links_serial(row, served, self.drone_serving, idx, rx_mw, rad, load, bf["one_o2i"], tw.noise_mw,
+                          kind, alpha, smin, tmax, thr, eff, self.drone_sinr_db, se)
+        self._ue_serving[n:] = self.drone_serving
+        self._ue_se[n:] = se
+        np.copyto(self._ue_demand[n:], np.where(served, d.demand_mbps, 0.0))
+
+    def schedule(self, ho, active: np.ndarray, avail: np.ndarray, demand_scale: float = 1.0):
+        """The scheduler over the users (served by ``ho``; ``active`` ones demand) and the drones set by
+        :meth:`drones`, with ``avail`` per cell; sets :attr:`rate_mbps` and returns the scheduler's result."""
+        tw = self.twin
+        u = tw.users
+        _scheduler_inputs(ho.serving_cell, self.se_bps_hz, u.demand_mbps, u.full_buffer, active,
+                          tw.bandwidth_hz, float(demand_scale), self._ue_serving, self._ue_se, self._ue_demand)
+        # the arrays are built here (right types, shapes and ranges): the scheduler's input checks are skipped
+        res = schedule(self._ue_serving, self._ue_se, self._ue_demand, self._bw_cells, avail, n_cells=tw.n_cells,
+                       policy=self.policy, check=False)
+        self.rate_mbps[:] = res.rate_mbps[: self.n_users]
+        return res
 
 
 class _StageClock:
@@ -152,33 +277,22 @@ class Simulation(mesa.Model):
         self.failures = 0
         self._intruders_detected = 0
         self._neighbours = self._neighbour_weights()
-        # per-user work arrays (allocated once)
-        n, d = tw.users.n, tw.drones.n
-        self._row = np.zeros(n, np.int64)
-        self._best = np.zeros(n, np.int64)
-        self._rsrp_best = np.zeros(n)
-        self._other = np.zeros(n, np.int64)
-        self._rsrp_other = np.zeros(n)
-        self._rsrp_serv = np.zeros(n)
-        self._mw3 = np.zeros((n, 3))
-        self._interf = np.zeros(n)
-        self._prev_serving = np.zeros(n, np.int32)
-        self.sinr_db = np.full(n, -np.inf)
-        self.se_bps_hz = np.zeros(n)
-        self.rate_mbps = np.zeros(n)
-        self._ue_serving = np.full(n + d, -1, np.int64)
-        self._ue_se = np.zeros(n + d)
-        self._ue_demand = np.zeros(n + d)
-        self.drone_serving = np.full(d, -1, np.int64)
-        self.drone_sinr_db = np.full(d, -np.inf)
+        tw.bs.tick_s = float(self.tick_s)  # the cells' masks describe the coming tick (sub-tick transitions)
+        # the tick's radio and scheduling, its work and output arrays (allocated once, updated in place)
+        self.radio = TickRadio(tw, scenario.simulation.scheduler)
+        r = self.radio
+        self._rsrp_serv = r.rsrp_serv
+        self.sinr_db = r.sinr_db
+        self.se_bps_hz = r.se_bps_hz
+        self.rate_mbps = r.rate_mbps
+        self.drone_serving = r.drone_serving
+        self.drone_sinr_db = r.drone_sinr_db
         self._cell_load = np.zeros(tw.n_cells)
-        self._rate_demanding = np.zeros(n)
+        self._rate_demanding = np.zeros(tw.users.n)
         self._cell_index = np.arange(tw.n_cells)
-        self._drone_buf: dict[str, np.ndarray] | None = None
         self._sensor_key: tuple[np.ndarray, Any] | None = None
         self._sensor_xyz = np.zeros((0, 3))
         self._ones_cells = np.ones(tw.n_cells)
-        self._bw_cells = np.full(tw.n_cells, float(tw.bandwidth_hz))
         self._energy_kwh_cum = 0.0
         self.sites = [SiteAgent(self, s) for s in range(tw.n_sites)]
         self.wall_time_s = 0.0
@@ -305,70 +419,25 @@ class Simulation(mesa.Model):
                 tw.users.ho.detach(g.index)
 
     # ------------------------------------------------------------------ radio
-    def _radio_users(self, can_serve: np.ndarray, radiates: np.ndarray, load: np.ndarray) -> dict[str, int]:
-        tw = self.twin
-        u = tw.users
-        g = tw.grid
-        par = tw.use_parallel(u.n)
-        cand = user_candidates if par else user_candidates_serial
-        links = user_links_fast if par else user_links_fast_serial
-        cand(u.x_m, u.y_m, u.active, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows, tw.topk_cell,
-             tw.topk_rx_dbm, can_serve, tw.cells.offset_db, u.ho.serving_cell, tw.cells.rsrp_offset_db, tw.o2i_db,
-             self._row, self._best, self._rsrp_best, self._other, self._rsrp_other, self._rsrp_serv, tw.topk_rx_mw,
-             radiates, load, self._mw3, self._interf)
-        np.copyto(self._prev_serving, u.ho.serving_cell)
-        counts = tw.population.step_handover(self._rsrp_serv, self._other, self._rsrp_other, self.time_s,
-                                             self.tick_s, cell_available=can_serve, best_cell=self._best,
-                                             check=False)  # arrays built above by the candidates kernel
-        kind, alpha, smin, tmax, thr, eff = tw.se_params
-        links(u.active, u.ho.serving_cell, self._prev_serving, self._best, self._other, self._mw3, self._interf,
-              radiates, load, tw.o2i_lin, tw.noise_mw, kind, alpha, smin, tmax, thr, eff, self.sinr_db,
-              self.se_bps_hz)
-        return counts
-
-    def _radio_drones(self, can_serve: np.ndarray, radiates: np.ndarray, load: np.ndarray) -> None:
-        tw = self.twin
-        d = tw.drones
-        if d.n == 0:
-            return
-        gain = tw.drone_gains()
-        if self._drone_buf is None or self._drone_buf["rx_dbm"].shape != gain.shape:
-            # per-drone work arrays, allocated once: one "pixel row" per drone on a 1 x D pseudo-grid with unit
-            # pixels (drone i -> row i)
-            self._drone_buf = {
-                "idx": np.ascontiguousarray(np.broadcast_to(np.arange(tw.n_cells, dtype=np.int32), gain.shape)),
-                "xs": np.arange(d.n, dtype=np.float64) + 0.5, "ys": np.full(d.n, 0.5),
-                "row": np.zeros(d.n, np.int64), "best": np.zeros(d.n, np.int64), "other": np.zeros(d.n, np.int64),
-                "f": np.zeros((4, d.n)), "zero_o2i": np.zeros(d.n), "one_o2i": np.ones(d.n),
-                "none": np.full(d.n, -1, np.int64), "rx_dbm": np.empty(gain.shape, np.float32),
-                "rx_mw": np.empty(gain.shape, np.float64), "mw3": np.zeros((d.n, 3)), "se": np.zeros(d.n),
-            }
-        bf = self._drone_buf
-        idx, row, best, other, f, rx_dbm, rx_mw = (bf[k] for k in ("idx", "row", "best", "other", "f", "rx_dbm",
-                                                                   "rx_mw"))
-        served = d.served & d.active
-        rx_cache(idx, gain, tw.cells.tx_power_dbm, rx_dbm, rx_mw)
-        user_candidates_serial(bf["xs"], bf["ys"], served, 0.0, 0.0, 1.0, d.n, 1, idx, rx_dbm, can_serve,
-                               tw.cells.offset_db, bf["none"], tw.cells.rsrp_offset_db, bf["zero_o2i"], row, best,
-                               f[0], other, f[1], f[2], rx_mw, radiates, load, bf["mw3"], f[3])
-        self.drone_serving[:] = np.where(served, best, -1)
-        kind, alpha, smin, tmax, thr, eff = tw.se_params
-        se = bf["se"]
-        user_links_serial(row, served, self.drone_serving, idx, rx_mw, radiates, load, bf["one_o2i"], tw.noise_mw,
-                          kind, alpha, smin, tmax, thr, eff, self.drone_sinr_db, se)
-        n = tw.users.n
-        self._ue_serving[n:] = self.drone_serving
-        self._ue_se[n:] = se
-        np.copyto(self._ue_demand[n:], np.where(served, d.demand_mbps, 0.0))
-
-    def _schedule(self, avail: np.ndarray):
-        tw = self.twin
-        u = tw.users
-        _scheduler_inputs(u.ho.serving_cell, self.se_bps_hz, u.demand_mbps, u.full_buffer, u.active,
-                          tw.bandwidth_hz, self._ue_serving, self._ue_se, self._ue_demand)
-        # the arrays are built here (right types, shapes and ranges): the scheduler's input checks are skipped
-        return schedule(self._ue_serving, self._ue_se, self._ue_demand, self._bw_cells, avail, n_cells=tw.n_cells,
-                        policy=self.scenario.simulation.scheduler, check=False)
+    def tick_pass(self, radio: TickRadio, ho, active: np.ndarray, can: np.ndarray, rad: np.ndarray,
+                  load: np.ndarray, avail: np.ndarray, t_s: float, *, drones: bool = True, demand_scale: float = 1.0,
+                  drone_gain: np.ndarray | None = None, clock: _StageClock | None = None):
+        """One radio + scheduling pass of a tick (steps 3-4) with ``radio`` on the handover state ``ho``:
+        ``load`` (previous-tick PRB utilisation) weights the interference of the radiating cells; returns the
+        handover counts and the scheduler's result. The tick itself calls it on the real state; the closed
+        loop's shadow and predictor on copies (same kernels, same order, same results for the same inputs);
+        ``drone_gain`` reuses the drones' gains of a pass at the same positions (:meth:`TickRadio.drones`)."""
+        load = np.where(rad, load, 0.0)
+        ho_counts = radio.users(ho, active, can, rad, load, t_s, self.tick_s)
+        if clock is not None:
+            clock.lap("radio")
+        radio.drones(can, rad, load, include=drones, gain=drone_gain)
+        if clock is not None:
+            clock.lap("drones")
+        res = radio.schedule(ho, active, avail, demand_scale)
+        if clock is not None:
+            clock.lap("scheduling")
+        return ho_counts, res
 
     # ------------------------------------------------------------------ tick
     def step(self) -> None:
@@ -396,23 +465,18 @@ class Simulation(mesa.Model):
         clock.lap("drones")
 
         state_at_start = bs.state.astype(np.int64)
-        can_serve = bs.serving_mask()
-        radiates = bs.interfering_mask()
+        can_serve, radiates, avail = bs.tick_masks()  # for this tick: transitions ending inside it count as done
+        u = tw.users
         iterations = 2 if self.tick == 0 else 1
         for _ in range(iterations):
-            load = np.where(radiates, self._cell_load, 0.0)
-            ho = self._radio_users(can_serve, radiates, load)
-            clock.lap("radio")
-            self._radio_drones(can_serve, radiates, load)
-            clock.lap("drones")
-            res = self._schedule(can_serve.astype(np.float64))  # = bs.available_fraction()
+            ho, res = self.tick_pass(self.radio, u.ho, u.active, can_serve, radiates, self._cell_load, avail,
+                                     self.time_s, clock=clock)
             self._cell_load = np.minimum(np.maximum(res.prb_utilisation, 0.0), 1.0)  # clip to [0, 1]
-            clock.lap("scheduling")
-        n = tw.users.n
-        self.rate_mbps[:] = res.rate_mbps[:n]
         users_per_cell = res.n_users
-        bs.set_traffic(np.where(can_serve, self._cell_load, 0.0), np.where(can_serve, users_per_cell, 0),
-                       check=False)  # built here: in range, zero on cells that do not serve
+        # the power model's load is the utilisation while the cell serves (a cell waking inside the tick serves
+        # the share avail of it); built here: in range, zero on cells that do not serve
+        busy = np.divide(self._cell_load, avail, out=np.zeros_like(avail), where=avail > 0)
+        bs.set_traffic(np.minimum(busy, 1.0), np.where(can_serve, users_per_cell, 0), check=False)
         if self.wear is not None:
             wstep = self.wear.step(dt, bs.load)
             apply_failures(bs, self.wear, wstep)

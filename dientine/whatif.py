@@ -4,12 +4,18 @@ Each run writes its own directory ``out/<name>/`` (in a worker process); the coo
 ``out/comparison.json`` (KPI, baseline, variant, delta, relative delta) and ``out/summary.json``. Runs go to any
 ``concurrent.futures.Executor``: a local process pool by default (one Numba thread per worker, DESIGN.md), or e.g.
 ``distributed.Client(...).get_executor()`` on a Dask cluster.
+
+The local pool starts its workers with the ``spawn`` method: the coordinating process may already run Numba's
+thread pool (a scenario was loaded, a twin built), and a forked child inherits a started thread layer, so the
+worker's ``NUMBA_NUM_THREADS`` can no longer be set ("Cannot set NUMBA_NUM_THREADS ..."); a spawned worker is a
+fresh interpreter that sets it before Numba starts.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
@@ -61,7 +67,8 @@ def run_whatif(path: str | Path, out_dir: str | Path, *, executor: Executor | No
     own = executor is None
     if own:
         workers = max_workers or min(len(scenarios), os.cpu_count() or 1)
-        executor = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init)
+        executor = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
+                                       mp_context=multiprocessing.get_context("spawn"))
     try:
         futures = {name: executor.submit(_run_one, sc.model_dump_json(by_alias=True), str(out_dir / name))
                    for name, sc in scenarios.items()}

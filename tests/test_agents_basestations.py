@@ -272,3 +272,69 @@ def test_heterogeneous_equipment_macro_and_pico():
     comps = [(int(s), int(c)) for s, c in zip(model.unit_site, model.unit_component, strict=True)]
     # macro site: fan + psu + 3 PA units; each pico: psu + PA, no fan
     assert sorted(comps) == [(0, 0), (0, 1), (0, 2), (0, 2), (0, 2), (1, 1), (1, 2), (2, 1), (2, 2)]
+
+
+# ------------------------------------------------------------------------------------------- sub-tick transitions
+def test_deep_sleep_transition_in_a_900_s_tick_neither_serves_nor_radiates_and_costs_its_energy_once():
+    bs = network(1)
+    bs.tick_s = 900.0  # the masks describe a 900 s tick (as the simulation sets them)
+    pt = bs.power_table
+    bs.request_state([1], CellState.DEEP_SLEEP)
+    assert bs.remaining_s[1] == pytest.approx(0.025)  # entry: half of the catalog's 50 ms deep-sleep round trip
+    assert bs.serving_mask().tolist() == [True, False, True]
+    assert bs.interfering_mask().tolist() == [True, False, True]  # asleep for all but 25 ms of the tick
+    assert bs.available_fraction()[1] == 0.0
+    # the instantaneous view (horizon 0) keeps the ramp: an ON cell ramping down radiates, serves nobody
+    assert bs.serving_mask(0.0)[1] == np.False_ and bs.interfering_mask(0.0)[1] == np.True_
+    with pytest.raises(BaseStationError, match=r"cells \[1\] do not serve"):
+        bs.set_traffic(np.array([0.2, 0.1, 0.0]))
+    e = bs.advance(900.0)
+    p_deep = pt.state_power_w[1, CellState.DEEP_SLEEP]
+    entry = pt.entry_energy_j[1, CellState.DEEP_SLEEP]
+    assert entry > 0
+    assert e[1] == pytest.approx(0.025 * IDLE_W + (900.0 - 0.025) * p_deep + entry, rel=1e-12)
+    assert bs.entries[1, CellState.DEEP_SLEEP] == 1 and bs.tick_cycles[1] == 1
+    e2 = bs.advance(900.0)  # asleep: no second entry charge
+    assert e2[1] == pytest.approx(900.0 * p_deep, rel=1e-12) and bs.entries[1, CellState.DEEP_SLEEP] == 1
+
+
+def test_waking_cell_serves_in_the_tick_it_wakes_for_the_share_after_its_wake():
+    bs = network(1)
+    bs.tick_s = 900.0
+    pt = bs.power_table
+    bs.request_state([1], CellState.DEEP_SLEEP)
+    bs.advance(900.0)
+    bs.request_state([1], CellState.ON)
+    t_wake = bs.remaining_s[1]
+    assert t_wake == pytest.approx(0.025 + pt.entry_time_s[1, CellState.ON])
+    assert bs.serving_mask()[1] and bs.interfering_mask()[1]
+    assert bs.available_fraction()[1] == pytest.approx((900.0 - t_wake) / 900.0, rel=1e-15)
+    assert bs.transition_time_s(CellState.ON)[1] == t_wake and bs.transition_time_s(CellState.ON)[0] == 0.0
+    bs.set_traffic(np.array([0.2, 0.5, 0.0]), np.array([3, 7, 0]))  # the waking cell carries traffic
+    e = bs.advance(900.0)
+    p_on = pt.p_idle_w[1] + pt.p_slope_w[1] * 0.5
+    want = t_wake * pt.state_power_w[1, CellState.DEEP_SLEEP] + (900.0 - t_wake) * p_on
+    assert e[1] == pytest.approx(want + pt.entry_energy_j[1, CellState.ON], rel=1e-12)
+    assert bs.state[1] == CellState.ON and bs.entries[1, CellState.ON] == 1 and bs.n_users[1] == 7
+
+
+def test_transitions_longer_than_the_tick_keep_the_instantaneous_rule():
+    bs = network(1)
+    bs.tick_s = 40.0  # shorter than the OFF shutdown (60 s) and boot (300 s) of the macro RRU
+    bs.request_state([0], CellState.OFF)
+    assert not bs.serving_mask()[0] and bs.interfering_mask()[0]  # ramping down over the whole tick: radiates
+    bs.advance(40.0)
+    assert bs.state[0] == CellState.ON and bs.remaining_s[0] == pytest.approx(20.0)
+    assert not bs.serving_mask()[0] and not bs.interfering_mask()[0]  # off after 20 s of the 40 s tick
+    bs.advance(40.0)
+    assert bs.state[0] == CellState.OFF
+    assert bs.tick_energy_j[0] == pytest.approx(20.0 * IDLE_W)
+    bs.tick_s = 120.0
+    bs.request_state([0], CellState.ON)  # 300 s boot
+    for _ in range(2):
+        assert not bs.serving_mask()[0] and not bs.interfering_mask()[0] and bs.available_fraction()[0] == 0.0
+        bs.advance(120.0)
+    # 60 s of the boot left in a 120 s tick: serves the second half of it
+    assert bs.serving_mask()[0] and bs.available_fraction()[0] == pytest.approx(0.5)
+    bs.advance(120.0)
+    assert bs.state[0] == CellState.ON and bs.tick_energy_j[0] == pytest.approx(60.0 * IDLE_W)

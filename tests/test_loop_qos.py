@@ -173,3 +173,51 @@ def test_breached_window_moves_thresholds_the_safe_way():
     assert lp.book.values["threshold_wake_headroom"] > start["threshold_wake_headroom"]
     assert any("violated" in r["reason"] for r in lp.threshold_log[n_log:])
     assert lp._plan_margin > margin
+
+
+def test_predicted_transition_tick_uses_the_sub_tick_masks():
+    """The predictor's transition tick: a cell whose deep-sleep entry ends inside the tick neither serves nor
+    radiates in it; with an entry longer than the tick it still radiates (ramp); a cell woken inside the tick
+    serves with the share of the tick after its wake."""
+    lp = ClosedLoop(validate_data(night()))
+    for _ in range(4):
+        lp.step()
+    bs = lp.sim.twin.bs
+    pr = lp._predictor
+    c = int(np.flatnonzero(bs.serving_mask() & ~lp.coverage)[0])
+    plan = np.zeros(bs.n_cells, bool)
+    plan[c] = True
+    calls = []
+    orig = pr.ev_plan.evaluate
+
+    def spy(ho, can, rad, load, t_s, **kw):
+        calls.append((can.copy(), rad.copy(), np.asarray(kw.get("avail", can)).astype(float)))
+        return orig(ho, can, rad, load, t_s, **kw)
+
+    pr.reference(1.0, plan)
+    pr.ev_plan.evaluate = spy
+    pr.predict(plan, plan, 1.0, lp.window_ticks)
+    can_t, rad_t, _ = calls[0]
+    assert not can_t[c] and not rad_t[c] and can_t[~plan].any()
+    entry = bs.power_table.entry_time_s
+    saved = entry[c, CellState.DEEP_SLEEP]
+    entry[c, CellState.DEEP_SLEEP] = 2 * lp.sim.tick_s  # slow equipment: the ramp outlasts the tick
+    calls.clear()
+    pr.predict(plan, plan, 1.0, lp.window_ticks)
+    entry[c, CellState.DEEP_SLEEP] = saved
+    assert not calls[0][0][c] and calls[0][1][c]
+    # the cell asleep, then a plan without it: woken inside the tick, serving the share after its wake
+    lp.sim.set_cell_state(c, "deep_sleep")
+    lp.sim.step()
+    assert bs.state[c] == CellState.DEEP_SLEEP
+    calls.clear()
+    none = np.zeros_like(plan)
+    other = int(np.flatnonzero(bs.serving_mask() & ~lp.coverage)[0])
+    keep = none.copy()
+    keep[other] = True
+    pr.reference(1.0, keep)
+    calls.clear()
+    pr.predict(keep, keep, 1.0, lp.window_ticks)
+    can_t, rad_t, avail_t = calls[0]
+    t_wake = bs.transition_time_s(int(CellState.ON))[c]
+    assert can_t[c] and rad_t[c] and avail_t[c] == pytest.approx((lp.sim.tick_s - t_wake) / lp.sim.tick_s)

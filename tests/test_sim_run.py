@@ -310,9 +310,9 @@ def test_step_reuses_buffers_and_tables_are_built_lazily():
     assert model.kpis_network is t1  # cached until the next tick
     model.step()
     assert model.kpis_network is not t1 and model.kpis_network.num_rows == 3
-    buf = model._drone_buf
+    buf = model.radio._drone_buf
     model.step()
-    assert model._drone_buf is buf  # drone work arrays are allocated once
+    assert model.radio._drone_buf is buf  # drone work arrays are allocated once
 
 
 @settings(max_examples=40, deadline=None)
@@ -367,3 +367,41 @@ def test_sensing_cells_follow_the_cells_that_are_on():
         np.testing.assert_array_equal(model._sensors(), want)
     counts = model.kpis_network.column("cells_active").to_pylist()
     assert min(counts) < max(counts) == bs.n_cells  # the failure took cells off and they came back
+
+
+def test_sub_tick_sleep_and_wake_act_in_the_tick_they_are_ordered():
+    """A 50 ms deep-sleep round trip in a 900 s tick (catalog, REFERENCES §3.2/§3.3): the cell ordered to sleep
+    neither serves nor radiates in that tick (its users are on neighbours at once); a woken cell serves in the
+    tick it wakes; the transitions' entry energy is charged once each."""
+    model = sim_of(small(events=[]))
+    model.run(2)
+    bs = model.twin.bs
+    pt = bs.power_table
+    users = model.twin.users
+    c = 5
+    before = (users.ho.serving_cell == c) & users.active
+    assert before.sum() > 20
+    model.set_cell_state(c, "deep_sleep")
+    assert not bs.serving_mask()[c] and not bs.interfering_mask()[c]
+    e0 = bs.energy_j[c]
+    model.step()
+    row = model.kpi.latest_cell()
+    assert row["users"][c] == 0 and row["load"][c] == 0.0 and row["throughput_mbps"][c] == 0.0
+    assert not (users.ho.serving_cell == c).any()
+    moved = before & (users.ho.serving_cell >= 0)
+    assert moved.sum() >= 0.9 * before.sum()  # on neighbours in the same tick
+    p_deep = pt.state_power_w[c, CellState.DEEP_SLEEP]
+    t_in = pt.entry_time_s[c, CellState.DEEP_SLEEP]
+    want = t_in * pt.p_idle_w[c] + (900.0 - t_in) * p_deep + pt.entry_energy_j[c, CellState.DEEP_SLEEP]
+    assert bs.energy_j[c] - e0 == pytest.approx(want, rel=1e-12)
+    assert bs.entries[c, CellState.DEEP_SLEEP] == 1
+    model.step()
+    assert model.kpi.latest_cell()["users"][c] == 0 and bs.entries[c, CellState.DEEP_SLEEP] == 1
+    # wake: serves (and radiates) in the tick it wakes
+    model.set_cell_state(c, "on")
+    assert bs.serving_mask()[c] and bs.interfering_mask()[c] and 0.99 < bs.available_fraction()[c] < 1.0
+    model.step()
+    row = model.kpi.latest_cell()
+    assert row["users"][c] > 0 and row["load"][c] > 0 and row["throughput_mbps"][c] > 0
+    assert (users.ho.serving_cell == c).sum() > 0
+    assert bs.state[c] == CellState.ON and bs.entries[c, CellState.ON] == 1

@@ -59,3 +59,24 @@ def test_compare_skips_non_numeric_and_handles_zero_baseline():
     rows = compare({"a": 0.0, "b": "x", "c": 2.0}, {"v": {"a": 1.0, "b": "y", "c": 3.0}})
     assert rows == [{"variant": "v", "kpi": "a", "baseline": 0.0, "value": 1.0, "delta": 1.0, "delta_pct": None},
                     {"variant": "v", "kpi": "c", "baseline": 2.0, "value": 3.0, "delta": 1.0, "delta_pct": 50.0}]
+
+
+def test_run_whatif_in_its_own_process_pool_after_numba_threads_started(tmp_path):
+    """The default executor (spawned worker processes) works in a process whose Numba thread pool already runs
+    (a forked worker could not set its NUMBA_NUM_THREADS)."""
+    import numba
+    import numpy as np
+
+    @numba.njit(parallel=True)
+    def _touch(a):
+        for i in numba.prange(a.shape[0]):
+            a[i] += 1.0
+        return a
+
+    _touch(np.zeros(8))  # starts the thread layer in this process
+    data = dict(BASE, area={"width_m": 800, "height_m": 700, "resolution_m": 50},
+                variants={"low_power": {"network.tx_power_dbm": 30.0}})
+    result = run_whatif(write(tmp_path, data), tmp_path / "out", max_workers=2)
+    rows = {(r["variant"], r["kpi"]): r for r in result["rows"]}
+    assert rows[("low_power", "rsrp_p50_dbm")]["delta"] == pytest.approx(-16.0, abs=1e-3)
+    assert (tmp_path / "out" / "low_power" / "summary.json").is_file()

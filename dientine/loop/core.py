@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import pyarrow as pa
 
@@ -31,6 +32,40 @@ from dientine.outcomes import SLEEP_STATES, neighbour_mask, overshoot_pct, saved
 from dientine.scenario import LoopSettings, Scenario, load_scenario
 from dientine.sim import Simulation
 from dientine.sim_output import plot_timeseries, write_parquet, write_summary
+
+
+@numba.njit(cache=True)
+def _qos_sums(active, full_buffer, demand, serving, rate, rate_ref, out_dem, out_short, out_diff):
+    """One pass over the users with a finite demand > 0 (the QoS measure's users): per serving cell (-1: none)
+    their demand (``out_dem``) and shortfall ``max(d - rate, 0)`` (``out_short``); with ``rate_ref`` (the
+    all-on rates; the cells are then the all-on run's servers) ``out_diff`` gets the shortfall minus the all-on
+    shortfall. Returns the total demand, the demand of users without a server, and, with ``rate_ref``, the sum
+    of the differences (all users) and the total all-on shortfall."""
+    tot = 0.0
+    unassigned = 0.0
+    diff_sum = 0.0
+    short_ref_sum = 0.0
+    with_ref = rate_ref.shape[0] > 0
+    for u in range(serving.shape[0]):
+        d = demand[u]
+        if not active[u] or full_buffer[u] or not (d > 0.0) or not np.isfinite(d):
+            continue
+        tot += d
+        short = max(d - rate[u], 0.0)
+        s = serving[u]
+        if with_ref:
+            short_ref = max(d - rate_ref[u], 0.0)
+            diff = short - short_ref
+            diff_sum += diff
+            short_ref_sum += short_ref
+            if s >= 0:
+                out_diff[s] += diff
+        if s < 0:
+            unassigned += d
+            continue
+        out_dem[s] += d
+        out_short[s] += short
+    return tot, unassigned, diff_sum, short_ref_sum
 
 
 class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixin):
@@ -80,6 +115,7 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
         self._threshold_names: dict[int, list[str]] = {}
         #: same-tick all-cells-on counterfactual of the QoS measure (dientine.loop.shadow)
         self.shadow = AllOnShadow(self.sim)
+        self._no_ref = np.zeros(0)  # "no all-on rates" for _qos_sums
         self._predictor = PlanPredictor(self.sim, self.shadow, self._neighbours)
         #: safety margin of the sleep plan's demand (>= 1), raised by windows over the QoS target
         self._plan_margin = 1.0
@@ -108,17 +144,20 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
         if sim.tick > 0 and sim.tick % self.ticks_per_epoch == 0:
             self.decide()
         self.shadow.before_step()
+        # the state each cell is in for this tick (a sleep entered or a wake made milliseconds into it counts
+        # from the tick start; the KPI row's "state" is the state at the tick start): the energy counterfactual's
+        tick_state = sim.twin.bs.tick_state().astype(np.int64)
         sim.step()
         t0 = time.perf_counter()
         cell, net = dict(sim.kpi.latest_cell()), dict(sim.kpi.latest_network())
+        cell["tick_state"] = tick_state
         ran = self.shadow.after_step(cell)
         self._add_qos_columns(cell, net)
         self._add_all_on_columns(cell, net, ran)
         self._cell_rows.append(cell)
         self._net_rows.append(net)
-        self._saved_kwh += saved_energy_kwh(cell["state"], cell["energy_kwh"], self.p_idle_w, sim.tick_s)
-        self.stats.max_cells_asleep = max(self.stats.max_cells_asleep,
-                                          int(np.isin(cell["state"], SLEEP_STATES).sum()))
+        self._saved_kwh += saved_energy_kwh(tick_state, cell["energy_kwh"], self.p_idle_w, sim.tick_s)
+        self.stats.max_cells_asleep = max(self.stats.max_cells_asleep, int(np.isin(tick_state, SLEEP_STATES).sum()))
         self._tick_guard(cell)
         self._close_outcomes()
         self.shadow.maybe_stop(keep=bool(self._pending))
@@ -133,15 +172,13 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
         u = sim.twin.users
         n = u.n
         n_cells = sim.twin.n_cells
-        d = u.demand_mbps[:n]
-        ok = u.active[:n] & ~u.full_buffer[:n] & (d > 0) & np.isfinite(d)
-        s = u.ho.serving_cell[:n]
-        srv = ok & (s >= 0)
-        short = np.maximum(d - sim.rate_mbps[:n], 0.0)
-        cell["qos_demand_mbps"] = np.bincount(s[srv], weights=d[srv], minlength=n_cells)
-        cell["qos_unsatisfied_mbps"] = np.bincount(s[srv], weights=short[srv], minlength=n_cells)
-        net["qos_demand_mbps"] = float(d[ok].sum())
-        net["qos_unassigned_mbps"] = float(d[ok & (s < 0)].sum())
+        dem, short = np.zeros(n_cells), np.zeros(n_cells)
+        tot, unassigned, _, _ = _qos_sums(u.active[:n], u.full_buffer[:n], u.demand_mbps[:n], u.ho.serving_cell[:n],
+                                          sim.rate_mbps[:n], self._no_ref, dem, short, self._no_ref)
+        cell["qos_demand_mbps"] = dem
+        cell["qos_unsatisfied_mbps"] = short
+        net["qos_demand_mbps"] = tot
+        net["qos_unassigned_mbps"] = unassigned
         sensing = sim.sensing
         if sensing is not None:  # intruders seen so far that no track has confirmed yet
             net["intruders_undetected"] = len(sensing.kpi.intruders) - len(sensing.kpi.detected)
@@ -167,18 +204,15 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
         sh = self.shadow
         u = sim.twin.users
         n = u.n
-        d = u.demand_mbps[:n]
-        ok = u.active[:n] & ~u.full_buffer[:n] & (d > 0) & np.isfinite(d)
-        short_real = np.maximum(d - sim.rate_mbps[:n], 0.0)
-        short_all_on = np.maximum(d - sh.rate_mbps[:n], 0.0)
-        diff = np.where(ok, short_real - short_all_on, 0.0)
-        s = sh.ho.serving_cell[:n]
-        srv = ok & (s >= 0)
-        cell["allon_demand_mbps"] = np.bincount(s[srv], weights=d[srv], minlength=n_cells)
-        cell["allon_loss_mbps"] = np.bincount(s[srv], weights=diff[srv], minlength=n_cells)
+        dem, short, diff = np.zeros(n_cells), np.zeros(n_cells), np.zeros(n_cells)
+        _, _, diff_sum, short_ref = _qos_sums(u.active[:n], u.full_buffer[:n], u.demand_mbps[:n],
+                                              sh.ho.serving_cell[:n], sim.rate_mbps[:n], sh.rate_mbps[:n], dem,
+                                              short, diff)
+        cell["allon_demand_mbps"] = dem
+        cell["allon_loss_mbps"] = diff
         cell["allon_off"] = sh.off.copy()
-        net["allon_loss_mbps"] = float(diff.sum())
-        net["allon_unsatisfied_mbps"] = float(short_all_on[ok].sum())
+        net["allon_loss_mbps"] = diff_sum
+        net["allon_unsatisfied_mbps"] = short_ref
         net["allon_rate_p5_mbps"] = sh.rate_p5_mbps()
         sh.time_s += time.perf_counter() - t0
 

@@ -8,9 +8,12 @@ the finite demand scaled to the coming interval's forecast and the plan's safety
 
 * **all on** -- every cell the loop controls on (one pass from the shadow's state when it runs, else the real
   one);
-* **transition tick** -- the cells the plan puts to sleep stop serving but still radiate at their last load
-  (an ON cell ramping down, :meth:`agents.basestations.BaseStations.interfering_mask`), the cells it wakes
-  neither serve nor radiate;
+* **transition tick** -- the plan's tick as the cells' masks will show it after its requests
+  (:meth:`agents.basestations.BaseStations.serving_mask`, sub-tick transitions): a cell whose transition into
+  sleep ends inside the tick (the catalog's milliseconds) neither serves nor radiates, one whose transition is
+  longer stops serving but still radiates at its last load; a cell woken inside the tick serves and radiates
+  with the share of the tick after its wake, one whose wake is longer neither serves nor radiates; the
+  interference weights are the last tick's loads;
 * **steady tick** -- the plan in force (a second pass, interference from the transition pass's loads).
 
 The QoS lost by a tick is the users' shortfall minus their all-on shortfall over the all-on demand of the area
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.equipment import CellState
-from dientine.loop.shadow import AllOnShadow, TickEvaluator, copy_handover
+from dientine.loop.shadow import AllOnShadow, copy_handover
 from dientine.sim import Simulation
 
 
@@ -51,8 +54,9 @@ class PlanPredictor:
         self.shadow = shadow
         self.neighbours = neighbours.astype(np.float64)
         self._nb = neighbours
-        self.ev_all = TickEvaluator(sim)
-        self.ev_plan = TickEvaluator(sim)
+        # the shadow's evaluator (work arrays): the predictor's passes run at a decision, before the tick and its
+        # shadow pass, and use nothing of it afterwards
+        self.ev_all = self.ev_plan = shadow.ev
         self.time_s = 0.0
         self.passes = 0
         self._short_all: np.ndarray | None = None
@@ -118,9 +122,17 @@ class PlanPredictor:
         ho = copy_handover(sim.twin.users.ho)
         load0 = self._load0
         act = self._active
-        can_t = serving & ~new & ~sleep
-        load1 = self.ev_plan.evaluate(ho, can_t, radiating, load0, sim.time_s, demand_scale=scale, drones=False,
-                                      active=act)
+        # the transition tick (module docstring): which transitions end inside it
+        dt = sim.tick_s
+        t_sleep = bs.transition_time_s(int(CellState.DEEP_SLEEP))
+        t_wake = bs.transition_time_s(int(CellState.ON))
+        gone = new & (t_sleep < dt)  # asleep for the tick
+        woken = waking & (t_wake < dt)  # serving after its wake
+        can_t = (serving & ~new & ~sleep) | woken
+        rad_t = (radiating & ~gone) | woken
+        avail_t = np.where(woken, (dt - t_wake) / dt, can_t.astype(np.float64))
+        load1 = self.ev_plan.evaluate(ho, can_t, rad_t, load0, sim.time_s, avail=avail_t, demand_scale=scale,
+                                      drones=False, active=act)
         load1 = np.where(self._zone, load1, load0)
         short_t = np.maximum(self._dem - self.ev_plan.rate_mbps, 0.0)
         can_s = (serving | waking) & ~sleep & ~failed

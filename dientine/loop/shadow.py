@@ -6,8 +6,11 @@ computes the second from the twin's cached radio picture (the top-K received pow
 :func:`dientine.twin.user_candidates` / :func:`~dientine.twin.user_links_fast`), the A3 handover
 (:func:`agents.handover.step_handover` on a handover state of its own), the drones' direct links and the
 scheduler (:func:`agents.scheduler.schedule`), exactly as :meth:`dientine.sim.Simulation.step` does, but with
-the cells the loop switched (asleep, ramping, waking) counted as on, and with its own previous-tick cell loads
-(the interference weights) and handover state. Nothing of the real run is changed.
+the cells the loop switched (asleep, ramping, waking) counted as on for the whole tick (resource share 1; the
+other cells keep the real tick's masks and shares, :meth:`agents.basestations.BaseStations.tick_masks`), and
+with its own previous-tick cell loads (the interference weights) and handover state. Nothing of the real run is
+changed. The pass is :meth:`dientine.sim.Simulation.tick_pass` itself, on a :class:`~dientine.sim.TickRadio` of
+the shadow's own; the drones' gains of the real tick are reused (same positions).
 
 Why it is exact: the population's random stream (mobility, demand, crowds, O2I) never reads a cell state, so
 the users' positions and demands of a tick are the same in the loop run and in a run without decisions; the
@@ -38,11 +41,9 @@ import time
 import numpy as np
 
 from agents.equipment import CellState
-from agents.handover import HandoverState, step_handover
-from agents.scheduler import schedule
-from dientine import twin as tk  # the twin's radio kernels, as the tick calls them
+from agents.handover import HandoverState
 from dientine.kpis import percentiles_inplace, user_kpi_counts
-from dientine.sim import SINR_MIN_DB, Simulation
+from dientine.sim import SINR_MIN_DB, Simulation, TickRadio
 
 _HO_FIELDS = ("serving_cell", "candidate_cell", "ttt_elapsed_s", "previous_cell", "last_ho_t_s", "ho_count",
               "pingpong_count", "forced_count")
@@ -53,119 +54,29 @@ _HO_DYNAMIC = ("serving_cell", "candidate_cell", "ttt_elapsed_s")
 
 class TickEvaluator:
     """The radio and scheduling of one tick for the twin's current users (positions, demand, activity) under
-    given cell masks, a given handover state and given previous-tick loads: the same kernels, in the same order,
-    as :meth:`dientine.sim.Simulation.step` (top-K candidates, A3 handover, links from the cached powers, the
-    drones' direct links, the scheduler). Work arrays are allocated once."""
+    given cell masks, a given handover state and given previous-tick loads: :meth:`dientine.sim.Simulation.tick_pass`
+    with a :class:`~dientine.sim.TickRadio` of its own (the tick's own code: top-K candidates, A3 handover, links
+    from the cached powers, the drones' direct links, the scheduler). Work arrays are allocated once."""
 
     def __init__(self, sim: Simulation):
         self.sim = sim
-        tw = sim.twin
-        n, d = tw.users.n, tw.drones.n
-        # per-user outputs of the candidate kernel (pixel row, best / best other cell, their RSRPs, the server's
-        # RSRP, received powers of the three and the load-weighted interference), links and rates
-        i64, f64 = np.int64, np.float64
-        work = {"_row": i64, "_best": i64, "_rsrp_best": f64, "_other": i64, "_rsrp_other": f64,
-                "_rsrp_serv": f64, "_interf": f64, "se_bps_hz": f64, "rate_mbps": f64}
-        for name, dtype in work.items():
-            setattr(self, name, np.zeros(n, dtype))
-        self._mw3 = np.zeros((n, 3))
-        self._prev_serving = np.zeros(n, np.int32)
-        self.sinr_db = np.full(n, -np.inf)
-        # users then drones, as the scheduler takes them
-        self._ue_serving = np.full(n + d, -1, np.int64)
-        self._ue_se, self._ue_demand = np.zeros(n + d), np.zeros(n + d)
+        self.radio = TickRadio(sim.twin, sim.scenario.simulation.scheduler)
+        # the pass's outputs per user (the radio's arrays, updated in place)
+        self.rate_mbps, self.sinr_db, self.se_bps_hz = self.radio.rate_mbps, self.radio.sinr_db, self.radio.se_bps_hz
 
     def evaluate(self, ho: HandoverState, can: np.ndarray, rad: np.ndarray, load: np.ndarray, t_s: float, *,
-                 demand_scale: float = 1.0, drones: bool = True, active: np.ndarray | None = None) -> np.ndarray:
+                 avail: np.ndarray | None = None, demand_scale: float = 1.0, drones: bool = True,
+                 active: np.ndarray | None = None, drone_gain: np.ndarray | None = None) -> np.ndarray:
         """One radio + scheduling pass; updates ``ho`` (A3 at time ``t_s``) and :attr:`rate_mbps`; returns the
-        cells' PRB utilisation (the next pass's interference weights). ``demand_scale`` multiplies the
-        finite-demand users' demand (a forecast); ``drones`` False leaves the drones out (no demand);
-        ``active`` restricts the pass to some of the active users (the others get no rate)."""
-        load = np.where(rad, load, 0.0)
+        cells' PRB utilisation (the next pass's interference weights). ``avail`` is the cells' resource share
+        (default: 1 where ``can``); ``demand_scale`` multiplies the finite-demand users' demand (a forecast);
+        ``drones`` False leaves the drones out (no demand); ``active`` restricts the pass to some of the active
+        users (the others get no rate)."""
         act = self.sim.twin.users.active if active is None else active
-        self._radio_users(ho, t_s, can, rad, load, act)
-        d_serv, d_se = self._radio_drones(can, rad, load) if drones else (None, None)
-        res = self._schedule(ho, can, d_serv, d_se, demand_scale, act)
-        self.rate_mbps[:] = res.rate_mbps[: self.rate_mbps.shape[0]]
-        return np.clip(res.prb_utilisation, 0.0, 1.0)
-
-    def _radio_users(self, ho: HandoverState, t_s: float, can: np.ndarray, rad: np.ndarray, load: np.ndarray,
-                     active: np.ndarray) -> None:
-        sim = self.sim
-        tw = sim.twin
-        u = tw.users
-        g = tw.grid
-        par = tw.use_parallel(u.n)
-        cand = tk.user_candidates if par else tk.user_candidates_serial
-        links = tk.user_links_fast if par else tk.user_links_fast_serial
-        cand(u.x_m, u.y_m, active, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows, tw.topk_cell,
-             tw.topk_rx_dbm, can, tw.cells.offset_db, ho.serving_cell, tw.cells.rsrp_offset_db, tw.o2i_db,
-             self._row, self._best, self._rsrp_best, self._other, self._rsrp_other, self._rsrp_serv, tw.topk_rx_mw,
-             rad, load, self._mw3, self._interf)
-        np.copyto(self._prev_serving, ho.serving_cell)
-        step_handover(ho, active, self._rsrp_serv, self._other, self._rsrp_other, t_s, sim.tick_s,
-                      tw.population.handover, cell_available=can, best_cell=self._best)
-        kind, alpha, smin, tmax, thr, eff = tw.se_params
-        links(active, ho.serving_cell, self._prev_serving, self._best, self._other, self._mw3, self._interf,
-              rad, load, tw.o2i_lin, tw.noise_mw, kind, alpha, smin, tmax, thr, eff, self.sinr_db, self.se_bps_hz)
-
-    def _radio_drones(self, can: np.ndarray, rad: np.ndarray, load: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The drones' serving cells and spectral efficiencies under the masks (as the tick's drone radio:
-        direct gains at their positions, best available cell)."""
-        tw = self.sim.twin
-        d = tw.drones
-        if d.n == 0:
-            return np.zeros(0, np.int64), np.zeros(0)
-        gain = tw.drone_gains()
-        idx = np.ascontiguousarray(np.broadcast_to(np.arange(tw.n_cells, dtype=np.int32), gain.shape))
-        rx_dbm = np.empty(gain.shape, np.float32)
-        rx_mw = np.empty(gain.shape, np.float64)
-        served = d.served & d.active
-        tk.rx_cache(idx, gain, tw.cells.tx_power_dbm, rx_dbm, rx_mw)
-        row = np.zeros(d.n, np.int64)
-        best = np.zeros(d.n, np.int64)
-        other = np.zeros(d.n, np.int64)
-        f = np.zeros((4, d.n))
-        tk.user_candidates_serial(np.arange(d.n, dtype=np.float64) + 0.5, np.full(d.n, 0.5), served, 0.0, 0.0, 1.0,
-                                  d.n, 1, idx, rx_dbm, can, tw.cells.offset_db, np.full(d.n, -1, np.int64),
-                                  tw.cells.rsrp_offset_db, np.zeros(d.n), row, best, f[0], other, f[1], f[2],
-                                  rx_mw, rad, load, np.zeros((d.n, 3)), f[3])
-        serving = np.where(served, best, -1)
-        kind, alpha, smin, tmax, thr, eff = tw.se_params
-        sinr = np.full(d.n, -np.inf)
-        se = np.zeros(d.n)
-        tk.user_links_serial(row, served, serving, idx, rx_mw, rad, load, np.ones(d.n), tw.noise_mw, kind, alpha,
-                             smin, tmax, thr, eff, sinr, se)
-        return serving, se
-
-    def _schedule(self, ho: HandoverState, can: np.ndarray, d_serv: np.ndarray | None, d_se: np.ndarray | None,
-                  demand_scale: float, active: np.ndarray):
-        sim = self.sim
-        tw = sim.twin
-        u = tw.users
-        n = u.n
-        d = tw.drones
-        self._ue_serving[:n] = ho.serving_cell
-        self._ue_se[:n] = self.se_bps_hz
-        dem = self._ue_demand[:n]
-        np.copyto(dem, u.demand_mbps)
-        if demand_scale != 1.0:
-            dem *= demand_scale
-        fb = u.full_buffer
-        if fb.any():
-            dem[fb] = self.se_bps_hz[fb] * tw.bandwidth_hz / 1e6
-        dem[~active] = 0.0
-        if d.n:
-            if d_serv is None:
-                self._ue_serving[n:] = -1
-                self._ue_demand[n:] = 0.0
-            else:
-                served = d.served & d.active
-                self._ue_serving[n:] = d_serv
-                self._ue_se[n:] = d_se
-                np.copyto(self._ue_demand[n:], np.where(served, d.demand_mbps, 0.0))
-        return schedule(self._ue_serving, self._ue_se, self._ue_demand, tw.bandwidth_hz, can.astype(np.float64),
-                        n_cells=tw.n_cells, policy=sim.scenario.simulation.scheduler)
+        av = can.astype(np.float64) if avail is None else avail
+        _, res = self.sim.tick_pass(self.radio, ho, act, can, rad, load, av, t_s, drones=drones,
+                                    demand_scale=demand_scale, drone_gain=drone_gain)
+        return np.minimum(np.maximum(res.prb_utilisation, 0.0), 1.0)
 
 
 def copy_handover(ho: HandoverState) -> HandoverState:
@@ -194,7 +105,7 @@ class AllOnShadow:
         #: the all-on run's cell loads after the last shadow tick (its next tick's interference weights)
         self.load = np.zeros(tw.n_cells)
         self._rate_dem = np.zeros(tw.users.n)
-        self._pre: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._pre: tuple[np.ndarray, ...] | None = None
         #: cells on in the last shadow tick that did not serve in the real tick (the policy's doing)
         self.off = np.zeros(tw.n_cells, bool)
         self._caught_up = True  # the real run is the all-on run until the loop first changes a cell
@@ -252,7 +163,8 @@ class AllOnShadow:
             self._pre = None
             return
         bs = self.sim.twin.bs
-        self._pre = (bs.serving_mask(), bs.interfering_mask(), self.sim.twin.users.active.copy())
+        can, rad, avail = bs.tick_masks()
+        self._pre = (can, rad, self.sim.twin.users.active.copy(), avail)
 
     def after_step(self, cell_row: dict[str, np.ndarray]) -> bool:
         """Evaluate the tick just simulated with every loop-controlled cell on; returns False when the shadow
@@ -264,7 +176,7 @@ class AllOnShadow:
         tw = sim.twin
         u = tw.users
         k = sim.tick - 1  # the tick just simulated
-        pre_can, pre_rad, active_before = self._pre
+        pre_can, pre_rad, active_before, pre_avail = self._pre
         failed = np.asarray(cell_row["state"]) == int(CellState.FAILED)
         # scenario cell_sleep / cell_wake events act in both runs and hand the cell back to the scenario
         event_sleep = np.zeros(self.n_cells, bool)
@@ -279,6 +191,9 @@ class AllOnShadow:
                     event_sleep[e.cell] = True
         can = (pre_can | self.controlled) & ~failed & ~event_sleep
         rad = (pre_rad | self.controlled) & ~failed
+        # a loop-controlled cell is on for the whole tick in the all-on run (one waking now serves only after
+        # its wake in the real tick); the other cells have the real tick's resource share
+        avail = np.where(can, np.where(self.controlled, 1.0, pre_avail), 0.0)
         self.off = can & ~pre_can
         self.controlled &= ~pre_can  # serving again in the real run: no longer different
         # users whose activity changed this tick were detached by the tick (crowds, services): same here
@@ -286,7 +201,9 @@ class AllOnShadow:
         if changed.size:
             self.ho.detach(changed)
         for _ in range(2 if k == 0 else 1):  # tick 0 is iterated once to start from consistent loads
-            self.load = self.ev.evaluate(self.ho, can, rad, self.load, k * sim.tick_s)
+            # the drones have not moved since the real tick: its drone gains serve here too
+            self.load = self.ev.evaluate(self.ho, can, rad, self.load, k * sim.tick_s, avail=avail,
+                                         drone_gain=sim.radio.drone_gain)
         self.ticks += 1
         self.time_s += time.perf_counter() - t0
         return True
