@@ -342,6 +342,11 @@ class LoopSettings(_Strict):
     max_power_backoff_db: float = Field(6.0, ge=0, le=30, description="largest transmit power reduction of "
                                         "one protection step (power solver's default level range, §6.3)")
     restricted_zones: list[Where] = Field([], description="airspace no-fly zones for the drone response table")
+    all_on_shadow: Literal["exact", "sleep_window"] = Field(
+        "exact", description="how long the same-tick all-cells-on comparison of the QoS measure runs once started: "
+        "'exact' until the real run has caught up with it (every window compared exactly; costs a radio pass per "
+        "tick for the rest of the run), 'sleep_window' through the energy policy's sleep window only (a later "
+        "night restarts from the real state and is flagged not exact)")
 
     @field_validator("outcome_window", mode="before")
     @classmethod

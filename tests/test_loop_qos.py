@@ -61,6 +61,30 @@ def test_shadow_equals_an_actual_all_on_run_with_the_same_seed():
     assert differing >= 1, "the loop never changed what the users got: the comparison tested nothing"
 
 
+def test_exact_shadow_stays_exact_into_the_next_night():
+    """loop.all_on_shadow 'exact' (the default): the all-on run goes on after the sleep window until the real
+    run has caught up, so the second night is still compared with the true all-on run, bit for bit; with
+    'sleep_window' it stops after the first night and starts again for the second."""
+    two_nights = {"duration": "28h", "tick": "15min", "start": "00:00", "decision_every": "1h"}
+    sc = validate_data(night(clock=two_nights))
+    lp = ClosedLoop(sc)
+    assert lp.settings.all_on_shadow == "exact"
+    ref = Simulation(sc.model_copy(update={"decisions": [], "loop": None}))
+    second_night = 0
+    while lp.sim.tick < lp.sim.n_ticks:
+        lp.step()
+        ref.step()
+        sh = lp.shadow
+        if sh.running and lp.sim.time_s > 86400:
+            np.testing.assert_array_equal(sh.rate_mbps, ref.rate_mbps)
+            np.testing.assert_array_equal(sh.ho.serving_cell, ref.twin.users.ho.serving_cell)
+            second_night += 1
+    assert lp.shadow.exact and second_night >= 4
+    windowed = ClosedLoop(validate_data(night(clock=two_nights, loop={"coverage_cells": [0, 1, 2],
+                                                                      "all_on_shadow": "sleep_window"}))).run()
+    assert windowed.shadow.starts >= 2 and windowed.shadow.ticks < lp.shadow.ticks
+
+
 # ------------------------------------------------------------------------------------------ measures
 def _rows(loss, dem_cells, off, qos_dem):
     return ({"allon_loss_mbps": np.zeros(3), "allon_demand_mbps": np.asarray(dem_cells, float),

@@ -160,7 +160,10 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
         self.stats.max_cells_asleep = max(self.stats.max_cells_asleep, int(np.isin(tick_state, SLEEP_STATES).sum()))
         self._tick_guard(cell)
         self._close_outcomes()
-        self.shadow.maybe_stop(keep=bool(self._pending))
+        # loop.all_on_shadow: 'exact' keeps the all-on run going until the real run has caught up with it;
+        # 'sleep_window' through the policy's sleep window (a later start is exact only if the run caught up)
+        self.shadow.maybe_stop(keep=bool(self._pending) or self._in_sleep_window(),
+                               until_caught_up=self.settings.all_on_shadow == "exact")
         self.stats.tick_s += time.perf_counter() - t0
 
     def _add_qos_columns(self, cell: dict[str, Any], net: dict[str, Any]) -> None:

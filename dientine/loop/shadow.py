@@ -23,7 +23,10 @@ uses the real run's failures (the same-tick comparison isolates the loop's radio
 
 Activity: the shadow starts the first time the loop changes a cell, copying the real handover state and the
 last tick's loads (before that instant the real run *is* the all-on run, so the copy is exact), and stops when
-no cell is under the loop's control and no outcome window needs it. A later start copies the real state again;
+no cell is under the loop's control, no outcome window needs it and the energy policy's sleep window is over
+(the loop's ``keep``: wakes and new sleeps inside one night stay exactly compared). With ``loop.all_on_shadow:
+exact`` (the default) it runs on until the real run has caught up with it, so every later window is compared
+exactly. With ``sleep_window`` it stops after the window and a later start copies the real state again;
 if the real run had not caught up with the shadow when it stopped (serving cells, A3 candidates and timers,
 loads: e.g. users that stayed on a neighbour after a wake, which the A3 hysteresis keeps there), that later
 comparison is against "all on from this point" and :attr:`AllOnShadow.exact` turns False. Cell-state changes
@@ -140,10 +143,11 @@ class AllOnShadow:
         self.running = True
         self.starts += 1
 
-    def maybe_stop(self, keep: bool) -> None:
+    def maybe_stop(self, keep: bool, until_caught_up: bool = False) -> None:
         """Stop when nothing needs the shadow (``keep`` False: no open outcome window) and no cell is under the
         loop's control. If the real run has not caught up with the all-on run by then (serving cells, A3
-        candidates and timers, loads), a later start is no longer exact (:attr:`exact`)."""
+        candidates and timers, loads), it keeps running with ``until_caught_up`` (loop.all_on_shadow 'exact');
+        otherwise it stops and a later start is no longer exact (:attr:`exact`)."""
         if not self.running or keep or self.controlled.any():
             return
         sim = self.sim
@@ -151,6 +155,8 @@ class AllOnShadow:
         last = sim.kpi.latest_cell()
         same = (all(np.array_equal(getattr(real, f), getattr(self.ho, f)) for f in _HO_DYNAMIC)
                 and last is not None and np.array_equal(np.asarray(last["load"]), self.load))
+        if until_caught_up and not same:
+            return  # keep the all-on run going until the real run has caught up: every later start stays exact
         self._caught_up = same
         self.running = False
         self.ho = None
