@@ -344,9 +344,9 @@ class LoopSettings(_Strict):
     restricted_zones: list[Where] = Field([], description="airspace no-fly zones for the drone response table")
     all_on_shadow: Literal["exact", "sleep_window"] = Field(
         "exact", description="how long the same-tick all-cells-on comparison of the QoS measure runs once started: "
-        "'exact' until the real run has caught up with it (every window compared exactly; costs a radio pass per "
-        "tick for the rest of the run), 'sleep_window' through the energy policy's sleep window only (a later "
-        "night restarts from the real state and is flagged not exact)")
+        "'exact' until the real run has caught up with it or no sleep can start before the run ends (every "
+        "window compared exactly; between nights a radio pass per tick), 'sleep_window' through the energy "
+        "policy's sleep window only (a later night restarts from the real state and is flagged not exact)")
 
     @field_validator("outcome_window", mode="before")
     @classmethod

@@ -85,6 +85,23 @@ def test_exact_shadow_stays_exact_into_the_next_night():
     assert windowed.shadow.starts >= 2 and windowed.shadow.ticks < lp.shadow.ticks
 
 
+@pytest.mark.parametrize("duration, later_sleep", [("24h", False), ("28h", True)])
+def test_exact_shadow_stops_only_when_no_later_sleep_can_start(duration, later_sleep):
+    """After the largest sleep-window end of thresholds.yaml (8 h), the next sleep can start at the next day's
+    earliest window start (0 h): a one-day run can stop its all-on shadow (no later start left to keep exact),
+    a run that reaches the next night keeps it."""
+    clock = {"duration": duration, "tick": "15min", "start": "00:00", "decision_every": "1h"}
+    lp = ClosedLoop(validate_data(night(clock=clock)))
+    assert lp._sleep_possible_before_end()  # hour 0: today's window is open
+    while lp.sim.hour_of_day < 9.0:
+        lp.step()
+    assert lp._sleep_possible_before_end() is later_sleep
+    assert lp.shadow.starts >= 1 and lp.shadow.exact
+    lp.step()
+    if not later_sleep:
+        assert not lp.shadow.running, "nothing left to compare: the shadow should have stopped"
+
+
 # ------------------------------------------------------------------------------------------ measures
 def _rows(loss, dem_cells, off, qos_dem):
     return ({"allon_loss_mbps": np.zeros(3), "allon_demand_mbps": np.asarray(dem_cells, float),

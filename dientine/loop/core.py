@@ -160,10 +160,12 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
         self.stats.max_cells_asleep = max(self.stats.max_cells_asleep, int(np.isin(tick_state, SLEEP_STATES).sum()))
         self._tick_guard(cell)
         self._close_outcomes()
-        # loop.all_on_shadow: 'exact' keeps the all-on run going until the real run has caught up with it;
-        # 'sleep_window' through the policy's sleep window (a later start is exact only if the run caught up)
+        # loop.all_on_shadow: 'exact' keeps the all-on run going until the real run has caught up with it, as
+        # long as the policy can still start a sleep before the run ends; 'sleep_window' through the policy's
+        # sleep window only (a later start is then exact only if the run had caught up)
         self.shadow.maybe_stop(keep=bool(self._pending) or self._in_sleep_window(),
-                               until_caught_up=self.settings.all_on_shadow == "exact")
+                               until_caught_up=self.settings.all_on_shadow == "exact"
+                               and self._sleep_possible_before_end())
         self.stats.tick_s += time.perf_counter() - t0
 
     def _add_qos_columns(self, cell: dict[str, Any], net: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from dientine.loop.common import (
 from dientine.loop.predict import Prediction
 from dientine.outcomes import SLEEP_STATES, measure_window, paired_loss
 from dientine.radio.link import spectral_efficiency_bps_hz
-from dientine.sim import SINR_MIN_DB
+from dientine.sim import SECONDS_PER_DAY, SINR_MIN_DB
 
 #: Re-plan when the diurnal level falls by more than this share below the level the plan in force was made for
 #: (more cells may then sleep); a policy assumption trading solver calls against saving.
@@ -325,6 +325,21 @@ class EnergyMixin:
         if "threshold_sleep_start_hour" not in v or "threshold_sleep_end_hour" not in v:
             return True
         return v["threshold_sleep_start_hour"] <= self.sim.hour_of_day < v["threshold_sleep_end_hour"]
+
+    def _sleep_possible_before_end(self) -> bool:
+        """Whether the policy may still put a cell to sleep before the run ends: today while the hour is below the
+        largest sleep-window end its thresholds may reach (an adaptation can widen today's window), else from the
+        next day's earliest possible window start (the thresholds' bounds, thresholds.yaml). The all-on shadow
+        keeps its exact state only for such a later start; without the window thresholds, always."""
+        specs = self.book.specs
+        if "threshold_sleep_start_hour" not in specs or "threshold_sleep_end_hour" not in specs:
+            return True
+        sim = self.sim
+        hour = sim.hour_of_day
+        if hour < specs["threshold_sleep_end_hour"].max:
+            return True
+        next_start_s = sim.time_s + SECONDS_PER_DAY - (hour - specs["threshold_sleep_start_hour"].min) * 3600.0
+        return next_start_s < sim.n_ticks * sim.tick_s
 
     def _plan_at_risk(self, asleep: np.ndarray) -> bool:
         """Whether the plan in force needs the predictive check at this epoch: the demand is forecast to rise

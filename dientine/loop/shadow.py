@@ -25,13 +25,13 @@ Activity: the shadow starts the first time the loop changes a cell, copying the 
 last tick's loads (before that instant the real run *is* the all-on run, so the copy is exact), and stops when
 no cell is under the loop's control, no outcome window needs it and the energy policy's sleep window is over
 (the loop's ``keep``: wakes and new sleeps inside one night stay exactly compared). With ``loop.all_on_shadow:
-exact`` (the default) it runs on until the real run has caught up with it, so every later window is compared
-exactly. With ``sleep_window`` it stops after the window and a later start copies the real state again;
-if the real run had not caught up with the shadow when it stopped (serving cells, A3 candidates and timers,
-loads: e.g. users that stayed on a neighbour after a wake, which the A3 hysteresis keeps there), that later
-comparison is against "all on from this point" and :attr:`AllOnShadow.exact` turns False. Cell-state changes
-of the protection table, power and tilt actions are not undone in the shadow (it is the counterfactual of the
-energy-saving policy's sleep decisions).
+exact`` (the default) it runs on until the real run has caught up with it, or until the energy policy can no
+longer start a sleep before the run ends, so every later window is compared exactly. With ``sleep_window`` it
+stops after the window, and a later start copies the real state again: if the real run had not caught up with
+the shadow when it stopped (serving cells, A3 candidates and timers, loads: e.g. users that stayed on a
+neighbour after a wake, which the A3 hysteresis keeps there), that later comparison is against "all on from this
+point" and :attr:`AllOnShadow.exact` turns False. Cell-state changes of the protection table, power and tilt
+actions are not undone in the shadow (it is the counterfactual of the energy-saving policy's sleep decisions).
 
 Cost: one radio + scheduling pass per tick while it runs (the drones' direct gains included), timed in
 :attr:`AllOnShadow.time_s`.
