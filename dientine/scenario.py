@@ -302,6 +302,58 @@ class QosTargets(_Strict):
                              "[percentage points]")
 
 
+class GuardSettings(_Strict):
+    """How the energy-saving loop plans sleeps and guards QoS (``loop.guard``; :mod:`dientine.loop.energy`). Every
+    field is a policy or performance assumption (trading energy saving against QoS risk or solver time), not
+    physics; the defaults were chosen on the bundled city day (``scenarios/city_day_energy.yaml``)."""
+
+    replan_level_drop: float = Field(0.2, gt=0, lt=1, description="re-plan when the diurnal level falls by more "
+                                     "than this share below the level the plan in force was made for")
+    sleep_candidates: int = Field(3, ge=1, le=16, description="candidate servers per demand point of the sleep "
+                                  "plan (the strongest of the twin's top-K cache)")
+    affected_rank: int = Field(2, ge=1, le=16, description="a user enters the sleep plan when a free cell is "
+                               "among its this-many strongest (the cells that take a sleeping cell's users)")
+    min_bandwidth_share: float = Field(1e-3, gt=0, le=1, description="smallest share of a cell's bandwidth left "
+                                       "to the plan's demand points when other traffic already fills it")
+    plan_margin_step: float = Field(0.1, ge=0, le=1, description="the plan's demand is scaled by a margin m >= 1; "
+                                    "m rises by this after a window over the QoS target or a plan the guard "
+                                    "trimmed, and falls by a quarter of it after a window with half the target "
+                                    "to spare")
+    plan_margin_max: float = Field(2.0, ge=1, le=10, description="largest plan demand margin m")
+    predict_rounds: int = Field(4, ge=0, le=20, description="largest number of trimming checks of the predictive "
+                                "guard per decision (bisection over the plan's cells; each costs two tick passes)")
+    max_new_sleep: int = Field(8, ge=1, le=100_000, description="largest number of cells put to sleep at one "
+                               "epoch (least-loaded first: a staggered entry)")
+    predict_target_share: float = Field(0.7, gt=0, le=1, description="share of the QoS target a plan may be "
+                                        "predicted to lose (the rest is reserve: the coming ticks draw new demand); "
+                                        "the start and largest value of a learned margin")
+    predict_share_cut: float = Field(0.7, gt=0, le=1, description="a window over the QoS target multiplies the "
+                                     "share above by this")
+    predict_share_min: float = Field(0.2, gt=0, le=1, description="the share above never falls below this")
+    predict_share_recover: float = Field(0.02, ge=0, le=1, description="a window with half the target to spare "
+                                         "adds this to the share above")
+    transition_ema: float = Field(0.5, gt=0, le=1, description="weight of the newest measured / predicted loss "
+                                  "ratio of a transition tick in its exponential average")
+    transition_factor_max: float = Field(6.0, ge=1, le=100, description="largest factor applied to predicted "
+                                         "transition-tick losses")
+    transition_floor_pct: float = Field(0.1, gt=0, le=100, description="predicted transition losses below this "
+                                        "[percentage points] count as this in the ratio")
+    predict_rise: float = Field(0.05, ge=0, le=10, description="the plan in force is predicted again when the "
+                                "diurnal profile forecasts a demand rise above this share")
+    rise_epochs: int = Field(2, ge=0, le=48, description="decision intervals ahead the rise is looked for (no cell "
+                             "enters sleep on a rising ramp)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GuardSettings:
+        if self.affected_rank > self.sleep_candidates:
+            raise ValueError(f"affected_rank ({self.affected_rank}) must not exceed sleep_candidates "
+                             f"({self.sleep_candidates})")
+        if self.predict_share_min > self.predict_target_share:
+            raise ValueError(f"predict_share_min ({self.predict_share_min}) must not exceed predict_target_share "
+                             f"({self.predict_target_share})")
+        return self
+
+
 class IncumbentPoint(_Strict):
     """An incumbent protection point (e.g. a CBRS DPA/FSS/ESC point, REFERENCES.md §5.3): the aggregate
     interference of the network's cells at (x_m, y_m, height_m), in ``ref_bandwidth_mhz``, must stay at or below
@@ -342,6 +394,7 @@ class LoopSettings(_Strict):
     max_power_backoff_db: float = Field(6.0, ge=0, le=30, description="largest transmit power reduction of "
                                         "one protection step (power solver's default level range, §6.3)")
     restricted_zones: list[Where] = Field([], description="airspace no-fly zones for the drone response table")
+    guard: GuardSettings = GuardSettings()
     all_on_shadow: Literal["exact", "sleep_window"] = Field(
         "exact", description="how long the same-tick all-cells-on comparison of the QoS measure runs once started: "
         "'exact' until the real run has caught up with it or no sleep can start before the run ends (every "

@@ -102,6 +102,23 @@ def test_exact_shadow_stops_only_when_no_later_sleep_can_start(duration, later_s
         assert not lp.shadow.running, "nothing left to compare: the shadow should have stopped"
 
 
+def test_guard_setting_limits_new_sleeps_per_epoch():
+    """loop.guard.max_new_sleep reaches the policy: after the night's first (solved) plan, an incremental step puts
+    at most that many cells to sleep at one epoch (the default of 8 puts 7 to sleep at once here)."""
+    lp = ClosedLoop(validate_data(night(loop={"coverage_cells": [0, 1, 2], "guard": {"max_new_sleep": 1}})))
+    assert lp.guard.max_new_sleep == 1
+    before = np.zeros(lp.sim.twin.n_cells, bool)
+    new_per_tick = []
+    while lp.sim.tick < lp.sim.n_ticks:
+        lp.step()
+        asleep = np.isin(lp.sim.twin.bs.tick_state(), SLEEP_STATES)
+        new_per_tick.append(int((asleep & ~before).sum()))
+        before = asleep
+    entries = [n for n in new_per_tick if n]
+    assert len(entries) >= 2, f"no incremental sleep after the first plan: {new_per_tick}"
+    assert max(entries[1:]) == 1, new_per_tick
+
+
 # ------------------------------------------------------------------------------------------ measures
 def _rows(loss, dem_cells, off, qos_dem):
     return ({"allon_loss_mbps": np.zeros(3), "allon_demand_mbps": np.asarray(dem_cells, float),

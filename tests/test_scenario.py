@@ -164,3 +164,16 @@ def test_event_targets_and_times_are_checked_against_network_and_clock(tmp_path)
     found = problems_of(tmp_path, text)
     assert any(":12 events[0].at: expected a time inside the run" in p for p in found), found
     assert any(":13 events[1].site: expected a site index in [0, 18], found 19" in p for p in found), found
+
+
+def test_loop_guard_assumptions_are_overridable_and_checked(tmp_path):
+    text = GOOD + "decisions: [energy_saving]\nloop:\n  guard: {max_new_sleep: 2, rise_epochs: 1}\n"
+    s = load_scenario(write(tmp_path, text))
+    assert s.loop.guard.max_new_sleep == 2 and s.loop.guard.rise_epochs == 1
+    assert s.loop.guard.predict_target_share == 0.7  # the documented default
+    bad = GOOD + "decisions: [energy_saving]\nloop:\n  guard: {affected_rank: 4, sleep_candidates: 3, bogus: 1}\n"
+    found = problems_of(tmp_path, bad)
+    assert any("loop.guard.bogus" in p for p in found), found
+    bad = GOOD + "decisions: [energy_saving]\nloop:\n  guard: {affected_rank: 4, sleep_candidates: 3}\n"
+    found = problems_of(tmp_path, bad)
+    assert any("loop.guard" in p and "affected_rank (4) must not exceed sleep_candidates (3)" in p for p in found), found

@@ -21,7 +21,7 @@ from dientine.loop.common import (
     load_table,
     threshold_book,
 )
-from dientine.loop.energy import PREDICT_TARGET_SHARE, EnergyMixin
+from dientine.loop.energy import EnergyMixin
 from dientine.loop.inputs import InputsMixin
 from dientine.loop.power import PowerMixin
 from dientine.loop.predict import PlanPredictor
@@ -120,7 +120,7 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
         #: safety margin of the sleep plan's demand (>= 1), raised by windows over the QoS target
         self._plan_margin = 1.0
         #: share of the QoS target a predicted plan may use (learned from the windows, dientine.loop.energy)
-        self._predict_share = PREDICT_TARGET_SHARE
+        self._predict_share = self.settings.guard.predict_target_share
         #: measured / predicted loss of transition ticks (>= 1) and the prediction of the plan just applied
         self._transition_factor = 1.0
         self._pending_transition: float | None = None

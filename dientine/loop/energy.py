@@ -18,63 +18,11 @@ from dientine.loop.common import (
 from dientine.loop.predict import Prediction
 from dientine.outcomes import SLEEP_STATES, measure_window, paired_loss
 from dientine.radio.link import spectral_efficiency_bps_hz
+from dientine.scenario import GuardSettings
 from dientine.sim import SECONDS_PER_DAY, SINR_MIN_DB
 
-#: Re-plan when the diurnal level falls by more than this share below the level the plan in force was made for
-#: (more cells may then sleep); a policy assumption trading solver calls against saving.
-REPLAN_LEVEL_DROP = 0.2
-#: Candidate servers per demand point of the sleep plan (the strongest of the twin's top-K cache); assumption
-#: (3: a sleeping cell's users go to the best or second-best remaining cell, see AFFECTED_RANK, plus a spare).
-SLEEP_CANDIDATES = 3
-#: A user is in the sleep plan when a free cell is among its AFFECTED_RANK strongest (best or second: the
-#: cells that take a sleeping cell's users, as in :func:`dientine.outcomes.neighbour_mask`).
-AFFECTED_RANK = 2
-#: Smallest share of a cell's bandwidth left to the sleep plan's demand points when the other users' traffic
-#: already fills it (the problem needs a positive bandwidth); assumption.
-MIN_BANDWIDTH_SHARE = 1e-3
-
-
-#: Safety margin of the sleep plan's MILP: its demand is scaled by a factor m >= 1 (the solver's capacity
-#: constraints then keep a share 1 - 1/m of rho_max in reserve); m rises by PLAN_MARGIN_STEP after every outcome
-#: window over the QoS target and after every plan the predictive guard had to trim (the MILP's static model was
-#: optimistic), up to PLAN_MARGIN_MAX, and falls back by a quarter step after a window with at least half the
-#: target to spare and after a new plan the guard confirmed. Policy assumptions (trading saving against QoS
-#: risk), not physics.
-PLAN_MARGIN_STEP = 0.1
-PLAN_MARGIN_MAX = 2.0
-#: Largest number of trimming checks of the predictive QoS guard per decision (each costs two tick passes); a
-#: performance setting (bisection over the plan's cells).
-PREDICT_ROUNDS = 4
-#: Largest number of cells an incremental step puts to sleep at one epoch (the least-loaded candidates first): a
-#: staggered entry keeps each window's transition tick small and the guard's search short (4 checks resolve a
-#: plan of this size exactly); a policy / cost assumption.
-MAX_NEW_SLEEP = 8
-#: Share of the QoS target a plan may be predicted to lose: the prediction uses the last tick's users, the
-#: coming ticks draw new demand and move them, so 30 % of the target is kept in reserve; a policy assumption
-#: (with PLAN_MARGIN_STEP the loop's safety margin).
-PREDICT_TARGET_SHARE = 0.7
-#: The share above is the starting (and largest) value of a learned safety margin: a window over the QoS target
-#: multiplies it by PREDICT_SHARE_CUT (not below PREDICT_SHARE_MIN), a window with half the target to spare adds
-#: PREDICT_SHARE_RECOVER; policy assumptions.
-PREDICT_SHARE_CUT = 0.7
-PREDICT_SHARE_MIN = 0.2
-PREDICT_SHARE_RECOVER = 0.02
-#: Calibration of the predicted transition tick (the tick a plan is applied in: :mod:`dientine.loop.predict`): the
-#: tick after a plan put cells to sleep compares its measured loss with the prediction; the factor applied to
-#: later transition predictions follows the ratio (exponential average with weight TRANSITION_EMA, within
-#: [1, TRANSITION_FACTOR_MAX]; predictions below TRANSITION_FLOOR_PCT count as that). Policy assumptions.
-TRANSITION_EMA = 0.5
-TRANSITION_FACTOR_MAX = 6.0
-TRANSITION_FLOOR_PCT = 0.1
-#: The plan in force is predicted again at an epoch only when the diurnal profile forecasts a demand rise of
-#: more than this share over the coming interval (or the last tick's loss was high); a policy / cost setting.
-PREDICT_RISE = 0.05
-#: How many decision intervals ahead the rise is looked for: no cell enters sleep, and the plan in force is
-#: checked against the peak demand, when the profile rises within this horizon; a policy assumption (the wakes
-#: themselves act within their tick -- sub-tick transitions, :mod:`agents.basestations` -- but the guard acts on
-#: measured loss one tick late; on the city week a horizon of 1 saved ~0.4 pp more energy and put 4 of 55
-#: outcome windows over the QoS target, 2 put 0-1).
-RISE_EPOCHS = 2
+# The loop's policy assumptions (re-plan level, candidates, margins, prediction shares, rise look-ahead) are
+# the fields of ``loop.guard`` (:class:`dientine.scenario.GuardSettings`), read as ``self.settings.guard``.
 
 
 def area_loss_pct(row: dict[str, np.ndarray], area: np.ndarray) -> float:
@@ -86,6 +34,11 @@ def area_loss_pct(row: dict[str, np.ndarray], area: np.ndarray) -> float:
 
 class EnergyMixin:
     """Methods of :class:`dientine.loop.ClosedLoop` (see the module docstring); the state lives there."""
+
+    @property
+    def guard(self) -> GuardSettings:
+        """The policy assumptions of the sleep planning and QoS guard (``loop.guard``)."""
+        return self.settings.guard
 
     def _apply_energy(self, action: np.ndarray, kpi: dict[str, np.ndarray], recs: list[dict[str, Any]]) -> None:
         from solvers import solve  # noqa: PLC0415
@@ -151,14 +104,15 @@ class EnergyMixin:
         # incremental: only the new candidates are free, the cells asleep under the plan in force stay asleep
         # (the forecast check above found their absorbing cells within rho_max)
         p_free = free & ~asleep if incremental else free
-        if incremental and self._forecast_scale(RISE_EPOCHS) > 1.0 + PREDICT_RISE:
+        if incremental and self._forecast_scale(self.guard.rise_epochs) > 1.0 + self.guard.predict_rise:
             # demand rising over the coming interval: no cell enters sleep on a ramp (the plan in force was
             # checked against the forecast above)
             free &= ~p_free
             p_free = np.zeros_like(p_free)
-        if incremental and p_free.sum() > MAX_NEW_SLEEP:  # staggered entry: the least-loaded candidates first
+        # staggered entry: the least-loaded candidates first
+        if incremental and p_free.sum() > self.guard.max_new_sleep:
             cand = np.flatnonzero(p_free)
-            keep = cand[np.argsort(np.nan_to_num(kpi["load"][cand], nan=1.0), kind="stable")[:MAX_NEW_SLEEP]]
+            keep = cand[np.argsort(np.nan_to_num(kpi["load"][cand], nan=1.0), kind="stable")[:self.guard.max_new_sleep]]
             free &= ~p_free
             p_free = np.zeros_like(p_free)
             p_free[keep] = True
@@ -291,9 +245,10 @@ class EnergyMixin:
         if self._pending_transition is not None:
             if ramp.any():  # the transition tick of the plan just applied: measured against its prediction
                 measured, _ = paired_loss(self._cell_rows[n - 1:n], self._net_rows[n - 1:n], self._neighbours)
-                ratio = measured / max(self._pending_transition, TRANSITION_FLOOR_PCT)
-                self._transition_factor = float(np.clip((1 - TRANSITION_EMA) * self._transition_factor
-                                                        + TRANSITION_EMA * ratio, 1.0, TRANSITION_FACTOR_MAX))
+                ratio = measured / max(self._pending_transition, self.guard.transition_floor_pct)
+                ema = self.guard.transition_ema
+                self._transition_factor = float(np.clip((1 - ema) * self._transition_factor + ema * ratio, 1.0,
+                                                        self.guard.transition_factor_max))
             self._pending_transition = None
         if not off.any() or not self._pending:
             return
@@ -343,9 +298,9 @@ class EnergyMixin:
 
     def _plan_at_risk(self, asleep: np.ndarray) -> bool:
         """Whether the plan in force needs the predictive check at this epoch: the demand is forecast to rise
-        by more than :data:`PREDICT_RISE` over the coming interval, or the sleeping cells' area lost more than
+        by more than ``loop.guard.predict_rise`` over the coming interval, or the sleeping cells' area lost more than
         the predictive guard's share of the QoS target in the last tick (otherwise the per-tick guard watches)."""
-        if self._forecast_scale(RISE_EPOCHS) > 1.0 + PREDICT_RISE:
+        if self._forecast_scale(self.guard.rise_epochs) > 1.0 + self.guard.predict_rise:
             return True
         if not self._cell_rows:
             return True
@@ -366,16 +321,16 @@ class EnergyMixin:
     def _predictive_guard(self, sleep: np.ndarray, asleep: np.ndarray) -> tuple[np.ndarray, Prediction | None]:
         """The cells of ``sleep`` (the plan's sleeping cells; ``asleep``: those asleep now) that may sleep: the
         plan's QoS effect is predicted (:mod:`dientine.loop.predict`); when the predicted window loss or a cell's
-        own area loss exceeds :data:`PREDICT_TARGET_SHARE` of the QoS target, the plan is cut to the longest
+        own area loss exceeds ``loop.guard.predict_target_share`` of the QoS target, the plan is cut to the longest
         prefix of its cells (ordered: asleep now first, then the least loaded) that passes, found by bisection
-        with at most :data:`PREDICT_ROUNDS` further checks (none passing: no cell sleeps); a cell's own area may
+        with at most ``loop.guard.predict_rounds`` further checks (none passing: no cell sleeps); a cell's own area may
         lose up to the full target. Trimming raises the MILP's demand margin, a confirmed new plan lowers it."""
         if not sleep.any():
             return sleep, None
         target = self._predict_share * self.settings.qos.unsatisfied_demand_pct
-        # the plan in force is judged on the demand of the next RISE_EPOCHS intervals (RISE_EPOCHS), a new plan
+        # the plan in force is judged on the demand of the next loop.guard.rise_epochs intervals, a new plan
         # on the coming interval's
-        scale = self._forecast_scale(RISE_EPOCHS if not (sleep & ~asleep).any() else 1)
+        scale = self._forecast_scale(self.guard.rise_epochs if not (sleep & ~asleep).any() else 1)
         pr = self._predictor
         pr.reference(scale, sleep)
         w = self.window_ticks
@@ -396,12 +351,12 @@ class EnergyMixin:
         ok, pred = check(sleep)
         if ok:
             if (sleep & ~asleep).any():  # a new plan the twin confirms: the MILP's margin may shrink
-                self._plan_margin = max(1.0, self._plan_margin - 0.25 * PLAN_MARGIN_STEP)
+                self._plan_margin = max(1.0, self._plan_margin - 0.25 * self.guard.plan_margin_step)
             return sleep, pred
         # the MILP's capacity model was optimistic: its demand margin grows for the next plan
-        self._plan_margin = min(PLAN_MARGIN_MAX, self._plan_margin + PLAN_MARGIN_STEP)
+        self._plan_margin = min(self.guard.plan_margin_max, self._plan_margin + self.guard.plan_margin_step)
         # order the plan's cells (asleep now first: waking them costs a transition too; then the least loaded)
-        # and keep the longest prefix that passes: bisection, at most PREDICT_ROUNDS checks
+        # and keep the longest prefix that passes: bisection, at most loop.guard.predict_rounds checks
         load = np.nan_to_num(np.asarray(self._cell_rows[-1]["load"], float), nan=1.0) if self._cell_rows else (
             np.zeros(sleep.size))
         cells = np.flatnonzero(sleep)
@@ -410,7 +365,7 @@ class EnergyMixin:
         best = np.zeros_like(sleep)
         best_pred = pred
         mid = (lo + hi + 1) // 2
-        for _ in range(PREDICT_ROUNDS):
+        for _ in range(self.guard.predict_rounds):
             if hi - lo <= 1:
                 break
             m = np.zeros_like(sleep)
@@ -446,7 +401,7 @@ class EnergyMixin:
         tick that exceeds the share at the QoS reference tick (no cell asleep) by more than the QoS target
         (``loop.qos``). Incremental (only the free cells still awake may sleep, the sleeping ones are kept: the
         checks above found their absorbing cells fine): the diurnal level fell more than
-        :data:`REPLAN_LEVEL_DROP` below the level the plan was made for (cells the plan kept on may sleep now),
+        ``loop.guard.replan_level_drop`` below the level the plan was made for (cells the plan kept on may sleep now),
         or a cell is free that the plan in force did not consider."""
         if self._plan_free is None or self._plan_level is None:
             return "no plan in force", False
@@ -460,7 +415,7 @@ class EnergyMixin:
                 area = self._neighbours[asleep].any(axis=0)
                 if area_loss_pct(self._cell_rows[-1], area) > self.settings.qos.unsatisfied_demand_pct:
                     return "the sleeping cells' area lost more than the QoS target against all cells on", False
-        if level < self._plan_level * (1.0 - REPLAN_LEVEL_DROP):
+        if level < self._plan_level * (1.0 - self.guard.replan_level_drop):
             return "demand fell", True
         if (free & ~self._plan_free).any():
             return "new sleep candidates", True
@@ -499,14 +454,14 @@ class EnergyMixin:
         the area the free cells touch, and the indices of its cells in the twin: ``(problem, cells)``, or None
         when no demand reaches a free cell (then every free cell may sleep).
 
-        * demand points: the active users having a free cell among their :data:`AFFECTED_RANK` strongest (the
+        * demand points: the active users having a free cell among their ``loop.guard.affected_rank`` strongest (the
           twin's top-K cache at their pixel), aggregated into pixel blocks (f x f pixels, f doubled until at most
           ``loop.max_demand_points`` blocks carry demand), each represented by the pixel of its largest demand;
           demand scaled up to the diurnal profile's peak over the coming interval (conservative);
         * cells: the free cells (may sleep) and every serving cell that is a candidate of such a point (must
           stay on); the rest of the network is not in the problem;
         * the traffic the other users put on those cells (at their current spectral efficiency, also scaled)
-          is taken off their bandwidth: ``B_i (1 - u_i / rho_max)``, floored at :data:`MIN_BANDWIDTH_SHARE`.
+          is taken off their bandwidth: ``B_i (1 - u_i / rho_max)``, floored at ``loop.guard.min_bandwidth_share``.
 
         Failed or transitioning cells are out of the plan (they can serve nobody)."""
         from solvers.rru_sleep import RruSleepProblem  # noqa: PLC0415
@@ -525,10 +480,10 @@ class EnergyMixin:
         row = np.clip(np.floor((u.y_m[:n] - g.y0_m) / g.resolution_m).astype(np.int64), 0, g.n_rows - 1)
         pix = row * g.n_cols + col
         can = tw.bs.serving_mask() | free
-        kc = min(tw.top_k, SLEEP_CANDIDATES)
+        kc = min(tw.top_k, self.guard.sleep_candidates)
         cand_u = tw.topk_cell[pix, :kc].astype(np.int64)
         ok_u = (cand_u >= 0) & can[np.maximum(cand_u, 0)]
-        top = min(kc, AFFECTED_RANK)
+        top = min(kc, self.guard.affected_rank)
         affected = use & (ok_u[:, :top] & free[np.maximum(cand_u[:, :top], 0)]).any(axis=1)
         if not affected.any():
             return None
@@ -544,7 +499,7 @@ class EnergyMixin:
         bg = use & ~affected & (srv >= 0) & (se_u > 0)
         bg &= in_set[np.maximum(srv, 0)]
         util = np.bincount(srv[bg], weights=demand[bg] * scale / (bw_mhz * se_u[bg]), minlength=n_cells)
-        share = np.clip(1.0 - util / self.settings.rho_max, MIN_BANDWIDTH_SHARE, 1.0)
+        share = np.clip(1.0 - util / self.settings.rho_max, self.guard.min_bandwidth_share, 1.0)
         # demand points: affected users' pixels aggregated into blocks
         d = demand[affected] * scale
         r_a, c_a, p_a = row[affected], col[affected], pix[affected]
@@ -632,12 +587,14 @@ class EnergyMixin:
             measure = w.qos_lost_pct
             if measure > qos.unsatisfied_demand_pct:
                 self.stats.qos_violations += 1
-                self._plan_margin = min(PLAN_MARGIN_MAX, self._plan_margin + PLAN_MARGIN_STEP)
-                # the prediction was optimistic: its share of the target shrinks (PREDICT_SHARE_*)
-                self._predict_share = max(PREDICT_SHARE_MIN, self._predict_share * PREDICT_SHARE_CUT)
+                self._plan_margin = min(self.guard.plan_margin_max, self._plan_margin + self.guard.plan_margin_step)
+                # the prediction was optimistic: its share of the target shrinks (loop.guard.predict_share_*)
+                self._predict_share = max(self.guard.predict_share_min,
+                                          self._predict_share * self.guard.predict_share_cut)
             elif measure <= 0.5 * qos.unsatisfied_demand_pct:
-                self._plan_margin = max(1.0, self._plan_margin - 0.25 * PLAN_MARGIN_STEP)
-                self._predict_share = min(PREDICT_TARGET_SHARE, self._predict_share + PREDICT_SHARE_RECOVER)
+                self._plan_margin = max(1.0, self._plan_margin - 0.25 * self.guard.plan_margin_step)
+                self._predict_share = min(self.guard.predict_target_share,
+                                          self._predict_share + self.guard.predict_share_recover)
             t_from = p.tick_from * self.sim.tick_s
             label = f"{t_from / 3600:.2f}h-{p.tick_to * self.sim.tick_s / 3600:.2f}h"
             outcome = Outcome(qos_measure=measure, qos_target=qos.unsatisfied_demand_pct, qos_scale=qos.scale_pct,
