@@ -176,4 +176,5 @@ def test_loop_guard_assumptions_are_overridable_and_checked(tmp_path):
     assert any("loop.guard.bogus" in p for p in found), found
     bad = GOOD + "decisions: [energy_saving]\nloop:\n  guard: {affected_rank: 4, sleep_candidates: 3}\n"
     found = problems_of(tmp_path, bad)
-    assert any("loop.guard" in p and "affected_rank (4) must not exceed sleep_candidates (3)" in p for p in found), found
+    want = "affected_rank (4) must not exceed sleep_candidates (3)"
+    assert any("loop.guard" in p and want in p for p in found), found
