@@ -269,14 +269,20 @@ def f_max(*a: Any) -> Any:
     return _extreme(a, ops.gt)
 
 
-def f_sum(*a: Any) -> Any:
+def _numeric_fold(a: tuple[Any, ...], start: Decimal, op: Callable[[Decimal, Any], Decimal]) -> Any:
+    """``op`` folded over the numbers of ``a`` (a list or the arguments) from ``start``; null unless all are
+    numbers and there is at least one."""
     xs = _items(a)
     if not xs or not all(_num(x) for x in xs):
         return None
-    total = Decimal(0)
+    acc = start
     for x in xs:
-        total = CTX.add(total, x)
-    return total
+        acc = op(acc, x)
+    return acc
+
+
+def f_sum(*a: Any) -> Any:
+    return _numeric_fold(a, Decimal(0), CTX.add)
 
 
 def f_mean(*a: Any) -> Any:
@@ -459,13 +465,7 @@ def f_flatten(lst: Any) -> Any:
 
 
 def f_product(*a: Any) -> Any:
-    xs = _items(a)
-    if not xs or not all(_num(x) for x in xs):
-        return None
-    p = Decimal(1)
-    for x in xs:
-        p = CTX.multiply(p, x)
-    return p
+    return _numeric_fold(a, Decimal(1), CTX.multiply)
 
 
 def f_median(*a: Any) -> Any:

@@ -125,6 +125,19 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
         self._transition_factor = 1.0
         self._pending_transition: float | None = None
 
+    def _solve(self, problem: Any, *, time_limit_s: float | None = None, **kwargs: Any) -> tuple[Any, float, str]:
+        """``solvers.solve`` with the loop's time limit (unless given), counted in the stats (calls, wall time);
+        returns the solution, the seconds it took and its status as text."""
+        from solvers import solve  # noqa: PLC0415
+
+        limit = self.settings.solver_time_limit_s if time_limit_s is None else time_limit_s
+        t0 = time.perf_counter()
+        sol = solve(problem, time_limit_s=limit, **kwargs)
+        took = time.perf_counter() - t0
+        self.stats.solver_s += took
+        self.stats.solver_calls += 1
+        return sol, took, str(getattr(sol.status, "value", sol.status))
+
     def _set_state(self, cell: int, state: str) -> None:
         """A cell-state change of the energy-saving policy (the shadow counts the cell as on)."""
         self.shadow.mark([cell])

@@ -41,7 +41,6 @@ class EnergyMixin:
         return self.settings.guard
 
     def _apply_energy(self, action: np.ndarray, kpi: dict[str, np.ndarray], recs: list[dict[str, Any]]) -> None:
-        from solvers import solve  # noqa: PLC0415
 
         sim = self.sim
         tw = sim.twin
@@ -129,12 +128,9 @@ class EnergyMixin:
             status, objective, expected_wh = "trivial", 0.0, 0.0
         else:
             problem, cells = built
-            t1 = time.perf_counter()
             warm = {"on": np.asarray(problem.initial_on, bool)[:, None]}
-            sol = solve(problem, time_limit_s=self.settings.solver_time_limit_s, warm_start=warm)
-            solve_s = time.perf_counter() - t1
-            self.stats.solver_calls += 1
-            status, objective = str(sol.status.value if hasattr(sol.status, "value") else sol.status), sol.objective
+            sol, solve_s, status = self._solve(problem, warm_start=warm)
+            objective = sol.objective
             if getattr(sol, "time_limit_reached", False):
                 status += " (time limit)"
             expected_wh = 0.0
@@ -153,12 +149,11 @@ class EnergyMixin:
                     predicted_loss_pct = 0.0
                 if predicted_loss_pct > self.settings.qos.unsatisfied_demand_pct:
                     # a plan not proven optimal is judged by its loss beyond the all-on loss of the problem
-                    all_on = solve(problem.model_copy(update={"must_stay_on": list(range(cells.size))}),
-                                   time_limit_s=self.settings.solver_time_limit_s)
-                    self.stats.solver_calls += 1
+                    all_on, all_on_s, _ = self._solve(
+                        problem.model_copy(update={"must_stay_on": list(range(cells.size))}))
                     if all_on.has_decision and all_on.unserved_mbps is not None:
                         predicted_loss_pct -= 100.0 * float(np.sum(all_on.unserved_mbps)) / offered
-                    solve_s = time.perf_counter() - t1
+                    solve_s += all_on_s
                 if predicted_loss_pct > self.settings.qos.unsatisfied_demand_pct:
                     # the plan predicts more unserved demand in the affected area than the QoS target allows:
                     # not applied, every free cell stays (or comes back) on
@@ -169,7 +164,6 @@ class EnergyMixin:
                     on = ~p_free
                     on[cells] = np.asarray(sol.on)[:, 0].astype(bool)
                     expected_wh = float((sol.energy_all_on_wh or 0.0) - (sol.energy_wh or 0.0))
-            self.stats.solver_s += solve_s
         on[asleep & ~p_free] = False  # cells outside the plan stay as they are
         plan_sleep = (p_free & ~on & serving) | (asleep & ~on)
         kept, pred = self._predictive_guard(plan_sleep, asleep)

@@ -18,7 +18,6 @@ class PowerMixin:
 
     def _apply_power(self, action: np.ndarray, recs: list[dict[str, Any]]) -> None:
         """``power_up`` / ``power_down`` rows -> one :mod:`solvers.power` min-power LP (see module docstring)."""
-        from solvers import solve  # noqa: PLC0415
         from solvers.power import PowerProblem  # noqa: PLC0415
 
         down = (action == "power_down") & ~self._protect_off
@@ -68,12 +67,7 @@ class PowerMixin:
         problem = PowerProblem(gain=gain, serving_cell=serving, noise_w=np.full(serving.size, noise_w),
                                sinr_target_db=target, p_min_w=p_min, p_max_w=p_max, mode="min_power",
                                objective="total_w")
-        t1 = time.perf_counter()
-        sol = solve(problem, time_limit_s=self.settings.solver_time_limit_s)
-        solve_s = time.perf_counter() - t1
-        self.stats.solver_s += solve_s
-        self.stats.solver_calls += 1
-        status = str(getattr(sol.status, "value", sol.status))
+        sol, solve_s, status = self._solve(problem)
         by_row = {r["row"]: r for r in recs}
         if not sol.has_decision or sol.power_w is None:
             self.stats.solver_failures += 1

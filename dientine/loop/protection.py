@@ -73,7 +73,6 @@ class ProtectionMixin:
         self.stats.protection_violations += int(np.count_nonzero(active & (agg > thr + 1e-9)))
 
     def _protect(self) -> None:
-        from solvers import solve  # noqa: PLC0415
         from solvers.spectrum import ProtectionPoint, SpectrumProblem  # noqa: PLC0415
 
         t0 = time.perf_counter()
@@ -127,12 +126,7 @@ class ProtectionMixin:
                 points=[ProtectionPoint(name=p.name, kind="custom", threshold_dbm=p.threshold_dbm, margin_db=margin)
                         for k, p in enumerate(inc) if active[k]],
                 interference_dbm=i_dbm[:, cells].T)
-            t2 = time.perf_counter()
-            sol = solve(problem, time_limit_s=self.settings.solver_time_limit_s)
-            solve_s = time.perf_counter() - t2
-            self.stats.solver_s += solve_s
-            self.stats.solver_calls += 1
-            status = str(getattr(sol.status, "value", sol.status))
+            sol, solve_s, status = self._solve(problem)
             keep = (np.asarray(sol.assignment)[:, 0].astype(bool) if sol.has_decision and sol.assignment is not None
                     else np.zeros(cells.size, bool))
             if not sol.has_decision:

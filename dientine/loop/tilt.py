@@ -130,20 +130,14 @@ class TiltMixin:
     def retilt(self, cell: int, *, objective: str = "coverage") -> dict[str, Any]:
         """Solve the tilt problem of ``cell`` and apply it; returns status, objective, solver time, the tilts
         ({cell: deg}) and whether any tilt changed."""
-        from solvers import solve  # noqa: PLC0415
 
         t0 = time.perf_counter()
         built = self.tilt_problem(cell, objective=objective)
         if built is None:
             return {"status": "no users", "objective": None, "solve_s": 0.0, "tilts": {}, "changed": False}
         problem, cells = built
-        t1 = time.perf_counter()
-        sol = solve(problem, time_limit_s=TILT_TIME_LIMIT_S)
-        solve_s = time.perf_counter() - t1
-        self.stats.solver_s += solve_s
-        self.stats.solver_calls += 1
+        sol, solve_s, status = self._solve(problem, time_limit_s=TILT_TIME_LIMIT_S)
         self.stats.tilt_calls += 1
-        status = str(sol.status.value if hasattr(sol.status, "value") else sol.status)
         idx = getattr(sol, "tilt_index", None)
         changed = False
         tilts: dict[int, float] = {}

@@ -185,6 +185,32 @@ def los_probability_scalar(fam, d, h_ut):
 
 # ------------------------------------------------------------------------------------------------- antenna
 @numba.njit(inline="always", **_JIT)
+def _pattern_dbi(code, phi, below, rz, etilt_deg, cos_te, n_rows, dv):
+    """Front-lobe pattern (dBi) from the LCS azimuth ``phi`` (deg, |phi| below the cap azimuth), ``below`` =
+    θ' − 90° (deg) and the LCS z component ``rz`` (array factor); used by
+    :func:`antenna_gain_lcs_dbi` and the block kernels."""
+    if code == 0:
+        a_h = -min(12.0 * (phi / 70.0) ** 2, 25.0)
+        a_v = -min(12.0 * ((below - etilt_deg) / 10.0) ** 2, 20.0)
+        return 14.0 - min(-(a_h + a_v), 25.0)
+    a_v = -min(12.0 * (below / 65.0) ** 2, 30.0)
+    a_h = -min(12.0 * (phi / 65.0) ** 2, 30.0)
+    return 8.0 - min(-(a_v + a_h), 30.0)
+
+
+@numba.njit(inline="always", **_JIT)
+def _array_factor_db(rz, cos_te, n_rows, dv):
+    """10 log10 of the vertical column array factor (pattern code 2)."""
+    half = math.pi * dv * (rz - cos_te)  # ψ/2
+    s = math.sin(half)
+    if abs(s) < 1e-12:
+        af = float(n_rows)
+    else:
+        af = math.sin(n_rows * half) ** 2 / (n_rows * s * s)
+    return 10.0 * math.log10(max(af, 1e-30))
+
+
+@numba.njit(inline="always", **_JIT)
 def antenna_gain_lcs_dbi(code, rz, rx, ry, etilt_deg, cos_te, n_rows, dv):
     """Gain (dBi) for LCS unit direction (rx, ry, rz); code 0 36.814 sector, 1 38.901 element, 2 array."""
     rz = min(1.0, max(-1.0, rz))
@@ -198,21 +224,11 @@ def antenna_gain_lcs_dbi(code, rz, rx, ry, etilt_deg, cos_te, n_rows, dv):
     else:
         below = -math.degrees(math.asin(rz))  # θ' − 90°
         phi = math.degrees(math.atan2(ry, rx))
+        g = _pattern_dbi(code, phi, below, rz, etilt_deg, cos_te, n_rows, dv)
         if code == 0:
-            a_h = -min(12.0 * (phi / 70.0) ** 2, 25.0)
-            a_v = -min(12.0 * ((below - etilt_deg) / 10.0) ** 2, 20.0)
-            return 14.0 - min(-(a_h + a_v), 25.0)
-        a_v = -min(12.0 * (below / 65.0) ** 2, 30.0)
-        a_h = -min(12.0 * (phi / 65.0) ** 2, 30.0)
-        g = 8.0 - min(-(a_v + a_h), 30.0)
+            return g
     if code == 2:
-        half = math.pi * dv * (rz - cos_te)  # ψ/2
-        s = math.sin(half)
-        if abs(s) < 1e-12:
-            af = float(n_rows)
-        else:
-            af = math.sin(n_rows * half) ** 2 / (n_rows * s * s)
-        g += 10.0 * math.log10(max(af, 1e-30))
+        g += _array_factor_db(rz, cos_te, n_rows, dv)
     return g
 
 
@@ -309,32 +325,6 @@ def atan2_deg(y, x):
     if y < 0.0:
         r = -r
     return r * (180.0 / math.pi)
-
-
-@numba.njit(inline="always", **_JIT)
-def _pattern_dbi(code, phi, below, rz, etilt_deg, cos_te, n_rows, dv):
-    """Front-lobe pattern (dBi) from the LCS azimuth ``phi`` (deg, |phi| below the cap azimuth), ``below`` =
-    θ' − 90° (deg) and the LCS z component ``rz`` (array factor); same formulas as
-    :func:`antenna_gain_lcs_dbi`."""
-    if code == 0:
-        a_h = -min(12.0 * (phi / 70.0) ** 2, 25.0)
-        a_v = -min(12.0 * ((below - etilt_deg) / 10.0) ** 2, 20.0)
-        return 14.0 - min(-(a_h + a_v), 25.0)
-    a_v = -min(12.0 * (below / 65.0) ** 2, 30.0)
-    a_h = -min(12.0 * (phi / 65.0) ** 2, 30.0)
-    return 8.0 - min(-(a_v + a_h), 30.0)
-
-
-@numba.njit(inline="always", **_JIT)
-def _array_factor_db(rz, cos_te, n_rows, dv):
-    """10 log10 of the vertical column array factor (pattern code 2), as in :func:`antenna_gain_lcs_dbi`."""
-    half = math.pi * dv * (rz - cos_te)  # ψ/2
-    s = math.sin(half)
-    if abs(s) < 1e-12:
-        af = float(n_rows)
-    else:
-        af = math.sin(n_rows * half) ** 2 / (n_rows * s * s)
-    return 10.0 * math.log10(max(af, 1e-30))
 
 
 @numba.njit(**_JIT)
