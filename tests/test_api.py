@@ -604,4 +604,6 @@ def test_decision_log_of_a_store_run(app, client):
     (row,) = client.get("/v1/decisions?run_id=run-1", headers=h()).json()["decisions"]
     assert row["run_id"] == "run-1" and row["adopted"] is True and row["outputs"]["row"] == 3
     assert row["inputs"] == {"cell_load": 0.05} and row["rule_ids"] == ["r4"]
-    assert client.get("/v1/decisions?run_id=nope", headers=h()).json()["decisions"] == []
+    missing = client.get("/v1/decisions?run_id=nope", headers=h())
+    assert missing.status_code == 404 and "run_id" in missing.json()["detail"] and "'nope'" in missing.json()["detail"]
+    assert missing.headers["content-type"].startswith("application/problem+json")

@@ -124,7 +124,7 @@ async def list_tables(_key: ReadKey, tables: Tables) -> dict[str, Any]:
     return {"tables": tables.list_tables()}
 
 
-@router.get("/decisions", response_model=DecisionList, responses=responses(401, 403, 422),
+@router.get("/decisions", response_model=DecisionList, responses=responses(401, 403, 404, 422),
             summary="Read the decision log (newest first)")
 def list_decisions(
     _key: ReadKey,
@@ -137,6 +137,11 @@ def list_decisions(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     state.log.flush()
+    if run_id is not None:  # a run the catalog does not hold is an error, not an empty log
+        try:
+            state.store.get_run(run_id)
+        except NotFound as exc:
+            raise ApiError(404, f"query parameter run_id: {exc}", kind="not-found") from exc
     rows = state.store.list_decisions(table=table, limit=limit, offset=offset, since=since, run_id=run_id)
     return {"decisions": rows, "limit": limit, "offset": offset}
 
