@@ -152,6 +152,52 @@ def _advance_kernel(dt_s, t0_s, state, pending, remaining_s, time_in_state_s, de
     return tick_e
 
 
+@numba.njit(cache=True)
+def _tick_masks_kernel(state, pending, remaining_s, dt, out_serving, out_on, out_avail):
+    """:meth:`BaseStations.tick_masks` in one pass: per cell, the state for the coming tick of ``dt`` (the target
+    of a pending transition that ends inside it, unless failed), ON for it (``out_on``), serving (ON and without
+    a pending transition, or waking inside the tick) and the serving share of the tick (``(dt - remaining) / dt``
+    for a cell waking inside it, 1 for the other serving cells, 0 otherwise)."""
+    for c in range(state.shape[0]):
+        none = pending[c] == -1
+        fast = (not none) and remaining_s[c] < dt and state[c] != 4
+        eff = pending[c] if fast else state[c]
+        on = eff == 0
+        serving = on and (none or fast)
+        out_on[c] = on
+        out_serving[c] = serving
+        if not serving:
+            out_avail[c] = 0.0
+        elif fast:
+            out_avail[c] = (dt - remaining_s[c]) / dt
+        else:
+            out_avail[c] = 1.0
+
+
+@numba.njit(cache=True)
+def _advance_all(dt_s, t0_s, tick_s, state, pending, remaining_s, time_in_state_s, desired, fail_at_s,
+                 failed_until_s, load, p_idle_w, p_slope_w, state_power_w, entry_energy_j, entry_time_s, wake_time_s,
+                 energy_j, time_total_s, entries, n_users, out_power_w, out_cycles):
+    """:meth:`BaseStations.advance` after its checks: :func:`_advance_kernel`, then the tick's mean power, the
+    entries into light sleep, deep sleep or off during the tick, and no users on cells that do not serve the
+    coming tick (:func:`_tick_masks_kernel` with horizon ``tick_s``). Returns the tick's energy per cell."""
+    n = state.shape[0]
+    for c in range(n):
+        out_cycles[c] = entries[c, 1] + entries[c, 2] + entries[c, 3]
+    tick_e = _advance_kernel(dt_s, t0_s, state, pending, remaining_s, time_in_state_s, desired, fail_at_s,
+                             failed_until_s, load, p_idle_w, p_slope_w, state_power_w, entry_energy_j, entry_time_s,
+                             wake_time_s, energy_j, time_total_s, entries)
+    for c in range(n):
+        out_power_w[c] = tick_e[c] / dt_s
+        out_cycles[c] = entries[c, 1] + entries[c, 2] + entries[c, 3] - out_cycles[c]
+        none = pending[c] == -1
+        fast = (not none) and remaining_s[c] < tick_s and state[c] != 4
+        eff = pending[c] if fast else state[c]
+        if not (eff == 0 and (none or fast)):
+            n_users[c] = 0
+    return tick_e
+
+
 class BaseStations:
     """Cells, their sites, sectors and RRUs, as arrays (see module docstring).
 
@@ -260,14 +306,11 @@ class BaseStations:
 
     def tick_masks(self, dt_s: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`serving_mask`, :meth:`interfering_mask` and :meth:`available_fraction` of the coming tick in
-        one call."""
-        eff, fast, dt = self._tick_view(dt_s)
-        on = eff == CellState.ON
-        serving = on & ((self.pending == NO_PENDING) | fast)
-        avail = serving.astype(np.float64)
-        waking = serving & fast
-        if waking.any():
-            avail[waking] = (dt - self.remaining_s[waking]) / dt
+        one call (one pass, :func:`_tick_masks_kernel`; new arrays)."""
+        dt = self.tick_s if dt_s is None else float(dt_s)
+        n = self.state.shape[0]
+        serving, on, avail = np.empty(n, np.bool_), np.empty(n, np.bool_), np.empty(n)
+        _tick_masks_kernel(self.state, self.pending, self.remaining_s, dt, serving, on, avail)
         return serving, on, avail
 
     def tick_state(self, dt_s: float | None = None) -> np.ndarray:
@@ -401,15 +444,14 @@ class BaseStations:
         if not np.isfinite(dt_s) or dt_s <= 0:
             raise BaseStationError(f"advance.dt_s: expected a positive finite number, found {dt_s!r}")
         pt = self.power_table
-        sleeps_before = self.entries[:, CellState.LIGHT_SLEEP:CellState.FAILED].sum(axis=1)
-        self.tick_energy_j = _advance_kernel(
-            float(dt_s), self.time_s, self.state, self.pending, self.remaining_s, self.time_in_state_s,
-            self.desired, self.fail_at_s, self.failed_until_s, self.load, pt.p_idle_w, pt.p_slope_w,
-            pt.state_power_w, pt.entry_energy_j, pt.entry_time_s, pt.wake_time_s, self.energy_j,
-            self.time_in_state_total_s, self.entries)
-        self.power_w = self.tick_energy_j / dt_s
-        self.tick_cycles = self.entries[:, CellState.LIGHT_SLEEP:CellState.FAILED].sum(axis=1) - sleeps_before
-        self.n_users[~self.serving_mask()] = 0
+        n = self.state.shape[0]
+        self.power_w = np.empty(n)
+        self.tick_cycles = np.empty(n, np.int64)
+        self.tick_energy_j = _advance_all(
+            float(dt_s), self.time_s, float(self.tick_s), self.state, self.pending, self.remaining_s,
+            self.time_in_state_s, self.desired, self.fail_at_s, self.failed_until_s, self.load, pt.p_idle_w,
+            pt.p_slope_w, pt.state_power_w, pt.entry_energy_j, pt.entry_time_s, pt.wake_time_s, self.energy_j,
+            self.time_in_state_total_s, self.entries, self.n_users, self.power_w, self.tick_cycles)
         self.time_s += float(dt_s)
         return self.tick_energy_j
 

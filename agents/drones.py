@@ -216,12 +216,15 @@ def aerial_path_loss_db(drones: DroneArrays, bs_x_m, bs_y_m, bs_h_m, fc_ghz: flo
     return path_loss_db(scenario, d2d, bh[None, :], drones.z_m[:, None], fc_ghz, los_b)
 
 
+@numba.njit(cache=True)
+def _demand(served, active, traffic, rate_mbps, out):
+    for i in range(served.shape[0]):
+        out[i] = rate_mbps[traffic[i]] if served[i] and active[i] else 0.0
+
+
 def update_drone_demand(drones: DroneArrays, table) -> None:
     """Served drones demand their traffic class's constant rate (``cbr``/``xr`` rate, Mbit/s); others 0."""
-    d = np.zeros(drones.n)
-    ok = drones.served & drones.active
-    d[ok] = table.rate_mbps[drones.traffic[ok]]
-    drones.demand_mbps[:] = d
+    _demand(drones.served, drones.active, drones.traffic, table.rate_mbps, drones.demand_mbps)
 
 
 __all__ = ["DroneArrays", "PATTERNS", "aerial_path_loss_db", "build_drones", "step_drones", "update_drone_demand"]

@@ -145,6 +145,24 @@ def _looks_kernel(sensor_xyz, x, y, z, rcs_dbsm, act, const_db, pfa, max_range_m
 
 
 @numba.njit(cache=True)
+def _looks_positions_kernel(sensor_xyz, x, y, z, rcs_dbsm, act, const_db, pfa, max_range_m, u, hit, out_pos,
+                            out_truth):
+    """:func:`_looks_kernel`, then the true positions and indices of the detected drones (in ``act`` order) at the
+    front of ``out_pos``/``out_truth``; returns how many."""
+    _looks_kernel(sensor_xyz, x, y, z, rcs_dbsm, act, const_db, pfa, max_range_m, u, hit)
+    k = 0
+    for j in range(act.shape[0]):
+        if hit[j]:
+            d = act[j]
+            out_pos[k, 0] = x[d]
+            out_pos[k, 1] = y[d]
+            out_pos[k, 2] = z[d]
+            out_truth[k] = d
+            k += 1
+    return k
+
+
+@numba.njit(cache=True)
 def _greedy_pairs_kernel(t_idx, d_idx, n_tracks, n_det, out_t, out_d):
     t_free = np.ones(n_tracks, np.bool_)
     d_free = np.ones(n_det, np.bool_)
@@ -167,28 +185,42 @@ def _greedy_pairs_kernel(t_idx, d_idx, n_tracks, n_det, out_t, out_d):
 @numba.njit(cache=True)
 def _associate_kernel(tpos, pos, gate_m, out_t, out_d):
     """Greedy nearest-first association of tracks (rows of ``tpos``) and detections (rows of ``pos``) within
-    ``gate_m``: candidate pairs in (distance, track, detection) order (a stable sort of the row-major pairs by
-    distance), then :func:`_greedy_pairs_kernel`. Returns the number of pairs written to ``out_t``/``out_d``."""
+    ``gate_m``: the walk of :func:`_greedy_pairs_kernel` over the candidate pairs in (distance, track,
+    detection) order. Done without sorting the pairs: each round takes the smallest (distance, track, detection)
+    pair whose track and detection are both free, which is the pair the walk keeps next (the pairs it skips
+    have a taken end). Returns the number of pairs written to ``out_t``/``out_d``, in walk order."""
     nt, nd = tpos.shape[0], pos.shape[0]
-    t_idx = np.empty(nt * nd, np.int64)
-    d_idx = np.empty(nt * nd, np.int64)
-    dist = np.empty(nt * nd)
-    m = 0
+    dist = np.empty((nt, nd))
     for t in range(nt):
         for j in range(nd):
             dx = pos[j, 0] - tpos[t, 0]
             dy = pos[j, 1] - tpos[t, 1]
             dz = pos[j, 2] - tpos[t, 2]
             r = np.sqrt(dx * dx + dy * dy + dz * dz)
-            if r <= gate_m:
-                t_idx[m] = t
-                d_idx[m] = j
-                dist[m] = r
-                m += 1
-    if m == 0:
-        return 0
-    order = np.argsort(dist[:m], kind="mergesort")
-    return _greedy_pairs_kernel(t_idx[:m][order], d_idx[:m][order], nt, nd, out_t, out_d)
+            dist[t, j] = r if r <= gate_m else np.inf
+    t_free = np.ones(nt, np.bool_)
+    d_free = np.ones(nd, np.bool_)
+    n = 0
+    for _ in range(min(nt, nd)):
+        bt = -1
+        bj = -1
+        br = np.inf
+        for t in range(nt):
+            if not t_free[t]:
+                continue
+            for j in range(nd):
+                if d_free[j] and dist[t, j] < br:  # strict: the first pair in (track, detection) order wins ties
+                    br = dist[t, j]
+                    bt = t
+                    bj = j
+        if bt < 0:  # no free pair within the gate
+            break
+        t_free[bt] = False
+        d_free[bj] = False
+        out_t[n] = bt
+        out_d[n] = bj
+        n += 1
+    return n
 
 
 def _greedy_pairs(t_idx: np.ndarray, d_idx: np.ndarray, n_tracks: int, n_det: int) -> list[tuple[int, int]]:
@@ -199,6 +231,104 @@ def _greedy_pairs(t_idx: np.ndarray, d_idx: np.ndarray, n_tracks: int, n_det: in
     out_d = np.empty(k, np.int64)
     n = _greedy_pairs_kernel(t_idx.astype(np.int64), d_idx.astype(np.int64), n_tracks, n_det, out_t, out_d)
     return list(zip(out_t[:n].tolist(), out_d[:n].tolist(), strict=True))
+
+
+@numba.njit(cache=True)
+def _popcount(x):
+    c = 0
+    while x:
+        x &= x - 1
+        c += 1
+    return c
+
+
+@numba.njit(cache=True)
+def _keep_track_arrays(t, hits, looks, conf, confirm_m, confirm_n):
+    """M-of-N logic on track ``t``'s last looks (``hits``: a bit per look, bit 0 the latest; ``looks``: how many
+    are kept, at most N): confirm it at ``confirm_m`` hits; False (delete) after ``confirm_n`` looks without a
+    hit (confirmed) or without confirmation (tentative)."""
+    if conf[t]:
+        return looks[t] < confirm_n or hits[t] != 0
+    if _popcount(hits[t]) >= confirm_m:
+        conf[t] = True
+        return True
+    return looks[t] < confirm_n
+
+
+@numba.njit(cache=True)
+def _copy_track(src, dst, tid, pos, hits, looks, conf, born, lead, votes):
+    tid[dst] = tid[src]
+    pos[dst, 0] = pos[src, 0]
+    pos[dst, 1] = pos[src, 1]
+    pos[dst, 2] = pos[src, 2]
+    hits[dst] = hits[src]
+    looks[dst] = looks[src]
+    conf[dst] = conf[src]
+    born[dst] = born[src]
+    lead[dst] = lead[src]
+    for j in range(votes.shape[1]):
+        votes[dst, j] = votes[src, j]
+
+
+@numba.njit(cache=True)
+def _update_tracks_kernel(n, tid, pos, hits, looks, conf, born, lead, votes, det_pos, det_truth, t_s, gate_m,
+                          confirm_m, confirm_n, next_id):
+    """One look of the tracker on the track arrays (the first ``n`` rows live; room for ``n + len(det_pos)``):
+    greedy nearest-first association (:func:`_associate_kernel`), a hit (position, vote for the detection's
+    truth) for each matched track and a miss for the others, the last N looks kept, confirmation or deletion
+    (:func:`_keep_track_arrays`, rows compacted in order), then a new track for each unmatched detection, in
+    detection order. ``votes[t, w + 1]`` counts the detections of truth ``w`` (-1: false alarm); ``lead[t]`` is
+    the majority truth (ties: the lowest id). Returns (tracks, next id)."""
+    n_det = det_pos.shape[0]
+    matched = np.zeros(n, np.bool_)
+    d_used = np.zeros(n_det, np.bool_)
+    if n and n_det:
+        k = min(n, n_det)
+        out_t = np.empty(k, np.int64)
+        out_d = np.empty(k, np.int64)
+        m = _associate_kernel(pos[:n], det_pos, gate_m, out_t, out_d)
+        for q in range(m):
+            t, d = out_t[q], out_d[q]
+            matched[t] = True
+            d_used[d] = True
+            pos[t, 0] = det_pos[d, 0]
+            pos[t, 1] = det_pos[d, 1]
+            pos[t, 2] = det_pos[d, 2]
+            who = det_truth[d]
+            votes[t, who + 1] += 1
+            v = votes[t, who + 1]
+            best = votes[t, lead[t] + 1]
+            if v > best or (v == best and who < lead[t]):
+                lead[t] = who
+    window = (1 << confirm_n) - 1
+    w = 0
+    for t in range(n):
+        hits[t] = ((hits[t] << 1) | (1 if matched[t] else 0)) & window
+        looks[t] = min(looks[t] + 1, confirm_n)
+        if _keep_track_arrays(t, hits, looks, conf, confirm_m, confirm_n):
+            if w != t:
+                _copy_track(t, w, tid, pos, hits, looks, conf, born, lead, votes)
+            w += 1
+    for d in range(n_det):
+        if d_used[d]:
+            continue
+        tid[w] = next_id
+        next_id += 1
+        pos[w, 0] = det_pos[d, 0]
+        pos[w, 1] = det_pos[d, 1]
+        pos[w, 2] = det_pos[d, 2]
+        hits[w] = 1
+        looks[w] = 1
+        conf[w] = False
+        born[w] = t_s
+        who = det_truth[d]
+        for j in range(votes.shape[1]):
+            votes[w, j] = 0
+        votes[w, who + 1] = 1
+        lead[w] = who
+        if _keep_track_arrays(w, hits, looks, conf, confirm_m, confirm_n):
+            w += 1
+    return w, next_id
 
 
 @dataclass
@@ -266,97 +396,121 @@ class IsacSensing:
     """Detections, M-of-N tracks and KPIs over a run."""
 
     def __init__(self, params: RadarParams):
+        if params.confirm_n > 62:
+            raise ValueError(f"RadarParams.confirm_n: at most 62 looks are kept per track, found {params.confirm_n}")
         self.p = params
-        self.tracks: list[_Track] = []
         self.next_id = 0
         self.kpi = SensingKPIs()
+        # the tracks as arrays (the first _n rows live; see _update_tracks_kernel); read them with .tracks
+        self._n = 0
+        self._tid = np.zeros(0, np.int64)
+        self._pos = np.zeros((0, 3))
+        self._hits = np.zeros(0, np.int64)
+        self._looks = np.zeros(0, np.int64)
+        self._conf = np.zeros(0, np.bool_)
+        self._born = np.zeros(0)
+        self._lead = np.zeros(0, np.int64)
+        self._votes = np.zeros((0, 1), np.int64)
         self._const_db = float(radar_constant_db(params))
         self._fa_per_look = float(params.false_alarms_per_look)
+        # work arrays of detect (per active drone), reallocated when the number of active drones changes
+        self._hit = np.zeros(0, np.bool_)
+        self._det_pos = np.zeros((0, 3))
+        self._det_truth = np.zeros(0, np.int64)
 
     def detect(self, drones, sensor_xyz: np.ndarray, rng: np.random.Generator):
         """One look of every sensing cell. Returns (positions (k, 3), truth ids (k,))."""
         p = self.p
         sensor_xyz = np.asarray(sensor_xyz, dtype=np.float64).reshape(-1, 3)
         act = np.flatnonzero(drones.active)
-        dpos = np.column_stack([drones.x_m[act], drones.y_m[act], drones.z_m[act]])
-        hit = np.zeros(act.size, bool)
-        if sensor_xyz.shape[0] and act.size:
-            u = rng.random((sensor_xyz.shape[0], act.size))  # one uniform per (sensor, drone) look
-            _looks_kernel(sensor_xyz, drones.x_m, drones.y_m, drones.z_m, drones.rcs_dbsm, act, self._const_db,
-                          p.pfa, p.max_range_m, u, hit)
-        det_pos = dpos[hit] + p.position_error_m * rng.standard_normal((int(hit.sum()), 3))
-        det_truth = act[hit]
-        n_fa = rng.poisson(self._fa_per_look, size=sensor_xyz.shape[0]) if sensor_xyz.shape[0] else []
-        fa = []
-        n_fa = np.asarray(n_fa, dtype=np.int64)
-        for s in np.flatnonzero(n_fa).tolist():  # sensors with false alarms, in sensor order
-            k = int(n_fa[s])
-            r = p.max_range_m * np.sqrt(rng.random(k))
-            phi = 2 * np.pi * rng.random(k)
-            fa.append(np.column_stack([sensor_xyz[s, 0] + r * np.cos(phi), sensor_xyz[s, 1] + r * np.sin(phi),
-                                       FALSE_ALARM_CEILING_M * rng.random(k)]))
-        if not fa:  # the usual look: no false alarm
+        n_s = sensor_xyz.shape[0]
+        if self._hit.shape[0] != act.size:
+            self._hit = np.zeros(act.size, np.bool_)
+            self._det_pos = np.zeros((act.size, 3))
+            self._det_truth = np.zeros(act.size, np.int64)
+        k = 0
+        if n_s and act.size:
+            u = rng.random((n_s, act.size))  # one uniform per (sensor, drone) look
+            k = _looks_positions_kernel(sensor_xyz, drones.x_m, drones.y_m, drones.z_m, drones.rcs_dbsm, act,
+                                        self._const_db, p.pfa, p.max_range_m, u, self._hit, self._det_pos,
+                                        self._det_truth)
+        det_pos = self._det_pos[:k] + p.position_error_m * rng.standard_normal((k, 3))
+        det_truth = self._det_truth[:k]
+        if not n_s:
             return det_pos, det_truth.astype(np.int64)
-        fa_pos = np.concatenate(fa)
-        pos = np.concatenate([det_pos, fa_pos])
-        truth = np.concatenate([det_truth, np.full(fa_pos.shape[0], -1)]).astype(np.int64)
+        n_fa = rng.poisson(self._fa_per_look, size=n_s)
+        fa_sensors = np.flatnonzero(n_fa)
+        if not fa_sensors.size:  # the usual look: no false alarm
+            return det_pos, det_truth.astype(np.int64)
+        counts = n_fa[fa_sensors].tolist()
+        pos = np.empty((k + sum(counts), 3))
+        pos[:k] = det_pos
+        truth = np.full(pos.shape[0], -1, np.int64)
+        truth[:k] = det_truth
+        row = k
+        for s, m in zip(fa_sensors.tolist(), counts, strict=True):  # sensors with false alarms, in sensor order
+            r = p.max_range_m * np.sqrt(rng.random(m))
+            phi = 2 * np.pi * rng.random(m)
+            pos[row:row + m, 0] = sensor_xyz[s, 0] + r * np.cos(phi)
+            pos[row:row + m, 1] = sensor_xyz[s, 1] + r * np.sin(phi)
+            pos[row:row + m, 2] = FALSE_ALARM_CEILING_M * rng.random(m)
+            row += m
         return pos, truth
 
+    @property
+    def tracks(self) -> list[_Track]:
+        """The current tracks as objects, oldest first (a snapshot built from the track arrays)."""
+        out = []
+        for t in range(self._n):
+            h, k = int(self._hits[t]), int(self._looks[t])
+            votes = {w - 1: int(c) for w, c in enumerate(self._votes[t].tolist()) if c}
+            out.append(_Track(int(self._tid[t]), self._pos[t].copy(), [bool(h >> j & 1) for j in range(k - 1, -1, -1)],
+                              votes, bool(self._conf[t]), float(self._born[t]), int(self._lead[t])))
+        return out
+
+    def _reserve(self, n_rows: int, n_who: int) -> None:
+        """Room for ``n_rows`` tracks and truths -1 .. ``n_who`` - 2 (capacity doubles)."""
+        cap, width = self._tid.shape[0], self._votes.shape[1]
+        if n_rows <= cap and n_who <= width:
+            return
+        cap = max(cap, 1)
+        while cap < n_rows:
+            cap *= 2
+        width = max(width, n_who)
+        n = self._n
+
+        def grown(a, shape):
+            b = np.zeros(shape, a.dtype)
+            if a.ndim == 1:
+                b[:n] = a[:n]
+            else:
+                b[:n, :a.shape[1]] = a[:n]
+            return b
+
+        self._tid, self._hits, self._looks = (grown(a, cap) for a in (self._tid, self._hits, self._looks))
+        self._conf, self._born, self._lead = (grown(a, cap) for a in (self._conf, self._born, self._lead))
+        self._pos = grown(self._pos, (cap, 3))
+        self._votes = grown(self._votes, (cap, width))
+
     def update_tracks(self, pos: np.ndarray, truth: np.ndarray, t_s: float, gate_m: float) -> None:
+        """One look of the tracker with detections ``pos`` (k, 3) of truths ``truth`` (drone index, -1 false
+        alarm) at ``t_s``: association within ``gate_m``, M-of-N confirmation and deletion, new tracks."""
         p = self.p
-        pairs: list[tuple[int, int]] = []
-        if self.tracks and pos.shape[0]:
-            # all track-detection distances at once; candidate pairs in (distance, track, detection) order
-            tpos = np.array([tr.pos for tr in self.tracks], dtype=np.float64).reshape(-1, 3)
-            k = min(len(self.tracks), pos.shape[0])
-            out_t = np.empty(k, np.int64)
-            out_d = np.empty(k, np.int64)
-            n = _associate_kernel(tpos, np.ascontiguousarray(pos, dtype=np.float64), float(gate_m), out_t, out_d)
-            pairs = list(zip(out_t[:n].tolist(), out_d[:n].tolist(), strict=True))
-        t_used, d_used = set(), set()
-        truth_l = truth.tolist()
-        for ti, di in pairs:
-            t_used.add(ti)
-            d_used.add(di)
-            tr = self.tracks[ti]
-            tr.pos = pos[di].copy()
-            tr.hits.append(True)
-            tr.vote(truth_l[di])
-        for ti, tr in enumerate(self.tracks):
-            if ti not in t_used:
-                tr.hits.append(False)
-            del tr.hits[:-p.confirm_n]
-        for di in range(pos.shape[0]):
-            if di not in d_used:
-                self.tracks.append(_Track(self.next_id, pos[di].copy(), [True], {truth_l[di]: 1}, False, t_s,
-                                          truth_l[di]))
-                self.next_id += 1
-        keep = []
-        for tr in self.tracks:
-            if not tr.confirmed and sum(tr.hits) >= p.confirm_m:
-                tr.confirmed = True
-            if tr.confirmed:
-                if len(tr.hits) >= p.confirm_n and not any(tr.hits):
-                    continue
-            elif len(tr.hits) >= p.confirm_n and sum(tr.hits) < p.confirm_m:
-                continue
-            keep.append(tr)
-        self.tracks = keep
+        det = np.ascontiguousarray(pos, dtype=np.float64).reshape(-1, 3)
+        who = np.ascontiguousarray(truth, dtype=np.int64)
+        self._reserve(self._n + det.shape[0], int(who.max()) + 2 if who.size else 1)
+        self._n, self.next_id = _update_tracks_kernel(
+            self._n, self._tid, self._pos, self._hits, self._looks, self._conf, self._born, self._lead, self._votes,
+            det, who, float(t_s), float(gate_m), int(p.confirm_m), int(p.confirm_n), int(self.next_id))
 
     def step(self, t_s: float, dt_s: float, drones, sensor_xyz: np.ndarray,
              rng: np.random.Generator) -> TrackList:
         """One tick: look, associate, confirm/delete, update KPIs. ``sensor_xyz``: (n, 3) positions of the
         cells with sensing enabled (site x, y and antenna height). Returns the tracks after the tick."""
         n_det, n_fa = self.advance(t_s, dt_s, drones, sensor_xyz, rng)
-        n = len(self.tracks)
-        return TrackList(
-            np.array([t.tid for t in self.tracks], np.int64),
-            np.array([t.pos[0] for t in self.tracks]) if n else np.zeros(0),
-            np.array([t.pos[1] for t in self.tracks]) if n else np.zeros(0),
-            np.array([t.pos[2] for t in self.tracks]) if n else np.zeros(0),
-            np.array([t.confirmed for t in self.tracks], bool),
-            np.array([t.truth() for t in self.tracks], np.int64),
-            n_det, n_fa)
+        n = self._n
+        return TrackList(self._tid[:n].copy(), self._pos[:n, 0].copy(), self._pos[:n, 1].copy(),
+                         self._pos[:n, 2].copy(), self._conf[:n].copy(), self._lead[:n].copy(), n_det, n_fa)
 
     def advance(self, t_s: float, dt_s: float, drones, sensor_xyz: np.ndarray,
                 rng: np.random.Generator) -> tuple[int, int]:
@@ -368,17 +522,21 @@ class IsacSensing:
         gate = self.p.gate_m + drones.max_speed_mps() * dt_s
         self.update_tracks(pos, truth, t_s, gate)
         k = self.kpi
-        k.intruders.update(int(i) for i in np.flatnonzero(~drones.registered & drones.active))
+        k.intruders.update(np.flatnonzero(~drones.registered & drones.active).tolist())
         n_fa = int(np.count_nonzero(truth < 0))
         k.detections += int(truth.size) - n_fa
         k.false_alarms += n_fa
-        for tr in self.tracks:
-            if not tr.confirmed:
-                continue
-            k.confirmed_tracks.add(tr.tid)
-            who = tr.truth()
-            if who < 0:
-                k.false_tracks.add(tr.tid)
-            elif not drones.registered[who] and who not in k.detected:
-                k.detected[who] = float(t_s)
+        n = self._n
+        conf = self._conf[:n]
+        if conf.any():
+            tids, lead = self._tid[:n][conf], self._lead[:n][conf]
+            k.confirmed_tracks.update(tids.tolist())
+            k.false_tracks.update(tids[lead < 0].tolist())
+            registered = None
+            for who in lead[lead >= 0].tolist():  # track order
+                if who not in k.detected:
+                    if registered is None:
+                        registered = drones.registered.tolist()
+                    if not registered[who]:
+                        k.detected[who] = float(t_s)
         return int(truth.size) - n_fa, n_fa

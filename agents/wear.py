@@ -129,11 +129,15 @@ def _all_within(a, lo, hi):
 @numba.njit(cache=True)
 def _hazard_kernel(cell_load, cell_idx, cell_ptr, amb_u, heat, fan_rise, fan_unit, degradation, b_temp, t_ref,
                    b_load, failed, h_acc, cycle_damage, unit_cycles, age, eta, beta, e_target, shape_k, start_off_h,
-                   dt_h, out_load, out_mult, out_h_start, out_h_new, out_dt, out_fails, out_grow, out_ka, out_kb):
+                   dt_h, out_load, out_mult, out_h_start, out_h_new, out_dt, out_fails, out_grow, out_ka, out_kb,
+                   out_ka_g, out_kb_g):
     """Per unit over one tick: mean load of its cells (clipped to [0, 1]), temperature and proportional-hazards
     multiplier (:func:`ph_multiplier`), cumulative hazard at the tick start (plus thermal-cycle damage) and end,
     whether it fails in the tick, and for survivors whose consumed life grows the gamma-bridge Beta
-    parameters ``(k (p' - p), max(k (1 - p'), 1e-300))`` (``out_grow``)."""
+    parameters ``(k (p' - p), max(k (1 - p'), 1e-300))`` (``out_grow``), those of the growing units also packed
+    in unit order at the front of ``out_ka_g``/``out_kb_g``. Returns (failing units, growing units)."""
+    n_fail = 0
+    n_grow = 0
     for i in range(amb_u.shape[0]):
         a0, a1 = cell_ptr[i], cell_ptr[i + 1]
         tot = 0.0
@@ -158,22 +162,33 @@ def _hazard_kernel(cell_load, cell_idx, cell_ptr, amb_u, heat, fan_rise, fan_uni
         out_fails[i] = fails
         p_old = min(max(h_acc[i] / e_target[i], 0.0), 1.0)
         p_new = min(max(h_new / e_target[i], 0.0), 1.0)
-        out_grow[i] = alive and not fails and p_new > p_old
+        grow = alive and not fails and p_new > p_old
+        out_grow[i] = grow
         out_ka[i] = shape_k[i] * (p_new - p_old)
         out_kb[i] = max(shape_k[i] * (1.0 - p_new), 1e-300)
+        if fails:
+            n_fail += 1
+        if grow:  # the growing units' parameters, in unit order, at the front of out_ka_g / out_kb_g
+            out_ka_g[n_grow] = out_ka[i]
+            out_kb_g[n_grow] = out_kb[i]
+            n_grow += 1
+    return n_fail, n_grow
 
 
 @numba.njit(cache=True)
 def _apply_kernel(fails, grow, inc, h_new, dt_u, degradation, h_acc, age, e_target, failed, repair_at_s, n_failures,
                   fail_units, repair_s, tel_nominal, tel_ratio, tel_per_load, tel_noise, load, amb_u, heat, fan_rise,
                   fan_unit, temp_noise, z_sig, z_temp, eta, beta, mult, sig_true, sig_obs, temp_true, temp_obs, rul):
-    """End of a wear tick: degradation increments, hazard and age of the survivors, failed units (degradation 1,
-    hazard at the threshold, repair time), then telemetry (true values and with sensor noise ``z``) and the
-    constant-covariate RUL (:func:`ph_failure_offset_h`; 0 for failed units)."""
+    """End of a wear tick: degradation increments (``inc``: one per growing unit, in unit order), hazard and age
+    of the survivors, failed units (degradation 1, hazard at the threshold, repair time), then telemetry (true
+    values and with sensor noise ``z``) and the constant-covariate RUL (:func:`ph_failure_offset_h`; 0 for failed
+    units)."""
     n = degradation.shape[0]
+    j = 0
     for i in range(n):
-        if grow[i]:
-            degradation[i] += (1.0 - degradation[i]) * inc[i]
+        if grow[i]:  # inc: the growing units' increments in unit order
+            degradation[i] += (1.0 - degradation[i]) * inc[j]
+            j += 1
         if not failed[i] and not fails[i]:
             h_acc[i] = h_new[i]
             age[i] = age[i] + dt_u[i]
@@ -316,6 +331,13 @@ class WearModel:
                        if COMPONENT_NAMES[c] == "fan"}
         self.n_sites = int(site_id.max()) + 1 if site_id.size else 0
         self.fan_unit = np.asarray([fan_of_site.get(int(s), -1) for s in self.unit_site], dtype=np.int64)
+        # per-tick helpers: constant arrays the tick reads (never written), the last scalar ambient temperature
+        # and its per-unit array
+        self._zeros_units = np.zeros(n)
+        self._no_units = np.zeros(0, np.int64)
+        self._no_times = np.zeros(0)
+        self._amb_key: float | None = None
+        self._amb_u = np.zeros(n)
 
     @classmethod
     def for_basestations(cls, bs, rng: np.random.Generator, initial_age_max_h: float = 0.0) -> WearModel:
@@ -354,15 +376,9 @@ class WearModel:
             raise WearError(f"step.cell_load: expected shape ({self.n_cells},), found {cell_load.shape}")
         if not _all_within(cell_load, 0.0, 1.0 + 1e-9):
             raise WearError("step.cell_load: expected values in [0, 1]")
-        amb = np.asarray(ambient_c, dtype=np.float64)
-        if amb.ndim == 1 and amb.shape != (self.n_sites,):
-            raise WearError(f"step.ambient_c: expected a scalar or {self.n_sites} values (one per site), "
-                            f"found shape {amb.shape}")
-        amb_u = amb[self.unit_site] if amb.ndim == 1 else np.full(self.n_units, float(amb))
-        if np.any(~np.isfinite(amb_u)):
-            raise WearError("step.ambient_c: expected finite temperatures")
+        amb_u = self._ambient_units(ambient_c)
         if cell_cycles is None:
-            unit_cycles = np.zeros(self.n_units)
+            unit_cycles = self._zeros_units
         else:
             cyc = np.asarray(cell_cycles, dtype=np.float64)
             if cyc.shape != (self.n_cells,) or np.any(~np.isfinite(cyc)) or np.any(cyc < 0):
@@ -371,31 +387,36 @@ class WearModel:
         t0, t1 = self.time_s, self.time_s + float(dt_s)
         dt_h = float(dt_s) / 3600.0
         rng = self.rng
+        n = self.n_units
 
         # repairs due in this tick: replace the unit, it ages from the repair instant
-        start_off_h = np.zeros(self.n_units)
-        due = self.failed & (self.repair_at_s < t1)
-        if due.any():
-            start_off_h[due] = np.maximum(self.repair_at_s[due] - t0, 0.0) / 3600.0
-            self.failed[due] = False
-            self.repair_at_s[due] = np.nan
-            self.age_h[due] = 0.0
-            self.h_acc[due] = 0.0
-            self.e_target[due] = rng.exponential(1.0, int(due.sum()))
-            self.degradation[due] = 0.0
+        start_off_h = self._zeros_units
+        if self.failed.any():
+            due = self.failed & (self.repair_at_s < t1)
+            if due.any():
+                start_off_h = np.zeros(n)
+                start_off_h[due] = np.maximum(self.repair_at_s[due] - t0, 0.0) / 3600.0
+                self.failed[due] = False
+                self.repair_at_s[due] = np.nan
+                self.age_h[due] = 0.0
+                self.h_acc[due] = 0.0
+                self.e_target[due] = rng.exponential(1.0, int(due.sum()))
+                self.degradation[due] = 0.0
         fan_unit, fan_rise, heat = self.fan_unit, self.fan_rise_c, self.self_heating_c
-        n = self.n_units
-        load, mult, h_start, h_new, dt_u, ka, kb = (np.empty(n) for _ in range(7))
-        fails, grow = np.empty(n, np.bool_), np.empty(n, np.bool_)
+        # the tick's per-unit arrays (rows of one block: they are returned in the WearStep)
+        load, mult, h_start, h_new, dt_u, ka, kb, ka_g, kb_g, sig_true, sig_obs, temp_true, temp_obs, rul = np.empty(
+            (14, n))
+        fails, grow = np.empty((2, n), np.bool_)
         # covariates, cumulative hazard (thermal-cycle damage at the tick start, then the continuous part),
         # failures and the gamma-bridge parameters of the surviving units (one pass: _hazard_kernel)
-        _hazard_kernel(cell_load, self.cell_idx, self.cell_ptr, amb_u, heat, fan_rise, fan_unit, self.degradation,
-                       self.b_temp, self.t_ref_c, self.b_load, self.failed, self.h_acc, self.cycle_damage,
-                       unit_cycles, self.age_h, self.eta_h, self.beta, self.e_target, self.shape_k, start_off_h,
-                       dt_h, load, mult, h_start, h_new, dt_u, fails, grow, ka, kb)
+        n_fail, n_grow = _hazard_kernel(
+            cell_load, self.cell_idx, self.cell_ptr, amb_u, heat, fan_rise, fan_unit, self.degradation, self.b_temp,
+            self.t_ref_c, self.b_load, self.failed, self.h_acc, self.cycle_damage, unit_cycles, self.age_h,
+            self.eta_h, self.beta, self.e_target, self.shape_k, start_off_h, dt_h, load, mult, h_start, h_new, dt_u,
+            fails, grow, ka, kb, ka_g, kb_g)
         a, eta, beta = self.age_h, self.eta_h, self.beta
-        fail_units = np.flatnonzero(fails)
-        if fail_units.size:
+        if n_fail:
+            fail_units = np.flatnonzero(fails)
             # exact failure instants by conditional inversion
             off_h = ph_failure_offset_h(a[fails], h_start[fails], self.e_target[fails], eta[fails], beta[fails],
                                         mult[fails])
@@ -406,17 +427,15 @@ class WearModel:
                 mttr[expo] = rng.exponential(mttr[expo])
             repair_s = fail_time_s + mttr * 3600.0
         else:
-            fail_time_s = repair_s = np.zeros(0)
+            fail_units = self._no_units
+            fail_time_s = repair_s = self._no_times
 
         # degradation: gamma bridge in consumed-life clock p = H/E; (1 - p_new) can round to 0 just before a
         # failure: the kernel keeps numpy's beta parameters > 0
-        inc = np.zeros(n)
-        if grow.any():
-            inc[grow] = rng.beta(ka[grow], kb[grow])
+        inc = rng.beta(ka_g[:n_grow], kb_g[:n_grow]) if n_grow else self._no_times
         # telemetry: true values and separate sensor noise (draws in this order: signal, temperature)
         z_sig = rng.normal(0.0, 1.0, n)
         z_temp = rng.normal(0.0, 1.0, n)
-        sig_true, sig_obs, temp_true, temp_obs, rul = (np.empty(n) for _ in range(5))
         _apply_kernel(fails, grow, inc, h_new, dt_u, self.degradation, self.h_acc, self.age_h, self.e_target,
                       self.failed, self.repair_at_s, self.n_failures, fail_units, repair_s, self.tel_nominal,
                       self.tel_ratio, self.tel_per_load, self.tel_noise, load, amb_u, heat, fan_rise, fan_unit,
@@ -427,6 +446,25 @@ class WearModel:
                         temperature_true_c=temp_true, temperature_observed_c=temp_obs, signal_true=sig_true,
                         signal_observed=sig_obs, failed=self.failed.copy(), rul_h=rul, failed_units=fail_units,
                         failure_time_s=fail_time_s, repair_time_s=repair_s)
+
+    def _ambient_units(self, ambient_c) -> np.ndarray:
+        """Per unit, the ambient temperature (a scalar, or one value per site), checked; the array of a scalar is
+        kept for the next tick with the same value."""
+        if isinstance(ambient_c, float | int) and not isinstance(ambient_c, bool):
+            if self._amb_key == ambient_c:
+                return self._amb_u
+            amb = np.asarray(ambient_c, dtype=np.float64)
+        else:
+            amb = np.asarray(ambient_c, dtype=np.float64)
+            if amb.ndim == 1 and amb.shape != (self.n_sites,):
+                raise WearError(f"step.ambient_c: expected a scalar or {self.n_sites} values (one per site), "
+                                f"found shape {amb.shape}")
+        amb_u = amb[self.unit_site] if amb.ndim == 1 else np.full(self.n_units, float(amb))
+        if np.any(~np.isfinite(amb_u)):
+            raise WearError("step.ambient_c: expected finite temperatures")
+        if amb.ndim == 0:
+            self._amb_key, self._amb_u = float(ambient_c), amb_u
+        return amb_u
 
     def failure_cells(self, step: WearStep) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(cells, at_s, until_s) of the tick's failures, ready for :meth:`BaseStations.fail`."""
@@ -446,6 +484,9 @@ def apply_failures(bs, wear: WearModel, step: WearStep) -> np.ndarray:
     """Take the cells of the tick's failed units down in ``bs`` (an :class:`agents.basestations.BaseStations`
     whose clock is at the start of the tick) and copy the per-cell health into ``bs.health``; returns the
     affected cells."""
+    if not step.failed_units.size:
+        bs.health = wear.cell_health()
+        return np.zeros(0, np.int64)
     cells, at, until = wear.failure_cells(step)
     for c, a, u in zip(cells.tolist(), at.tolist(), until.tolist(), strict=True):
         bs.fail([c], until_s=u, at_s=a)

@@ -30,7 +30,10 @@ printed in ms per tick and ns per user, next to the Mesa baseline's ns per agent
 Peak memory: ``tracemalloc`` peak during the build and two ticks (NumPy allocations are traced; scratch arrays
 allocated inside Numba kernels are not).
 
-Run: .venv/bin/python bench/sim.py
+Information only (no verdict): for the paired sizes, the array tick's CPU time when it follows another array tick
+("back to back") instead of a Mesa tick, i.e. with the caches the Mesa tick's many Python objects do not evict.
+
+Run: .venv/bin/python bench/sim.py [--quick]   (--quick: the paired 1k and 10k sizes only, no memory, no day)
 """
 
 from __future__ import annotations
@@ -358,7 +361,7 @@ def radio_self_check(src: Simulation, base: BaselineModel) -> float:
 
 
 # --------------------------------------------------------------------------------------------------- main
-def main() -> None:
+def main(quick: bool = False) -> None:
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
     print(f"bench/sim.py: Numba threads = {numba.get_num_threads()}, 57-cell layout, 15-min ticks; load average "
           f"{' '.join(f'{v:.2f}' for v in os.getloadavg())} (1, 5, 15 min) at the start")
@@ -370,7 +373,8 @@ def main() -> None:
     mem_tick: dict[int, float] = {}
     base: dict[int, tuple[tuple[float, float, float], float]] = {}
     stage_ms: dict[int, dict[str, float]] = {}
-    for n in SIZES:
+    back_to_back: dict[int, float] = {}
+    for n in BASELINE_SIZES if quick else SIZES:
         tracemalloc.start()
         model = Simulation(scenario_with(n))
         mem_build[n] = tracemalloc.get_traced_memory()[1] / 1e6
@@ -390,6 +394,7 @@ def main() -> None:
                 ours.append(tick_sample(model))
                 theirs.append(tick_sample(b))
             stage_ms[n] = {k: (model.stage_cpu_s[k] - before[k]) * 1e3 / len(ours) for k in STAGES}
+            back_to_back[n] = medians([tick_sample(model) for _ in range(repeats)])[1]  # information only
             rows.append((n, medians(ours)))
             base[n] = (medians(theirs), check)
             del b
@@ -424,6 +429,11 @@ def main() -> None:
         parts = "  ".join(f"{k} {v:.2f}ms={v * 1e6 / n:.0f}ns" for k, v in st.items())
         print(f"  {n:,} users: {parts}")
         print(f"  {n:,} users: Mesa per-user stages {base[n][0][2] * 1e6 / n:,.0f} ns per agent")
+        print(f"  {n:,} users: array tick back to back (after an array tick, not a Mesa tick): "
+              f"{back_to_back[n]:.2f} ms CPU (information; the verdict uses the alternating samples above)")
+    if quick:
+        print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())} (1, 5, 15 min; 2 cores)")
+        return
     print(f"{'memory (tracemalloc peak)':46s} {'build MB':>10s} {'tick MB':>10s} {'tick MB/1k users, marginal':>28s}")
     slopes = []
     for i, n in enumerate(SIZES):
@@ -453,4 +463,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(quick="--quick" in sys.argv[1:])

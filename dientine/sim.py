@@ -100,6 +100,39 @@ def _scheduler_inputs(serving, se, demand, full_buffer, active, bandwidth_hz, sc
             out_demand[u] = demand[u] * scale
 
 
+@numba.njit(cache=True)
+def _power_inputs(cell_load, avail, can_serve, users, out_load, out_users):
+    """The power model's inputs of a tick: per cell the utilisation while it serves, ``min(load / avail, 1)``
+    (0 where ``avail`` is 0), and its users (0 on cells that cannot serve)."""
+    for c in range(cell_load.shape[0]):
+        out_load[c] = min(cell_load[c] / avail[c], 1.0) if avail[c] > 0 else 0.0
+        out_users[c] = users[c] if can_serve[c] else 0
+
+
+@numba.njit(cache=True)
+def _drone_pass(served_d, active_d, demand_d, gain, tx, can, rad, load, off, rsrp_off, noise_mw, kind, alpha, smin,
+                tmax, thr, eff, n_users, idx, xs, ys, none, zero_o2i, one_o2i, row, best, other, f, mw3, rx_dbm, rx_mw,
+                se, served, out_serving, out_sinr, ue_serving, ue_se, ue_demand):
+    """The drones' radio of :meth:`TickRadio.drones` in one call: received powers from the gains
+    (:func:`dientine.twin.rx_cache`), the best serving-capable cell of each served drone on a 1 x D pseudo-grid
+    (:func:`dientine.twin.user_candidates_serial`, no current server, no O2I), its SINR and spectral efficiency
+    (:func:`dientine.twin.user_links_serial`), then the drones' entries of the scheduler's inputs (after the
+    ``n_users`` users)."""
+    for i in range(served_d.shape[0]):
+        served[i] = served_d[i] and active_d[i]
+    rx_cache(idx, gain, tx, rx_dbm, rx_mw)
+    user_candidates_serial(xs, ys, served, 0.0, 0.0, 1.0, xs.shape[0], 1, idx, rx_dbm, can, off, none, rsrp_off,
+                           zero_o2i, row, best, f[0], other, f[1], f[2], rx_mw, rad, load, mw3, f[3])
+    for i in range(served.shape[0]):
+        out_serving[i] = best[i] if served[i] else -1
+    user_links_serial(row, served, out_serving, idx, rx_mw, rad, load, one_o2i, noise_mw, kind, alpha, smin, tmax,
+                      thr, eff, out_sinr, se)
+    for i in range(served.shape[0]):
+        ue_serving[n_users + i] = out_serving[i]
+        ue_se[n_users + i] = se[i]
+        ue_demand[n_users + i] = demand_d[i] if served[i] else 0.0
+
+
 class TickRadio:
     """Steps 3 and 4 of a tick (module docstring) for the twin's current users and drones: top-K candidates, A3
     handover on a given :class:`agents.handover.HandoverState`, links from the cached powers, the drones' direct
@@ -185,23 +218,18 @@ class TickRadio:
                 "f": np.zeros((4, d.n)), "zero_o2i": np.zeros(d.n), "one_o2i": np.ones(d.n),
                 "none": np.full(d.n, -1, np.int64), "rx_dbm": np.empty(gain.shape, np.float32),
                 "rx_mw": np.empty(gain.shape, np.float64), "mw3": np.zeros((d.n, 3)), "se": np.zeros(d.n),
+                "served": np.zeros(d.n, np.bool_),
             }
-        bf = self._drone_buf
-        idx, row, best, other, f, rx_dbm, rx_mw = (bf[k] for k in ("idx", "row", "best", "other", "f", "rx_dbm",
-                                                                   "rx_mw"))
-        served = d.served & d.active
-        rx_cache(idx, gain, tw.cells.tx_power_dbm, rx_dbm, rx_mw)
-        user_candidates_serial(bf["xs"], bf["ys"], served, 0.0, 0.0, 1.0, d.n, 1, idx, rx_dbm, can,
-                               tw.cells.offset_db, bf["none"], tw.cells.rsrp_offset_db, bf["zero_o2i"], row, best,
-                               f[0], other, f[1], f[2], rx_mw, rad, load, bf["mw3"], f[3])
-        self.drone_serving[:] = np.where(served, best, -1)
+            bf = self._drone_buf
+            # the kernel's arguments that stay the same from tick to tick (these arrays are updated in place)
+            self._drone_args = (bf["idx"], bf["xs"], bf["ys"], bf["none"], bf["zero_o2i"], bf["one_o2i"], bf["row"],
+                                bf["best"], bf["other"], bf["f"], bf["mw3"], bf["rx_dbm"], bf["rx_mw"], bf["se"],
+                                bf["served"], self.drone_serving, self.drone_sinr_db, self._ue_serving,
+                                self._ue_se, self._ue_demand)
         kind, alpha, smin, tmax, thr, eff = tw.se_params
-        se = bf["se"]
-        user_links_serial(row, served, self.drone_serving, idx, rx_mw, rad, load, bf["one_o2i"], tw.noise_mw,
-                          kind, alpha, smin, tmax, thr, eff, self.drone_sinr_db, se)
-        self._ue_serving[n:] = self.drone_serving
-        self._ue_se[n:] = se
-        np.copyto(self._ue_demand[n:], np.where(served, d.demand_mbps, 0.0))
+        c = tw.cells
+        _drone_pass(d.served, d.active, d.demand_mbps, gain, c.tx_power_dbm, can, rad, load, c.offset_db,
+                    c.rsrp_offset_db, tw.noise_mw, kind, alpha, smin, tmax, thr, eff, n, *self._drone_args)
 
     def schedule(self, ho, active: np.ndarray, avail: np.ndarray, demand_scale: float = 1.0):
         """The scheduler over the users (served by ``ho``; ``active`` ones demand) and the drones set by
@@ -475,8 +503,10 @@ class Simulation(mesa.Model):
         users_per_cell = res.n_users
         # the power model's load is the utilisation while the cell serves (a cell waking inside the tick serves
         # the share avail of it); built here: in range, zero on cells that do not serve
-        busy = np.divide(self._cell_load, avail, out=np.zeros_like(avail), where=avail > 0)
-        bs.set_traffic(np.minimum(busy, 1.0), np.where(can_serve, users_per_cell, 0), check=False)
+        busy = np.empty(tw.n_cells)
+        users_on = np.empty(tw.n_cells, np.int64)
+        _power_inputs(self._cell_load, avail, can_serve, users_per_cell, busy, users_on)
+        bs.set_traffic(busy, users_on, check=False)
         if self.wear is not None:
             wstep = self.wear.step(dt, bs.load)
             apply_failures(bs, self.wear, wstep)
@@ -524,34 +554,22 @@ class Simulation(mesa.Model):
         health = bs.health if self.wear is not None else self._ones_cells
         energy_kwh = tick_energy_j / 3.6e6
         hour = self.hour_of_day
-        cell = {
-            "tick": self.tick, "time_s": self.time_s, "hour": hour, "cell": self._cell_index,
-            "site": tw.site_id, "state": state, "load": bs.load, "users": res.n_users,
-            "throughput_mbps": res.served_mbps, "demand_mbps": res.demand_mbps,
-            "unsatisfied_mbps": res.unsatisfied_mbps, "power_w": bs.power_w, "energy_kwh": energy_kwh,
-            "tx_power_dbm": tw.cells.tx_power_dbm, "tilt_deg": tw.cells.elec_tilt_deg, "health": health,
-        }
         demand = float(res.demand_mbps.sum()) + res.unassigned_demand_mbps
         carried = float(res.served_mbps.sum())
         tick_kwh = float(energy_kwh.sum())
         self._energy_kwh_cum += tick_kwh
-        n_state = np.bincount(state, minlength=len(STATE_NAMES))
-        network = {
-            "tick": self.tick, "time_s": self.time_s, "hour": hour, "users_active": n_active,
-            "users_covered": covered, "users_unserved": n_active - covered, "coverage_pct": cov,
-            "users_demanding": n_demanding,
-            "rate_p5_mbps": p5, "rate_median_mbps": p50, "demand_mbps": demand, "throughput_mbps": carried,
-            "unsatisfied_mbps": max(demand - carried, 0.0), "power_w": float(bs.power_w.sum()),
-            "energy_kwh": tick_kwh, "energy_kwh_cum": self._energy_kwh_cum,
-            "cells_active": int(n_state[CellState.ON]),
-            "cells_sleeping": int(n_state[CellState.LIGHT_SLEEP] + n_state[CellState.DEEP_SLEEP]
-                                  + n_state[CellState.OFF]),
-            "cells_failed": int(n_state[CellState.FAILED]),
-            "drones": int(np.count_nonzero(tw.drones.active)),
-            "detections": new_detections, "intruders_detected_cum": self._intruders_detected,
-            "handovers": int(ho["handovers"]) + int(ho["forced"]),
-        }
-        self.kpi.record(cell, network)
+        n_state = np.bincount(state, minlength=len(STATE_NAMES)).tolist()
+        # one row of each table, in the column order of dientine.kpis.CELL_COLUMNS and NETWORK_COLUMNS
+        self.kpi.record_row(
+            (self.tick, self.time_s, hour, self._cell_index, tw.site_id, state, bs.load, res.n_users,
+             res.served_mbps, res.demand_mbps, res.unsatisfied_mbps, bs.power_w, energy_kwh, tw.cells.tx_power_dbm,
+             tw.cells.elec_tilt_deg, health),
+            (self.tick, self.time_s, hour, n_active, covered, n_active - covered, cov, n_demanding, p5, p50, demand,
+             carried, max(demand - carried, 0.0), float(bs.power_w.sum()), tick_kwh, self._energy_kwh_cum,
+             n_state[CellState.ON],
+             n_state[CellState.LIGHT_SLEEP] + n_state[CellState.DEEP_SLEEP] + n_state[CellState.OFF],
+             n_state[CellState.FAILED], int(np.count_nonzero(tw.drones.active)), new_detections,
+             self._intruders_detected, int(ho["handovers"]) + int(ho["forced"])))
 
     def run(self, n_ticks: int | None = None, progress: bool = False) -> Simulation:
         """Run ``n_ticks`` ticks (default: to the end of the clock). ``progress`` shows a rich progress bar."""

@@ -55,6 +55,7 @@ from dientine.events import ScheduledEvent, schedule_events
 from dientine.network import build_network, grid_for
 from dientine.radio import kernels as rk
 from dientine.radio import maps as radio_maps
+from dientine.radio.constants import H_UT_MAX_AV_M, H_UT_RANGE_38901_M, family_of
 from dientine.radio.link import se_parameters, thermal_noise_dbm
 from dientine.radio.maps import gain_map_dense, gain_map_topk
 from dientine.radio.network_arrays import PointArrays
@@ -83,6 +84,21 @@ def _pixel_of(x, y, x0, y0, res, n_cols, n_rows):
     col = min(max(col, 0), n_cols - 1)
     row = min(max(row, 0), n_rows - 1)
     return row * n_cols + col
+
+
+@numba.njit(cache=True)
+def _drone_points(x, y, z, h_lo, h_hi, x0, y0, res, n_cols, n_rows, out_pix):
+    """Pixels of the points (as :meth:`dientine.grid.Grid.pixel_index`) into ``out_pix``; returns whether every
+    coordinate is finite and every height in ``[h_lo, h_hi]`` (the checks of
+    :class:`~dientine.radio.network_arrays.PointArrays` and its ``validate_for`` for outdoor points)."""
+    ok = True
+    for i in range(x.shape[0]):
+        if not (np.isfinite(x[i]) and np.isfinite(y[i]) and z[i] >= h_lo and z[i] <= h_hi):
+            ok = False
+        col = min(max(int(math.floor((x[i] - x0) / res)), 0), n_cols - 1) if np.isfinite(x[i]) else 0
+        row = min(max(int(math.floor((y[i] - y0) / res)), 0), n_rows - 1) if np.isfinite(y[i]) else 0
+        out_pix[i] = row * n_cols + col
+    return ok
 
 
 @numba.njit(cache=True)
@@ -705,6 +721,12 @@ class Twin(TelemetryMixin):
         self.drones: DroneArrays = build_drones(self.catalog, drone_groups, self.grid, r_drones)
         self._drone_args_cells = None
         self._drone_args_tail: tuple = ()
+        # per-drone arguments of the gain kernel (pixels, outdoor flags, zero O2I) and the height range the
+        # points are checked against; set by the first drone_gains of a network configuration
+        self._drone_pix = np.zeros(0, np.int64)
+        self._drone_indoor = np.zeros(0, np.bool_)
+        self._drone_o2i = np.zeros(0)
+        self._drone_h_range = (0.0, 0.0)
         self._init_telemetry()
 
     # ------------------------------------------------------------------ gain cache
@@ -808,6 +830,19 @@ class Twin(TelemetryMixin):
     def drone_gains(self) -> np.ndarray:
         """Dense path gains [drones, cells] at the drones' current 3-D positions (direct evaluation)."""
         d = self.drones
+        if self._drone_args_cells is self.cells and d.n == self._drone_pix.shape[0]:
+            # per tick: one pass checks the points (what PointArrays and validate_for check for outdoor aerial
+            # points: finite coordinates, heights in the scenario's range) and finds their pixels
+            # (Grid.pixel_index); on a bad point the general path below raises its error
+            g = self.fields.grid
+            lo, hi = self._drone_h_range
+            if _drone_points(d.x_m, d.y_m, d.z_m, lo, hi, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows,
+                             self._drone_pix):
+                out = np.empty((d.n, self.n_cells), np.float32)
+                n_bad = rk.gain_dense_serial(d.x_m, d.y_m, d.z_m, self._drone_indoor, self._drone_o2i,
+                                             self._drone_pix, *self._drone_args_tail, out)
+                radio_maps._raise_if_bad(n_bad, self.cells)
+                return out
         pts = PointArrays(d.x_m, d.y_m, d.z_m)
         if self._drone_args_cells is not self.cells:
             # the cell-side kernel arguments (antenna groups, rotations, tilts, fields) change only with the
@@ -815,9 +850,12 @@ class Twin(TelemetryMixin):
             # by the same code path as gain_map_dense, which also validates the points
             self._drone_args_tail = radio_maps._kernel_args(self.cells, pts, self.fields, self.wrap_offsets_m)[6:]
             self._drone_args_cells = self.cells
+            fam = family_of(self.cells.scenario)
+            self._drone_h_range = (float(H_UT_RANGE_38901_M[fam][0]), float(H_UT_MAX_AV_M[fam]))
         else:
             pts.validate_for(self.cells.scenario)
         pix = self.fields.grid.pixel_index(pts.x_m, pts.y_m)
+        self._drone_pix, self._drone_indoor, self._drone_o2i = pix, pts.indoor, pts.o2i_loss_db
         out = np.empty((pts.n_points, self.n_cells), np.float32)
         n_bad = rk.gain_dense_serial(pts.x_m, pts.y_m, pts.height_m, pts.indoor, pts.o2i_loss_db, pix,
                                      *self._drone_args_tail, out)

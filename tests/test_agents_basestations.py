@@ -338,3 +338,53 @@ def test_transitions_longer_than_the_tick_keep_the_instantaneous_rule():
     assert bs.serving_mask()[0] and bs.available_fraction()[0] == pytest.approx(0.5)
     bs.advance(120.0)
     assert bs.state[0] == CellState.ON and bs.tick_energy_j[0] == pytest.approx(60.0 * IDLE_W)
+
+
+# ------------------------------------------------------------------------------------------- one-pass kernels
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([0.0, 0.005, 0.05, 900.0]))
+def test_tick_masks_match_the_sub_tick_rule(seed, dt):
+    """BaseStations.tick_masks (one Numba pass) against the rule written with NumPy masks (module docstring):
+    the state for the tick is the pending target when the transition ends inside it (not for failed cells);
+    serving = ON for the tick and (no pending transition or it ends inside the tick); radiating = ON for the
+    tick; share = (dt - remaining) / dt for a cell waking inside the tick, 1 for the other serving cells."""
+    rng = np.random.default_rng(seed)
+    bs = network(5)
+    n = bs.n_cells
+    bs.state[:] = rng.integers(0, 5, n)
+    bs.pending[:] = np.where(rng.random(n) < 0.5, rng.integers(0, 4, n), -1)
+    bs.remaining_s[:] = np.where(bs.pending >= 0, rng.choice([0.0, 0.001, 0.006, 0.05, 2.0, 1e4], n), 0.0)
+    fast = (bs.pending != -1) & (bs.remaining_s < dt) & (bs.state != CellState.FAILED)
+    eff = np.where(fast, bs.pending, bs.state)
+    on = eff == CellState.ON
+    serving = on & ((bs.pending == -1) | fast)
+    avail = serving.astype(np.float64)
+    waking = serving & fast
+    avail[waking] = (dt - bs.remaining_s[waking]) / dt
+    got = bs.tick_masks(dt)
+    np.testing.assert_array_equal(got[0], serving)
+    np.testing.assert_array_equal(got[1], on)
+    np.testing.assert_array_equal(got[2], avail)
+    np.testing.assert_array_equal(bs.serving_mask(dt), serving)
+    np.testing.assert_array_equal(bs.interfering_mask(dt), on)
+
+
+def test_advance_counts_sleep_entries_and_clears_users_of_cells_that_do_not_serve():
+    """advance: tick_cycles = entries into light sleep, deep sleep or off during the tick; power = the tick's
+    energy / dt; no users on cells that do not serve the coming tick."""
+    bs = network(2)
+    bs.tick_s = 900.0
+    bs.set_traffic(np.full(6, 0.5), np.full(6, 7))
+    bs.request_state([0, 1], int(CellState.DEEP_SLEEP))
+    bs.request_state([2], int(CellState.OFF))
+    before = bs.entries.copy()
+    e = bs.advance(900.0)
+    np.testing.assert_array_equal(bs.tick_cycles, (bs.entries - before)[:, 1:4].sum(axis=1))
+    assert bs.tick_cycles.tolist() == [1, 1, 1, 0, 0, 0]
+    np.testing.assert_array_equal(bs.power_w, e / 900.0)
+    assert bs.n_users.tolist() == [0, 0, 0, 7, 7, 7]
+    bs.request_state([3], int(CellState.LIGHT_SLEEP))  # its users leave at the request
+    bs.set_traffic(np.array([0, 0, 0, 0, 0.5, 0.5]), np.array([0, 0, 0, 0, 3, 3]))
+    bs.advance(900.0)
+    assert bs.tick_cycles.tolist() == [0, 0, 0, 1, 0, 0]
+    assert bs.n_users.tolist() == [0, 0, 0, 0, 3, 3]

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.equipment import CellState
-from agents.sensing import _greedy_pairs
+from agents.sensing import _associate_kernel, _greedy_pairs
 from dientine.events import EventError, schedule_events
 from dientine.kpis import (
     CELL_COLUMNS,
@@ -24,7 +24,7 @@ from dientine.kpis import (
     user_kpi_counts,
 )
 from dientine.scenario import ScenarioError, validate_data
-from dientine.sim import SINR_MIN_DB, Simulation, run_simulation
+from dientine.sim import SINR_MIN_DB, STATE_NAMES, Simulation, run_simulation
 
 
 def small(**over) -> dict:
@@ -405,3 +405,51 @@ def test_sub_tick_sleep_and_wake_act_in_the_tick_they_are_ordered():
     assert row["users"][c] > 0 and row["load"][c] > 0 and row["throughput_mbps"][c] > 0
     assert (users.ho.serving_cell == c).sum() > 0
     assert bs.state[c] == CellState.ON and bs.entries[c, CellState.ON] == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 10), st.integers(1, 10), st.integers(0, 10_000), st.sampled_from([1.0, 2.0, 50.0]))
+def test_sensing_association_kernel_matches_the_sorted_pair_walk(n_tracks, n_det, seed, gate):
+    """agents.sensing._associate_kernel (repeated smallest free pair, no sort) against the definition: walk all
+    (distance, track, detection) within the gate in sorted order, keep a pair when both ends are free; integer
+    positions give many exact distance ties."""
+    rng = np.random.default_rng(seed)
+    tpos = rng.integers(0, 3, (n_tracks, 3)).astype(float)
+    pos = rng.integers(0, 3, (n_det, 3)).astype(float)
+    k = min(n_tracks, n_det)
+    out_t, out_d = np.empty(k, np.int64), np.empty(k, np.int64)
+    n = _associate_kernel(tpos, pos, gate, out_t, out_d)
+    cand = sorted((float(np.sqrt(np.sum((pos[j] - tpos[t]) ** 2))), t, j) for t in range(n_tracks)
+                  for j in range(n_det))
+    want, t_used, d_used = [], set(), set()
+    for r, t, j in cand:
+        if r <= gate and t not in t_used and j not in d_used:
+            t_used.add(t)
+            d_used.add(j)
+            want.append((t, j))
+    assert list(zip(out_t[:n].tolist(), out_d[:n].tolist(), strict=True)) == want
+
+
+def test_percentiles_inplace_with_adjacent_and_extreme_ranks():
+    """Quantiles whose order statistics are adjacent or the maximum (the prefix-maximum path) and many ties."""
+    rng = np.random.default_rng(9)
+    for n in (2, 5, 40, 1001):
+        for a in (rng.integers(0, 4, n).astype(float), rng.exponential(1.0, n)):
+            q = (0.0, 5.0, 50.0, 99.9, 100.0)
+            assert percentiles_inplace(a.copy(), q) == np.percentile(a, q).tolist()
+
+
+def test_kpi_recorder_record_row_equals_record():
+    """The simulation's column-ordered record_row writes what record writes for the same dicts."""
+    rng = np.random.default_rng(3)
+    a, b = KpiRecorder(4, STATE_NAMES, capacity=1), KpiRecorder(4, STATE_NAMES, capacity=1)
+    for t in range(3):
+        cell = {k: (rng.integers(0, 5, 4) if k in ("cell", "site", "state", "users") else rng.random(4))
+                for k in CELL_COLUMNS}
+        cell["tick"] = t
+        net = {k: float(rng.random()) for k in NETWORK_COLUMNS}
+        a.record(cell, net)
+        b.record_row(tuple(cell.values()), tuple(net.values()))
+    assert a.cell_table().equals(b.cell_table()) and a.network_table().equals(b.network_table())
+    with pytest.raises(ValueError, match="expected"):
+        b.record_row((1, 2), ())

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dientine.radio.errors import RadioValidityError
 from dientine.radio.link import se_parameters, shannon_36942_bps_hz
 from dientine.radio.maps import gain_map_dense, serve
 from dientine.radio.network_arrays import PointArrays
@@ -198,6 +199,12 @@ def test_drone_gains_follow_the_network_configuration():
     np.testing.assert_array_equal(tw.drone_gains(), direct())  # second call: cached cell-side arguments
     tw.set_tilt(2, 12.0)  # a new configuration: the cached arguments are rebuilt
     np.testing.assert_array_equal(tw.drone_gains(), direct())
+    d.x_m += 37.5  # the per-tick path (pixels and checks in one pass) at new positions
+    d.z_m[0] = 60.0
+    np.testing.assert_array_equal(tw.drone_gains(), direct())
+    d.z_m[1] = 1000.0  # above the aerial height range: the same error as the general path
+    with pytest.raises(RadioValidityError, match="height_m"):
+        tw.drone_gains()
 
 
 def test_candidates_parallel_serial_and_prefetch_agree(twin):
