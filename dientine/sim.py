@@ -38,6 +38,7 @@ One tick ``k`` covers simulated time ``[k dt, (k + 1) dt)`` (time convention: :m
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -299,6 +300,10 @@ class Simulation(mesa.Model):
         #: Wall time and process CPU time spent per stage of the tick, summed over ticks (s); see :data:`STAGES`.
         self.stage_s: dict[str, float] = dict.fromkeys(STAGES, 0.0)
         self.stage_cpu_s: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+        #: Called in every tick once its users and drones have moved and demanded (step 2), before the radio: the
+        #: tick's positions, activity and demands are final, the cells' states are those of the tick start. The
+        #: closed loop's all-on shadow starts its pass of the tick there (:mod:`dientine.loop.shadow`).
+        self.on_tick_inputs: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ clock
     @property
@@ -463,6 +468,8 @@ class Simulation(mesa.Model):
         step_drones(tw.drones, dt)
         update_drone_demand(tw.drones, pop.traffic_table)
         clock.lap("drones")
+        if self.on_tick_inputs is not None:
+            self.on_tick_inputs()
 
         state_at_start = bs.state.astype(np.int64)
         can_serve, radiates, avail = bs.tick_masks()  # for this tick: transitions ending inside it count as done

@@ -85,7 +85,7 @@ def _pixel_of(x, y, x0, y0, res, n_cols, n_rows):
     return row * n_cols + col
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def rx_cache(cell_index, gain, tx, out_dbm, out_mw):
     """Received power (transmit power + gain) of every top-K entry, in dBm (float32) and mW (float64)."""
     for p in range(cell_index.shape[0]):
@@ -280,11 +280,11 @@ def _make_links_fast(parallel):
 
 
 user_candidates = numba.njit(parallel=True, cache=True)(_make_candidates(True))
-user_candidates_serial = numba.njit(cache=True)(_make_candidates(False))
+user_candidates_serial = numba.njit(cache=True, nogil=True)(_make_candidates(False))
 user_links = numba.njit(parallel=True, cache=True)(_make_links(True))
-user_links_serial = numba.njit(cache=True)(_make_links(False))
+user_links_serial = numba.njit(cache=True, nogil=True)(_make_links(False))
 user_links_fast = numba.njit(parallel=True, cache=True)(_make_links_fast(True))
-user_links_fast_serial = numba.njit(cache=True)(_make_links_fast(False))
+user_links_fast_serial = numba.njit(cache=True, nogil=True)(_make_links_fast(False))
 
 #: Below this many users the serial kernels are used (thread start-up dominates); a performance setting.
 PARALLEL_MIN_USERS = 200_000
