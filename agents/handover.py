@@ -106,7 +106,7 @@ class HandoverState:
         self.last_ho_t_s[idx] = -np.inf
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _a3_kernel(active, serving, candidate, elapsed, prev, last_t, ho, pp, forced,
                rsrp_serving, best_cell, rsrp_best, best_any, available,
                hys, off, ttt, pp_window, t_s, dt_s):

@@ -109,7 +109,7 @@ def _water_level(need, w, key, avail, max_iter):
     return np.inf
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _schedule_kernel(serving, se_bps_hz, demand_mbps, weight, policy, bandwidth_hz, avail, n_cells):
     n = serving.shape[0]
     n_users = np.zeros(n_cells, dtype=np.int64)

@@ -38,6 +38,7 @@ One tick ``k`` covers simulated time ``[k dt, (k + 1) dt)`` (time convention: :m
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ REPAIR_LEAD_S = 1e-3  # numerical: see _apply_events
 STAGES = ("users", "drones", "radio", "scheduling", "power_wear", "sensing", "kpis")
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _scheduler_inputs(serving, se, demand, full_buffer, active, bandwidth_hz, scale, out_serving, out_se,
                       out_demand):
     """The users' part (the first ``len(serving)`` entries) of the scheduler's input arrays: serving cell,
@@ -100,7 +101,7 @@ def _scheduler_inputs(serving, se, demand, full_buffer, active, bandwidth_hz, sc
             out_demand[u] = demand[u] * scale
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _power_inputs(cell_load, avail, can_serve, users, out_load, out_users):
     """The power model's inputs of a tick: per cell the utilisation while it serves, ``min(load / avail, 1)``
     (0 where ``avail`` is 0), and its users (0 on cells that cannot serve)."""
@@ -109,7 +110,7 @@ def _power_inputs(cell_load, avail, can_serve, users, out_load, out_users):
         out_users[c] = users[c] if can_serve[c] else 0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _drone_pass(served_d, active_d, demand_d, gain, tx, can, rad, load, off, rsrp_off, noise_mw, kind, alpha, smin,
                 tmax, thr, eff, n_users, idx, xs, ys, none, zero_o2i, one_o2i, row, best, other, f, mw3, rx_dbm, rx_mw,
                 se, served, out_serving, out_sinr, ue_serving, ue_se, ue_demand):
@@ -327,6 +328,10 @@ class Simulation(mesa.Model):
         #: Wall time and process CPU time spent per stage of the tick, summed over ticks (s); see :data:`STAGES`.
         self.stage_s: dict[str, float] = dict.fromkeys(STAGES, 0.0)
         self.stage_cpu_s: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+        #: Called in every tick once its users and drones have moved and demanded (step 2), before the radio: the
+        #: tick's positions, activity and demands are final, the cells' states are those of the tick start. The
+        #: closed loop's all-on shadow starts its pass of the tick there (:mod:`dientine.loop.shadow`).
+        self.on_tick_inputs: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ clock
     @property
@@ -491,6 +496,8 @@ class Simulation(mesa.Model):
         step_drones(tw.drones, dt)
         update_drone_demand(tw.drones, pop.traffic_table)
         clock.lap("drones")
+        if self.on_tick_inputs is not None:
+            self.on_tick_inputs()
 
         state_at_start = bs.state.astype(np.int64)
         can_serve, radiates, avail = bs.tick_masks()  # for this tick: transitions ending inside it count as done

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -86,7 +87,7 @@ def _pixel_of(x, y, x0, y0, res, n_cols, n_rows):
     return row * n_cols + col
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _drone_points(x, y, z, h_lo, h_hi, x0, y0, res, n_cols, n_rows, out_pix):
     """Pixels of the points (as :meth:`dientine.grid.Grid.pixel_index`) into ``out_pix``; returns whether every
     coordinate is finite and every height in ``[h_lo, h_hi]`` (the checks of
@@ -101,7 +102,7 @@ def _drone_points(x, y, z, h_lo, h_hi, x0, y0, res, n_cols, n_rows, out_pix):
     return ok
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def rx_cache(cell_index, gain, tx, out_dbm, out_mw):
     """Received power (transmit power + gain) of every top-K entry, in dBm (float32) and mW (float64)."""
     for p in range(cell_index.shape[0]):
@@ -296,11 +297,11 @@ def _make_links_fast(parallel):
 
 
 user_candidates = numba.njit(parallel=True, cache=True)(_make_candidates(True))
-user_candidates_serial = numba.njit(cache=True)(_make_candidates(False))
+user_candidates_serial = numba.njit(cache=True, nogil=True)(_make_candidates(False))
 user_links = numba.njit(parallel=True, cache=True)(_make_links(True))
-user_links_serial = numba.njit(cache=True)(_make_links(False))
+user_links_serial = numba.njit(cache=True, nogil=True)(_make_links(False))
 user_links_fast = numba.njit(parallel=True, cache=True)(_make_links_fast(True))
-user_links_fast_serial = numba.njit(cache=True)(_make_links_fast(False))
+user_links_fast_serial = numba.njit(cache=True, nogil=True)(_make_links_fast(False))
 
 #: Below this many users the serial kernels are used (thread start-up dominates); a performance setting.
 PARALLEL_MIN_USERS = 200_000
@@ -720,6 +721,9 @@ class Twin(TelemetryMixin):
         self.o2i_lin = 10.0 ** (self.o2i_db / 10.0)
         self.drones: DroneArrays = build_drones(self.catalog, drone_groups, self.grid, r_drones)
         self._drone_args_cells = None
+        # drone_gains may run on two threads at once (the loop's all-on shadow overlaps the tick): its per-
+        # configuration caches are built and read under this lock
+        self._drone_lock = threading.Lock()
         self._drone_args_tail: tuple = ()
         # per-drone arguments of the gain kernel (pixels, outdoor flags, zero O2I) and the height range the
         # points are checked against; set by the first drone_gains of a network configuration
@@ -828,7 +832,12 @@ class Twin(TelemetryMixin):
         return n >= PARALLEL_MIN_USERS if self.parallel is None else self.parallel
 
     def drone_gains(self) -> np.ndarray:
-        """Dense path gains [drones, cells] at the drones' current 3-D positions (direct evaluation)."""
+        """Dense path gains [drones, cells] at the drones' current 3-D positions (direct evaluation).
+        Thread-safe (the closed loop's shadow calls it from its worker thread while the tick runs)."""
+        with self._drone_lock:
+            return self._drone_gains()
+
+    def _drone_gains(self) -> np.ndarray:
         d = self.drones
         if self._drone_args_cells is self.cells and d.n == self._drone_pix.shape[0]:
             # per tick: one pass checks the points (what PointArrays and validate_for check for outdoor aerial

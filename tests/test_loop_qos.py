@@ -32,9 +32,11 @@ def _run_until_asleep(lp: ClosedLoop, limit: int = 16) -> None:
 
 
 # ------------------------------------------------------------------------------------------ shadow = all-on run
-def test_shadow_equals_an_actual_all_on_run_with_the_same_seed():
+@pytest.mark.parametrize("overlap", [True, False])
+def test_shadow_equals_an_actual_all_on_run_with_the_same_seed(overlap):
+    """In a worker thread overlapped with the real tick (the default with two CPUs) or in line after it."""
     sc = validate_data(night())
-    lp = ClosedLoop(sc)
+    lp = ClosedLoop(sc, shadow_overlap=overlap)
     ref = Simulation(sc.model_copy(update={"decisions": [], "loop": None}))  # every cell on, same seed
     compared = differing = 0
     while lp.sim.tick < lp.sim.n_ticks:
@@ -59,6 +61,84 @@ def test_shadow_equals_an_actual_all_on_run_with_the_same_seed():
         differing += bool(row["allon_off"].any()) and not np.array_equal(lp.sim.rate_mbps, ref.rate_mbps)
     assert compared >= 4, "the shadow never ran"
     assert differing >= 1, "the loop never changed what the users got: the comparison tested nothing"
+    assert (lp.shadow.overlapped == lp.shadow.ticks) if overlap else lp.shadow.overlapped == 0
+
+
+def _run_rows(lp: ClosedLoop) -> tuple[list[dict], list[dict]]:
+    lp.run()
+    return lp._cell_rows, lp._net_rows
+
+
+def test_overlapped_shadow_gives_the_same_run_as_in_line():
+    """The shadow's pass in the worker thread (overlapped with the rest of the real tick; the QoS predictor's all-on
+    pass too, overlapped with its plan passes), in line after the tick, and in line without the simulation's hook:
+    the same KPI tables, comparison columns, decisions, thresholds and outcomes, bit for bit (over two nights: the
+    exact shadow runs on between them)."""
+    sc = validate_data(night(clock={"duration": "28h", "tick": "15min", "start": "00:00", "decision_every": "1h"}))
+    runs = {"overlapped": ClosedLoop(sc, shadow_overlap=True), "in line": ClosedLoop(sc, shadow_overlap=False),
+            "no hook": ClosedLoop(sc, shadow_overlap=True)}
+    runs["no hook"].sim.on_tick_inputs = None
+    rows = {k: _run_rows(lp) for k, lp in runs.items()}
+    assert runs["overlapped"].shadow.overlapped == runs["overlapped"].shadow.ticks > 40
+    # the predictive guard's all-on pass ran in the worker too
+    assert runs["overlapped"]._predictor.overlapped == runs["overlapped"].stats.predictions >= 4
+    assert runs["in line"]._predictor.overlapped == 0
+    assert runs["in line"].shadow.overlapped == runs["no hook"].shadow.overlapped == 0
+    ref_cells, ref_net = rows["overlapped"]
+    for name in ("in line", "no hook"):
+        cells, net = rows[name]
+        assert len(cells) == len(ref_cells) == runs[name].sim.n_ticks
+        for a, b in zip(cells, ref_cells, strict=True):
+            assert a.keys() == b.keys()
+            for k in a:
+                np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]), err_msg=f"{name}: {k}")
+        assert net == ref_net, name
+        lp, ref = runs[name], runs["overlapped"]
+        assert lp.sim.kpis_network.equals(ref.sim.kpis_network) and lp.sim.kpis_cell.equals(ref.sim.kpis_cell)
+        timed = ["solver_time_s", "decide_ms"]  # wall times
+        assert lp.decisions_table().drop(timed).equals(ref.decisions_table().drop(timed)), name
+        assert lp.thresholds_table().equals(ref.thresholds_table()), name
+        assert lp.outcomes_table().equals(ref.outcomes_table()), name
+        assert lp.shadow.ticks == ref.shadow.ticks and lp.shadow.exact == ref.shadow.exact
+
+
+def test_overlapped_shadow_with_events_wear_and_sensing_is_the_in_line_shadow():
+    """Ticks whose inputs change in the tick itself -- a crowd joining and leaving (users' activity, O2I), a site
+    failure starting and ending, wear failures (inside the tick, after the pass has started) and sensing -- give the
+    same comparison columns with the pass overlapped as in line."""
+    events = [{"at": "01:00", "kind": "crowd", "where": {"x_m": 0, "y_m": 0, "radius_m": 200}, "users": 300,
+               "for": "1h"},
+              {"at": "01:30", "kind": "site_failure", "site": 1, "for": "1h"}]
+    sc = validate_data(night(clock={"duration": "5h", "tick": "15min", "start": "00:00", "decision_every": "1h"},
+                             events=events, simulation={"wear": True, "sensing": True}))
+    on, off = ClosedLoop(sc, shadow_overlap=True), ClosedLoop(sc, shadow_overlap=False)
+    (cells_on, net_on), (cells_off, net_off) = _run_rows(on), _run_rows(off)
+    assert on.shadow.overlapped == on.shadow.ticks >= 8 and off.shadow.overlapped == 0
+    assert on.sim.kpis_network.column("cells_failed").to_numpy().max() >= 3  # the site failure was in the run
+    assert net_on == net_off
+    for a, b in zip(cells_on, cells_off, strict=True):
+        for k in a:
+            np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]), err_msg=k)
+
+
+def test_a_failing_overlapped_pass_raises_in_the_loop():
+    """An exception of the shadow's pass in the worker thread surfaces in ``ClosedLoop.step`` (and the next tick
+    does not wait for a pass that is gone)."""
+    lp = ClosedLoop(validate_data(night()), shadow_overlap=True)
+    _run_until_asleep(lp)
+    while not lp.shadow.running or lp.sim.tick % lp.ticks_per_epoch == 0:  # no decision (predictor) this tick
+        lp.step()
+
+    def broken(*args, **kwargs):
+        raise FloatingPointError("shadow pass failed")
+
+    lp.shadow.ev.evaluate = broken
+    with pytest.raises(FloatingPointError, match="shadow pass failed"):
+        lp.step()
+    del lp.shadow.ev.evaluate
+    ticks = lp.shadow.ticks
+    lp.step()
+    assert lp.shadow.ticks == ticks + 1
 
 
 def test_exact_shadow_stays_exact_into_the_next_night():

@@ -69,9 +69,12 @@ def _qos_sums(active, full_buffer, demand, serving, rate, rate_ref, out_dem, out
 
 
 class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixin):
-    """A simulation with the decision loop (see :mod:`dientine.loop`)."""
+    """A simulation with the decision loop (see :mod:`dientine.loop`). ``shadow_overlap``: run the all-on
+    shadow's passes in a worker thread overlapped with the tick (None: when two CPUs are available; the results
+    are the same either way, :mod:`dientine.loop.shadow`)."""
 
-    def __init__(self, scenario: Scenario, *, seed: int | None = None, parallel: bool | None = None):
+    def __init__(self, scenario: Scenario, *, seed: int | None = None, parallel: bool | None = None,
+                 shadow_overlap: bool | None = None):
         if scenario.clock is None:
             raise LoopError("clock: the closed loop needs a scenario with a 'clock' section")
         self.scenario = scenario
@@ -114,7 +117,7 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
         self._plan_free: np.ndarray | None = None
         self._threshold_names: dict[int, list[str]] = {}
         #: same-tick all-cells-on counterfactual of the QoS measure (dientine.loop.shadow)
-        self.shadow = AllOnShadow(self.sim)
+        self.shadow = AllOnShadow(self.sim, overlap=shadow_overlap)
         self._no_ref = np.zeros(0)  # "no all-on rates" for _qos_sums
         self._predictor = PlanPredictor(self.sim, self.shadow, self._neighbours)
         #: safety margin of the sleep plan's demand (>= 1), raised by windows over the QoS target
@@ -378,7 +381,12 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
                                            self.settings.qos.unsatisfied_demand_pct),
             "all_on_shadow_ticks": self.shadow.ticks,
             "all_on_shadow_exact": self.shadow.exact,
+            # the wall time the shadow added to the loop's own thread; its passes' wall and CPU time, in the worker
+            # thread for the overlapped ticks (dientine.loop.shadow)
             "time_all_on_shadow_s": self.shadow.time_s,
+            "time_all_on_shadow_pass_s": self.shadow.pass_s,
+            "time_all_on_shadow_pass_cpu_s": self.shadow.pass_cpu_s,
+            "all_on_shadow_overlapped": self.shadow.overlapped,
             "qos_predictions": st.predictions,
             "time_qos_prediction_s": self._predictor.time_s,
             "outcome_rate_p5_change_mbps_mean": (float(np.mean([r["rate_p5_change_mbps"] for r in self.outcome_log]))

@@ -19,18 +19,21 @@ the finite demand scaled to the coming interval's forecast and the plan's safety
 The QoS lost by a tick is the users' shortfall minus their all-on shortfall over the all-on demand of the area
 (the cells off and their neighbours), as :func:`dientine.outcomes.paired_loss` measures it afterwards; the
 window's prediction is ``(L_transition + (W - 1) L_steady) / W`` for a window of ``W`` ticks. Drones are left
-out of the prediction (their C2 demand is small; the measurement includes them).
+out of the prediction (their C2 demand is small; the measurement includes them). The all-on pass runs in the
+loop's worker thread while the plan's passes run (when the shadow's passes overlap, :mod:`dientine.loop.shadow`):
+it has its own handover copy and work arrays (the shadow's evaluator), the plan's passes theirs; same results.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from agents.equipment import CellState
-from dientine.loop.shadow import AllOnShadow, copy_handover
+from dientine.loop.shadow import AllOnShadow, TickEvaluator, copy_handover
 from dientine.sim import Simulation
 
 
@@ -54,9 +57,14 @@ class PlanPredictor:
         self.shadow = shadow
         self.neighbours = neighbours.astype(np.float64)
         self._nb = neighbours
-        # the shadow's evaluator (work arrays): the predictor's passes run at a decision, before the tick and its
-        # shadow pass, and use nothing of it afterwards
-        self.ev_all = self.ev_plan = shadow.ev
+        # the all-on pass uses the shadow's evaluator (work arrays): the predictor's passes run at a decision,
+        # before the tick and its shadow pass, and use nothing of it afterwards; the plan's passes have their own,
+        # as the all-on pass may run in the loop's worker thread meanwhile (shadow.overlap)
+        self.ev_all = shadow.ev
+        self.ev_plan = TickEvaluator(sim)
+        self._ref_task: Any = None
+        #: all-on passes run in the worker thread
+        self.overlapped = 0
         self.time_s = 0.0
         self.passes = 0
         self._short_all: np.ndarray | None = None
@@ -97,19 +105,37 @@ class PlanPredictor:
         last = sim.kpi.latest_cell()
         self._load0 = np.asarray(last["load"], np.float64)
         load = sh.load if sh.running else self._load0
-        self.ev_all.evaluate(ho, can, rad, load, sim.time_s, demand_scale=scale, drones=False, active=self._active)
-        self.passes += 1
         self._dem, self._ok = self._demand(scale)
         self._ok &= self._active
         self._dem = np.where(self._ok, self._dem, 0.0)
+        self._short_all = self._serv_all = None
+        job = (ho, can, rad, load, scale)
+        self._sync()
+        if sh.overlap_possible():  # in the worker thread while predict() runs the plan's passes
+            self._ref_task = sh.worker().submit(self._all_on_pass, job)
+            self.overlapped += 1
+        else:
+            self._all_on_pass(job)
+        self.passes += 1
+        self.time_s += time.perf_counter() - t0
+
+    def _all_on_pass(self, job: tuple) -> None:
+        ho, can, rad, load, scale = job
+        self.ev_all.evaluate(ho, can, rad, load, self.sim.time_s, demand_scale=scale, drones=False,
+                             active=self._active)
         self._short_all = np.maximum(self._dem - self.ev_all.rate_mbps, 0.0)
         self._serv_all = ho.serving_cell.astype(np.int64)
-        self.time_s += time.perf_counter() - t0
+
+    def _sync(self) -> None:
+        """Wait for the all-on pass when it runs in the worker thread."""
+        task, self._ref_task = self._ref_task, None
+        if task is not None:
+            task.wait()
 
     def predict(self, sleep: np.ndarray, new: np.ndarray, scale: float, window_ticks: int) -> Prediction:
         """Predicted loss of the plan that leaves ``sleep`` cells asleep, ``new`` of them entering sleep now (the
         other cells asleep now but not in ``sleep`` are woken)."""
-        if self._short_all is None:
+        if self._dem is None:
             raise RuntimeError("PlanPredictor.predict: call reference() first")
         t0 = time.perf_counter()
         sim = self.sim
@@ -141,6 +167,7 @@ class PlanPredictor:
                               active=act)
         short_s = np.maximum(self._dem - self.ev_plan.rate_mbps, 0.0)
         self.passes += 2
+        self._sync()
         ok = self._ok
         srv = ok & (self._serv_all >= 0)
         s = self._serv_all[srv]

@@ -10,7 +10,8 @@ the cells the loop switched (asleep, ramping, waking) counted as on for the whol
 other cells keep the real tick's masks and shares, :meth:`agents.basestations.BaseStations.tick_masks`), and
 with its own previous-tick cell loads (the interference weights) and handover state. Nothing of the real run is
 changed. The pass is :meth:`dientine.sim.Simulation.tick_pass` itself, on a :class:`~dientine.sim.TickRadio` of
-the shadow's own; the drones' gains of the real tick are reused (same positions).
+the shadow's own; the drones' gains are the real tick's (same positions: reused in line, computed again when
+overlapped).
 
 Why it is exact: the population's random stream (mobility, demand, crowds, O2I) never reads a cell state, so
 the users' positions and demands of a tick are the same in the loop run and in a run without decisions; the
@@ -33,14 +34,38 @@ neighbour after a wake, which the A3 hysteresis keeps there), that later compari
 point" and :attr:`AllOnShadow.exact` turns False. Cell-state changes of the protection table, power and tilt
 actions are not undone in the shadow (it is the counterfactual of the energy-saving policy's sleep decisions).
 
-Cost: one radio + scheduling pass per tick while it runs (the drones' direct gains included), timed in
-:attr:`AllOnShadow.time_s`.
+Cost: one radio + scheduling pass per tick while it runs (the drones' direct gains included). Over a long run
+the exact shadow runs most ticks (users the A3 hysteresis keeps on a neighbour after a wake may never catch up),
+so the pass is overlapped with the real tick: the simulation calls :meth:`AllOnShadow._tick_inputs` once the
+tick's users and drones have moved and demanded (:attr:`dientine.sim.Simulation.on_tick_inputs`); the shadow then
+fixes the tick's all-on masks and hands its pass to a worker thread (:class:`Worker`), which runs it while the
+main thread does the real tick's radio, power, wear, sensing and KPIs; :meth:`AllOnShadow.after_step` waits for
+it. The pass reads only what the rest of the tick leaves unchanged (positions, activity, demand, the drones, the
+cells' configuration and radio caches; the masks are its own arrays) and writes only the shadow's own state (its
+handover copy, work arrays and loads); it computes the drones' gains itself rather than wait for the real
+tick's. The kernels it calls release the GIL (``nogil``: candidates, links, ``rx_cache``, the A3 and scheduler
+kernels, the drones' gain kernel), so the two threads run on two cores, and the results are those of the pass
+run in line after the tick, bit for bit (no random numbers, the same kernels on the same inputs). It runs in line
+with ``overlap`` False, with one CPU for the process (its affinity mask, or ``NUMBA_NUM_THREADS=1`` as in a sweep
+worker) and with the twin's parallel user kernels (they use every core already, and their thread pool is not to
+be entered from two threads). The plan predictor's all-on pass uses the same worker (:mod:`dientine.loop.predict`).
+Timing: :attr:`AllOnShadow.time_s` is the wall time the shadow adds to the loop's thread (preparing, waiting for
+or running the pass, the comparison columns); :attr:`AllOnShadow.pass_s` and :attr:`AllOnShadow.pass_cpu_s` the
+passes' own wall and CPU time.
 """
 
 from __future__ import annotations
 
+import os
+import queue
+import threading
 import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
+import numba
 import numpy as np
 
 from agents.equipment import CellState
@@ -53,6 +78,27 @@ _HO_FIELDS = ("serving_cell", "candidate_cell", "ttt_elapsed_s", "previous_cell"
 #: Fields of the handover state that decide future handovers (previous cell and last handover time only count
 #: ping-pongs): equal in both runs (with equal loads) = the two runs evolve identically from then on.
 _HO_DYNAMIC = ("serving_cell", "candidate_cell", "ttt_elapsed_s")
+#: CPUs this process may run on (the overlapped shadow pass needs a second one).
+_CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _two_cpus() -> bool:
+    """Whether this process may use two CPUs: two in its affinity mask and ``NUMBA_NUM_THREADS`` not 1 (a sweep
+    worker runs one thread, :mod:`dientine.whatif`)."""
+    return _CPUS >= 2 and numba.config.NUMBA_NUM_THREADS >= 2
+
+
+@dataclass
+class _Pass:
+    """One tick's shadow pass: the all-on masks, the tick's time, the iterations (2 at tick 0), the drones'
+    gains when reused from the real tick."""
+
+    can: np.ndarray
+    rad: np.ndarray
+    avail: np.ndarray
+    t_s: float
+    iterations: int
+    drone_gain: np.ndarray | None = None
 
 
 class TickEvaluator:
@@ -87,11 +133,65 @@ def copy_handover(ho: HandoverState) -> HandoverState:
     return HandoverState(*(getattr(ho, f).copy() for f in _HO_FIELDS))
 
 
+class _Task:
+    """One call for the worker thread: :meth:`wait` blocks until it is done and re-raises its exception."""
+
+    __slots__ = ("fn", "arg", "error", "done")
+
+    def __init__(self, fn: Callable[[Any], None], arg: Any):
+        self.fn, self.arg = fn, arg
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self.fn(self.arg)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the waiting thread
+            self.error = exc
+        finally:
+            self.fn = self.arg = None
+            self.done.set()
+
+    def wait(self) -> None:
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+
+
+class Worker:
+    """A daemon thread that runs submitted calls one at a time, in order (the loop's overlapped passes:
+    :class:`AllOnShadow`, :class:`dientine.loop.predict.PlanPredictor`). It holds no reference to its callers
+    between calls; :meth:`close` ends it."""
+
+    def __init__(self):
+        self.pid = os.getpid()  # a forked child has the object but not the thread
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        threading.Thread(target=self._serve, args=(self._jobs,), name="dientine-loop-worker", daemon=True).start()
+
+    @staticmethod
+    def _serve(jobs: queue.SimpleQueue) -> None:
+        while True:
+            task = jobs.get()
+            if task is None:
+                return
+            task.run()
+            del task
+
+    def submit(self, fn: Callable[[Any], None], arg: Any) -> _Task:
+        """Run ``fn(arg)`` in the worker thread; wait for it with the returned task's ``wait()``."""
+        task = _Task(fn, arg)
+        self._jobs.put(task)
+        return task
+
+    def close(self) -> None:
+        self._jobs.put(None)
+
+
 class AllOnShadow:
     """All-cells-on counterfactual of each tick (module docstring). Call :meth:`before_step` before
     ``Simulation.step`` and :meth:`after_step` after it; :meth:`mark` when the loop requests a cell state."""
 
-    def __init__(self, sim: Simulation):
+    def __init__(self, sim: Simulation, *, overlap: bool | None = None):
         self.sim = sim
         tw = sim.twin
         self.n_cells = tw.n_cells
@@ -103,7 +203,20 @@ class AllOnShadow:
         self.exact = True
         self.starts = 0
         self.ticks = 0
+        #: whether the pass runs in a worker thread overlapped with the rest of the real tick (None: when this
+        #: process may use two CPUs, :func:`_two_cpus`); the results are the same either way
+        self.overlap = overlap
+        #: ticks whose pass ran overlapped
+        self.overlapped = 0
+        #: wall time the shadow adds to the run (s): preparing the pass (inside the tick), the pass itself when in
+        #: line or the wait for it when overlapped, and the loop's comparison columns
         self.time_s = 0.0
+        #: of which preparing the pass inside the tick (:meth:`_tick_inputs`) and waiting for the worker
+        self.prepare_s = 0.0
+        self.wait_s = 0.0
+        #: wall and CPU time of the passes themselves (s; CPU of the thread that ran them)
+        self.pass_s = 0.0
+        self.pass_cpu_s = 0.0
         self.ho: HandoverState | None = None
         #: the all-on run's cell loads after the last shadow tick (its next tick's interference weights)
         self.load = np.zeros(tw.n_cells)
@@ -112,6 +225,11 @@ class AllOnShadow:
         #: cells on in the last shadow tick that did not serve in the real tick (the policy's doing)
         self.off = np.zeros(tw.n_cells, bool)
         self._caught_up = True  # the real run is the all-on run until the loop first changes a cell
+        self._p5 = 0.0
+        self._job: _Pass | None = None
+        self._worker: Worker | None = None  # the thread of the overlapped passes, started on first use
+        self._task: _Task | None = None  # the tick's pass in the worker
+        sim.on_tick_inputs = self._tick_inputs
 
     @property
     def rate_mbps(self) -> np.ndarray:
@@ -165,6 +283,10 @@ class AllOnShadow:
     # ------------------------------------------------------------------ per tick
     def before_step(self) -> None:
         """Record the masks the coming tick's radio will see (after the loop's requests of this tick)."""
+        if self._task is not None:  # a pass left running by a tick that raised: finish it, drop its result
+            self._task.done.wait()
+            self._task = None
+        self._job = None
         if not self.running:
             self._pre = None
             return
@@ -172,21 +294,48 @@ class AllOnShadow:
         can, rad, avail = bs.tick_masks()
         self._pre = (can, rad, self.sim.twin.users.active.copy(), avail)
 
-    def after_step(self, cell_row: dict[str, np.ndarray]) -> bool:
-        """Evaluate the tick just simulated with every loop-controlled cell on; returns False when the shadow
-        did not run this tick."""
+    def _tick_inputs(self) -> None:
+        """:attr:`dientine.sim.Simulation.on_tick_inputs`: the tick's users and drones have moved and demanded.
+        Prepares the shadow's pass of the tick and, when it overlaps (:attr:`overlap`), starts it in a worker
+        thread; :meth:`after_step` joins it (or runs it)."""
         if not self.running or self._pre is None:
-            return False
+            return
         t0 = time.perf_counter()
         sim = self.sim
-        tw = sim.twin
-        u = tw.users
-        k = sim.tick - 1  # the tick just simulated
+        # the cells' states at the tick start (the tick's KPI row records the same "state")
+        failed = sim.twin.bs.state == int(CellState.FAILED)
+        self._job = self._prepare(sim.tick, failed)
+        if self.overlap_possible():
+            self._task = self.worker().submit(self._run_pass, self._job)
+        dt = time.perf_counter() - t0
+        self.prepare_s += dt
+        self.time_s += dt
+
+    def worker(self) -> Worker:
+        """The worker thread of the overlapped passes (started on first use, ended with the shadow)."""
+        if self._worker is None or self._worker.pid != os.getpid():
+            self._worker = Worker()
+            weakref.finalize(self, self._worker.close)
+        return self._worker
+
+    def overlap_possible(self) -> bool:
+        """Whether the loop's passes run in the worker thread, overlapped with other work (:attr:`overlap`; not
+        with the twin's parallel user kernels, which already use every core and whose thread pool is not to be
+        entered from two threads at once)."""
+        tw = self.sim.twin
+        if tw.use_parallel(tw.users.n):
+            return False
+        return self.overlap if self.overlap is not None else _two_cpus()
+
+    def _prepare(self, k: int, failed: np.ndarray) -> _Pass:
+        """The all-on masks of tick ``k`` (``failed``: the cells failed at its start) and the handover
+        detachments of the users whose activity changed; updates :attr:`controlled` and :attr:`off`."""
+        sim = self.sim
+        u = sim.twin.users
         pre_can, pre_rad, active_before, pre_avail = self._pre
-        failed = np.asarray(cell_row["state"]) == int(CellState.FAILED)
         # scenario cell_sleep / cell_wake events act in both runs and hand the cell back to the scenario
         event_sleep = np.zeros(self.n_cells, bool)
-        for ev in tw.events:
+        for ev in sim.twin.events:
             e = ev.event
             if e.kind not in ("cell_sleep", "cell_wake"):
                 continue
@@ -206,17 +355,50 @@ class AllOnShadow:
         changed = np.flatnonzero(active_before != u.active)
         if changed.size:
             self.ho.detach(changed)
-        for _ in range(2 if k == 0 else 1):  # tick 0 is iterated once to start from consistent loads
-            # the drones have not moved since the real tick: its drone gains serve here too
-            self.load = self.ev.evaluate(self.ho, can, rad, self.load, k * sim.tick_s, avail=avail,
-                                         drone_gain=sim.radio.drone_gain)
+        # tick 0 is iterated once to start from consistent loads
+        return _Pass(can, rad, avail, k * sim.tick_s, 2 if k == 0 else 1)
+
+    def _run_pass(self, job: _Pass) -> None:
+        """The shadow's radio + scheduling pass of one tick and its users' 5th-percentile rate (in the worker
+        thread when overlapping). It writes only the shadow's own state (handover copy, evaluator arrays,
+        :attr:`load`) and reads the tick's inputs, which the rest of the real tick does not change (positions,
+        activity, demand, the drones, the cells' configuration and gain caches)."""
+        t0, c0 = time.perf_counter(), time.thread_time()
+        for _ in range(job.iterations):
+            self.load = self.ev.evaluate(self.ho, job.can, job.rad, self.load, job.t_s, avail=job.avail,
+                                         drone_gain=job.drone_gain)
+        u = self.sim.twin.users
+        _, _, n_dem = user_kpi_counts(u.active, self.ho.serving_cell, self.ev.sinr_db, u.demand_mbps,
+                                      self.ev.rate_mbps, SINR_MIN_DB, self._rate_dem)
+        self._p5 = float(percentiles_inplace(self._rate_dem[:n_dem], (5.0,))[0]) if n_dem else 0.0
+        self.pass_s += time.perf_counter() - t0
+        self.pass_cpu_s += time.thread_time() - c0
+
+    def after_step(self, cell_row: dict[str, np.ndarray]) -> bool:
+        """Evaluate the tick just simulated with every loop-controlled cell on (join the pass started by the
+        tick, or run it); returns False when the shadow did not run this tick."""
+        if not self.running or self._pre is None:
+            self._job = None
+            return False
+        t0 = time.perf_counter()
+        sim = self.sim
+        job, self._job = self._job, None
+        task, self._task = self._task, None
+        if task is not None:
+            task.wait()
+            self.wait_s += time.perf_counter() - t0
+            self.overlapped += 1
+        else:
+            if job is None:  # the simulation did not call the hook: prepare from the tick's recorded states
+                job = self._prepare(sim.tick - 1, np.asarray(cell_row["state"]) == int(CellState.FAILED))
+            # in line, after the real tick: the drones have not moved since, its drone gains serve here too
+            job.drone_gain = sim.radio.drone_gain
+            self._run_pass(job)
+        self._pre = None
         self.ticks += 1
         self.time_s += time.perf_counter() - t0
         return True
 
     def rate_p5_mbps(self) -> float:
         """5th-percentile rate of the demanding users in the last shadow tick (as the simulation's KPI)."""
-        u = self.sim.twin.users
-        _, _, n_dem = user_kpi_counts(u.active, self.ho.serving_cell, self.ev.sinr_db, u.demand_mbps,
-                                      self.ev.rate_mbps, SINR_MIN_DB, self._rate_dem)
-        return float(percentiles_inplace(self._rate_dem[:n_dem], (5.0,))[0]) if n_dem else 0.0
+        return self._p5

@@ -701,7 +701,7 @@ def gain_dense(px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells, cro
     return n_bad
 
 
-@numba.njit(**_JIT)
+@numba.njit(nogil=True, **_JIT)
 def gain_dense_serial(px, py, ph, pin, po2i, ppix, gx, gy, gh, gsite, gptr, gcells, crot, cetilt, ccoste, fam,
                       fc, h_bld, w_st, ant_code, n_rows, dv, los_u, sf_los, sf_nlos, sf_o2i, wrap, out):
     """Serial twin of :func:`gain_dense`."""
