@@ -37,7 +37,7 @@ def test_lp_relaxation_and_start_plan_bracket_the_brute_force_optimum(seed):
     p = _hour(make_problem(n_i=5, n_j=14, n_t=1, seed=seed, load=2.5), 0)
     opt = brute_force(p)
     d = _model.Data.from_problem(p)
-    ref, on, obj, lp_bound = rs._lp_start(d, 0, None, 10.0, rs._Clock(30.0))
+    ref, on, obj, lp_bound, _ = rs._lp_start(d, 0, None, 10.0, rs._Clock(30.0))
     if not np.isfinite(opt):  # even all cells on cannot carry the traffic
         assert ref is not None and not ref.feasible
         return
@@ -45,6 +45,49 @@ def test_lp_relaxation_and_start_plan_bracket_the_brute_force_optimum(seed):
     assert lp_bound <= opt + 1e-6 * abs(opt)
     assert obj >= opt - 1e-6 * abs(opt)
     assert obj == pytest.approx(_oracle_plan_cost(p, on[:, None]), rel=1e-6)
+
+
+def _tree_instance(seed: int, n_i: int):
+    kw = dict(must_stay_on=[0]) if seed % 3 == 2 else {}
+    return _hour(make_problem(n_i=n_i, n_j=3 * n_i, n_t=1, seed=seed, load=0.35 * n_i, **kw), 0)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_branch_and_bound_bounds_and_reaches_the_brute_force_optimum(seed):
+    """The per-period branch and bound (:class:`_Tree`), started from a poor incumbent (every cell on): after
+    each node its bound is <= the oracle's optimum <= its incumbent, the incumbent's value is that plan's exact
+    (oracle) price, and run to the end it closes the gap at the optimum (8 cells: 256 patterns enumerated)."""
+    p = _tree_instance(seed, 8)
+    opt = brute_force(p)
+    assert np.isfinite(opt)
+    d = _model.Data.from_problem(p)
+    clock = rs._Clock(60.0)
+    ref, _, _, lp_bound, root = rs._lp_start(d, 0, None, 10.0, clock)
+    assert root is not None and root.value == pytest.approx(lp_bound)
+    all_on = np.ones(d.n_i, dtype=bool)
+    tree = rs._Tree(d, 0, root, all_on, _oracle_plan_cost(p, all_on[:, None]))
+    tol = 1e-6 * abs(opt)
+    steps = 0
+    while not tree.run(-1.0 if steps == 0 else clock.elapsed() + 1e-3, clock, 0.0):  # a few nodes at a time
+        steps += 1
+        assert tree.bound() <= opt + tol
+        assert tree.ub >= opt - tol
+        assert tree.ub == pytest.approx(_oracle_plan_cost(p, tree.on[:, None]), rel=1e-6)
+        assert steps < 10_000
+    assert tree.bound() <= opt + tol
+    assert tree.ub == pytest.approx(opt, rel=1e-6)
+    assert tree.on[d.must_on].all()
+
+
+def test_branch_and_bound_stops_at_the_requested_gap():
+    """With a gap tolerance the tree stops once incumbent - bound <= gap * incumbent, and reports finished."""
+    p = _tree_instance(1, 8)
+    d = _model.Data.from_problem(p)
+    clock = rs._Clock(60.0)
+    _, on, obj, _, root = rs._lp_start(d, 0, None, 10.0, clock)
+    tree = rs._Tree(d, 0, root, on, obj)
+    assert tree.run(60.0, clock, 0.05)
+    assert tree.ub - tree.bound() <= 0.05 * tree.ub + 1e-9
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -48,7 +48,6 @@ class Data:
     point_group: np.ndarray  # (J_problem,) aggregated point carrying each of the problem's demand points
     price_cache: dict = field(default_factory=dict)  # (t, active cells) -> priced period (solver.py)
     lp_s: float = 0.0  # longest cold assignment LP seen (solver.py: time-limit bookkeeping)
-    relax_s: float = 0.0  # longest LP relaxation seen (solver.py: a MILP gets a period only if it can beat it)
 
     @classmethod
     def from_problem(cls, p: RruSleepProblem, aggregate: bool = True) -> Data:
