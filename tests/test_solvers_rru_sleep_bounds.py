@@ -7,6 +7,8 @@ optimum or a local search that breaks a dwell time fails these tests.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from test_solvers_rru_sleep import _cell_cost, _traffic_cost, brute_force, make_problem
@@ -88,6 +90,48 @@ def test_branch_and_bound_stops_at_the_requested_gap():
     tree = rs._Tree(d, 0, root, on, obj)
     assert tree.run(60.0, clock, 0.05)
     assert tree.ub - tree.bound() <= 0.05 * tree.ub + 1e-9
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_swap_chains_undo_a_perturbation_of_the_brute_force_optimum(seed):
+    """:func:`_chain_search` with every cell in its move lists: from the oracle's optimal plan spoiled by one swap
+    it returns a plan of the optimum's cost; spoiled by two swaps (each step feasible) it returns a cheaper plan;
+    every returned cost is that plan's exact (oracle) price (8 cells: 256 patterns enumerated)."""
+    p = _tree_instance(seed, 8)
+    d = _model.Data.from_problem(p)
+    plans = [np.array(bits, dtype=bool) for bits in itertools.product((False, True), repeat=d.n_i)]
+    costs = np.array([_oracle_plan_cost(p, on[:, None]) for on in plans])
+    opt_on, opt = plans[int(np.argmin(costs))], float(costs.min())
+    assert np.isfinite(opt)
+    cost_of = {on.tobytes(): c for on, c in zip(plans, costs, strict=True)}
+    hour = rs._HourLP(d, 0)
+    x_rel = np.linspace(0.0, 1.0, d.n_i)  # any order: the move lists hold every cell
+
+    def swap(on, k, i):
+        out = on.copy()
+        out[k], out[i] = True, False
+        return out
+
+    def check(found, worse):
+        assert found is not None
+        assert found[1] < worse - 1e-9 * abs(worse)
+        assert found[1] == pytest.approx(cost_of[found[0].tobytes()], rel=1e-6)
+        assert found[1] >= opt - 1e-6 * abs(opt)
+        return found[1]
+
+    one = [(k, i) for k in np.flatnonzero(~opt_on) for i in np.flatnonzero(opt_on & ~d.must_on)]
+    spoiled = [(swap(opt_on, k, i), k, i) for k, i in one if np.isfinite(cost_of[swap(opt_on, k, i).tobytes()])]
+    assert spoiled
+    for on, _, _ in spoiled[:4]:
+        found = rs._chain_search(lambda plan: hour.solve(plan, rs.INF), on, cost_of[on.tobytes()], x_rel,
+                                 d.must_on, np.inf, width=d.n_i, depth=1)
+        assert check(found, cost_of[on.tobytes()]) == pytest.approx(opt, rel=1e-6)
+    twice = [(on2, cost_of[on2.tobytes()]) for on, k, i in spoiled for k2, i2 in one if k2 != k and i2 != i
+             for on2 in [swap(on, k2, i2)] if np.isfinite(cost_of[on2.tobytes()])]
+    for on, c in twice[:4]:
+        found = rs._chain_search(lambda plan: hour.solve(plan, rs.INF), on, c, x_rel, d.must_on, np.inf,
+                                 width=d.n_i, depth=2, beam=d.n_i ** 2)
+        check(found, c)
 
 
 @pytest.mark.parametrize("seed", range(6))

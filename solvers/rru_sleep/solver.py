@@ -11,7 +11,8 @@ splittable; ``_model.Data.from_problem``).
    Plans with x fixed are priced on a model where ``y <= f x`` are column bounds (:class:`_HourLP`, warm).
 2. The same LP with x relaxed to [0, 1]: a valid lower bound of the period.
 3. A start plan (:func:`_lp_start`): an LP dive (wake the most-open fractional cell, re-solve warm, until the
-   relaxation is integral), the greedy sleep heuristic (:func:`_greedy_period`), then close moves with the exact
+   relaxation is integral), the greedy sleep heuristic (:func:`_greedy_period`), then close moves and swap chains
+   (:func:`_chain_search`: chains of swaps and closes whose steps alone may cost energy) with the exact
    assignment LP while they lower the energy.
 4. The period's own LP-based branch and bound (:class:`_Tree`) from the relaxation's basis, that plan as the
    incumbent, best bound first, with LP dives from the best node as its primal heuristic; further passes resume
@@ -47,6 +48,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import highspy
@@ -69,12 +71,21 @@ _GREEDY_WIDTH = 12
 #: least-open active ones (a speed/quality knob of the heuristic only; 64 warm LPs, ~0.25 s on 57 cells). Measured,
 #: 57 x 500, after the close moves: 18 h 17 603 -> 17 573 Wh, 12 h 16 224 -> 16 212 Wh, 21 h unchanged.
 _SWAP_WIDTH = 8
-#: Share of a period's time budget spent on its start plan (LP relaxation, dive, greedy, close moves) before the
-#: branch and bound, for a multi-period horizon and for a single period. The tree finds few plans of its own, so the
-#: start plan is mostly what it must prove: measured, 57 cells x 500 points, busiest hour: the start reaches
-#: 18 708.7 Wh (optimum 18 681.9) in 0.37 s at load 1, in 0.8-1.2 s at load 5 on 2 cores.
+#: A swap chain (:func:`_chain_search`) is at most this many moves long and keeps this many of the cheapest
+#: non-improving plans of each step to extend (a speed/quality knob of the heuristic only). Measured, 57 x 500,
+#: busiest hour (21 h): the single swaps stop at 18 708.7 Wh; the optimum 18 681.9 is 4 + 5 cells away, two swaps
+#: (+12.5 Wh, then -23.6 Wh) reach 18 697.6.
+_CHAIN_DEPTH = 2
+_CHAIN_BEAM = 2
+#: Share of a period's time budget spent on its start plan (LP relaxation, dive, greedy, close moves, swap chains)
+#: before the branch and bound, for a multi-period horizon and for a single period. The tree finds few plans of its
+#: own, so the start plan is mostly what it must prove: measured, 57 cells x 500 points, busiest hour, load 1: the
+#: start without swap chains reaches 18 708.7 Wh (optimum 18 681.9) in 0.37-0.46 s, in 0.8-1.2 s at load 5 on
+#: 2 cores; the chains then reach 18 697.6, 18 693.7, 18 687.5 Wh at ~0.83, ~0.96, ~1.1 s. Single period, 2 s: share
+#: 0.45 -> 18 697.6 / 18 607.5 (gap 0.48 %), 0.6 -> 18 687.5 / 18 600.9 (0.46 %); hours 18 h, 12 h unchanged
+#: within noise (0.86-0.93 %, 0.83-0.87 % before the tree's further passes).
 _START_SHARE = 0.35
-_START_SHARE_SINGLE = 0.45
+_START_SHARE_SINGLE = 0.6
 #: ... but an unfinished LP dive or close-move descent may continue up to this share of the period's time (the
 #: start plan is the incumbent the branch and bound must prove; a loaded machine slows every LP).
 _START_HARD_SHARE = 0.7
@@ -470,7 +481,8 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None, budget_s: float,
     3. ``start`` (default :func:`_greedy_period`) priced by its assignment LP; the cheapest plan so far is kept;
     4. local search: put active cells to sleep one at a time, least loaded first, keeping each move that
        lowers the energy; when none does, the best swap of a most-open sleeping cell (relaxation) for a least-open
-       active one; until no move helps or the time is spent;
+       active one, or a chain of such swaps and closes (:func:`_chain_search`, within ``budget_s``); until no move
+       helps or the time is spent;
     5. every cell on: the all-on reference, warm (a feasible relaxation implies a feasible all-on period; an
        infeasible one is confirmed by the all-on LP, which then names the period infeasible).
 
@@ -557,47 +569,89 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None, budget_s: float,
         if c < current - 1e-9:
             on, current = cand, c
             best = _period_from_values(d, t, mf, np.asarray(hf.getSolution().col_value), on)
-    improved = True
+    # close moves until none improves, then swap chains; after chain moves the full close pass is redone only once
+    # the chains stop improving (it prices every active cell: ~0.1 s on 57 cells)
+    improved, closes_due, closes_stale = True, True, False
     while improved and time.perf_counter() < t_hard:
         improved = False
-        # close moves, least loaded first, until none improves
-        for i in [int(i) for i in np.argsort(best.utilisation, kind="stable") if on[i] and not d.must_on[i]]:
-            if time.perf_counter() >= t_hard:
-                break
-            on[i] = False
-            c = solve_with(on)
-            if c < current - 1e-9:
-                current, improved = c, True
-                best = _period_from_values(d, t, mf, np.asarray(hf.getSolution().col_value), on)
-                break
-            on[i] = True
-        if improved or not relaxed_ok:
-            continue
-        # swaps guided by the relaxation: wake one of the most-open sleeping cells, put one of the least-open active
-        # cells to sleep; the best of these pairs when it lowers the energy
-        x_rel = rv[cols]
-        wake = [int(k) for k in np.argsort(-x_rel, kind="stable") if not on[k]][:_SWAP_WIDTH]
-        close = [int(i) for i in np.argsort(x_rel, kind="stable") if on[i] and not d.must_on[i]][:_SWAP_WIDTH]
-        swap = None
-        for k in wake:
-            for i in close:
+        if closes_due:  # close moves, least loaded first, until none improves
+            for i in [int(i) for i in np.argsort(best.utilisation, kind="stable") if on[i] and not d.must_on[i]]:
                 if time.perf_counter() >= t_hard:
                     break
-                cand = on.copy()
-                cand[k], cand[i] = True, False
-                c = solve_with(cand)
-                if c < current - 1e-9 and (swap is None or c < swap[0]):
-                    swap = (c, cand)
-        if swap is not None:
-            current, on, improved = swap[0], swap[1], True
+                on[i] = False
+                c = solve_with(on)
+                if c < current - 1e-9:
+                    current, improved = c, True
+                    best = _period_from_values(d, t, mf, np.asarray(hf.getSolution().col_value), on)
+                    break
+                on[i] = True
+            if improved or not relaxed_ok:
+                continue
+        # swap chains guided by the relaxation (:func:`_chain_search`): the best improving swap, or a chain of
+        # non-improving swaps / closes that ends below the incumbent
+        found = _chain_search(solve_with, on, current, rv[cols], d.must_on, t_end)
+        if found is not None:
+            on, current, improved, closes_due, closes_stale = found[0], found[1], True, False, True
             solve_with(on, limited=False)
             best = _period_from_values(d, t, mf, np.asarray(hf.getSolution().col_value), on)
+        elif closes_stale:
+            improved, closes_due, closes_stale = True, True, False
     _remember(d, t, on, best)
     if need_ref:
         ref = _reference_lp(d, t, clock, (mf, solve_with))
         if ref is None or not ref.feasible:
             return ref, ones, np.inf, -np.inf, None
     return ref, on, float(current), float(lp_bound), root
+
+
+def _chain_search(evaluate: Callable[[np.ndarray], float], on: np.ndarray, value: float, x_rel: np.ndarray,
+                  must_on: np.ndarray, stop_s: float, width: int = _SWAP_WIDTH, depth: int = _CHAIN_DEPTH,
+                  beam: int = _CHAIN_BEAM) -> tuple[np.ndarray, float] | None:
+    """Swap chains (an ejection chain / beam search over single moves): from plan ``on`` of cost ``value``, the
+    moves of a plan are the swaps of one of its ``width`` most-open sleeping cells (``x_rel``: the LP relaxation)
+    with one of its ``width`` least-open active ones, and closing one of those active cells. Step 1 tries all moves
+    of ``on`` (the cheapest improving plan wins, as single swaps); each further step extends the ``beam`` cheapest
+    plans priced in the step before (none of which improves), up to ``depth`` moves from ``on``, and stops at the
+    first plan cheaper than ``value``; a plan is priced once. Returns that plan and its cost, or None: none within
+    ``depth`` moves, or ``time.perf_counter()`` reached ``stop_s`` before one was priced. ``evaluate(plan)`` is the
+    plan's exact cost (inf: infeasible or stopped). A chain reaches plans that single moves miss because each step
+    alone costs energy (busiest hour, 57 cells: wake one cell and close another, +12.5 Wh; then another swap,
+    -23.6 Wh)."""
+    target = value - 1e-9 * max(1.0, abs(value))  # cheaper than ``value`` beyond rounding
+    seen = {on.tobytes()}
+    frontier = [on]
+    order_open = np.argsort(-x_rel, kind="stable")
+    order_closed = np.argsort(x_rel, kind="stable")
+    for level in range(depth):
+        priced: list[tuple[float, int, np.ndarray]] = []
+        for plan in frontier:
+            wake = [int(k) for k in order_open if not plan[k]][:width]
+            close = [int(i) for i in order_closed if plan[i] and not must_on[i]][:width]
+            for k in [-1] + wake:
+                for i in close:
+                    if time.perf_counter() >= stop_s:  # out of time: the best improving plan priced, if any
+                        best = min(priced, key=lambda e: (e[0], e[1]), default=None)
+                        return (best[2], best[0]) if best and best[0] < target else None
+                    cand = plan.copy()
+                    cand[i] = False
+                    if k >= 0:
+                        cand[k] = True
+                    key = cand.tobytes()
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    c = evaluate(cand)
+                    if math.isfinite(c):
+                        if level and c < target:
+                            return cand, c  # a chain's first plan below ``value`` ends it
+                        priced.append((c, len(seen), cand))
+        if not priced:
+            return None
+        priced.sort(key=lambda e: (e[0], e[1]))
+        if priced[0][0] < target:
+            return priced[0][2], priced[0][0]
+        frontier = [e[2] for e in priced[:beam]]
+    return None
 
 
 @dataclass
