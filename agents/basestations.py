@@ -54,6 +54,9 @@ from agents.power import PowerModelName, PowerTable, Tr38864Table, build_power_t
 __all__ = ["BaseStations", "CellState", "NO_PENDING"]
 
 NO_PENDING = -1
+#: Cell states as the kernels compare them (integer codes of :class:`CellState`).
+_ON = int(CellState.ON)
+_FAILED = int(CellState.FAILED)
 
 
 class BaseStationError(ValueError):
@@ -82,12 +85,12 @@ def _advance_kernel(dt_s, t0_s, state, pending, remaining_s, time_in_state_s, de
             guard += 1
             s = state[c]
             p = state_power_w[c, s]
-            if s == 0:
+            if s == _ON:
                 p = p_idle_w[c] + p_slope_w[c] * load[c]
             # next event inside the tick
             t_next = dt_s
             kind = 0  # 0 none, 1 transition end, 2 failure, 3 repair
-            if s == 4:
+            if s == _FAILED:
                 tr = failed_until_s[c] - t0_s
                 if tr <= t_next:
                     t_next = max(tr, t)
@@ -106,7 +109,7 @@ def _advance_kernel(dt_s, t0_s, state, pending, remaining_s, time_in_state_s, de
             e += p * seg
             time_total_s[c, s] += seg
             time_in_state_s[c] += seg
-            if pending[c] >= 0 and s != 4:
+            if pending[c] >= 0 and s != _FAILED:
                 remaining_s[c] -= seg
             t = t_next
             if kind == 1:
@@ -124,7 +127,7 @@ def _advance_kernel(dt_s, t0_s, state, pending, remaining_s, time_in_state_s, de
                     desired[c] = pending[c]
                 else:
                     desired[c] = s
-                state[c] = 4
+                state[c] = _FAILED
                 pending[c] = -1
                 remaining_s[c] = 0.0
                 time_in_state_s[c] = 0.0
@@ -132,7 +135,7 @@ def _advance_kernel(dt_s, t0_s, state, pending, remaining_s, time_in_state_s, de
                 entries[c, 4] += 1
                 load[c] = 0.0
             elif kind == 3:
-                state[c] = 0
+                state[c] = _ON
                 time_in_state_s[c] = 0.0
                 entries[c, 0] += 1
                 failed_until_s[c] = np.nan
@@ -160,9 +163,9 @@ def _tick_masks_kernel(state, pending, remaining_s, dt, out_serving, out_on, out
     for a cell waking inside it, 1 for the other serving cells, 0 otherwise)."""
     for c in range(state.shape[0]):
         none = pending[c] == -1
-        fast = (not none) and remaining_s[c] < dt and state[c] != 4
+        fast = (not none) and remaining_s[c] < dt and state[c] != _FAILED
         eff = pending[c] if fast else state[c]
-        on = eff == 0
+        on = eff == _ON
         serving = on and (none or fast)
         out_on[c] = on
         out_serving[c] = serving
@@ -191,9 +194,9 @@ def _advance_all(dt_s, t0_s, tick_s, state, pending, remaining_s, time_in_state_
         out_power_w[c] = tick_e[c] / dt_s
         out_cycles[c] = entries[c, 1] + entries[c, 2] + entries[c, 3] - out_cycles[c]
         none = pending[c] == -1
-        fast = (not none) and remaining_s[c] < tick_s and state[c] != 4
+        fast = (not none) and remaining_s[c] < tick_s and state[c] != _FAILED
         eff = pending[c] if fast else state[c]
-        if not (eff == 0 and (none or fast)):
+        if not (eff == _ON and (none or fast)):
             n_users[c] = 0
     return tick_e
 
