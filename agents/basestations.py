@@ -155,6 +155,18 @@ def _advance_kernel(dt_s, t0_s, state, pending, remaining_s, time_in_state_s, de
     return tick_e
 
 
+@numba.njit(cache=True, inline="always")
+def _tick_rule(c, state, pending, remaining_s, dt):
+    """The coming tick's rule for cell ``c`` (:meth:`BaseStations._tick_view`): whether it is ON for the tick (its
+    state, or the target of a pending transition ending inside the tick, unless failed), whether it serves (ON and
+    without a pending transition, or waking inside the tick), and whether a transition ends inside the tick."""
+    none = pending[c] == NO_PENDING
+    fast = (not none) and remaining_s[c] < dt and state[c] != _FAILED
+    eff = pending[c] if fast else state[c]
+    on = eff == _ON
+    return on, on and (none or fast), fast
+
+
 @numba.njit(cache=True)
 def _tick_masks_kernel(state, pending, remaining_s, dt, out_serving, out_on, out_avail):
     """:meth:`BaseStations.tick_masks` in one pass: per cell, the state for the coming tick of ``dt`` (the target
@@ -162,11 +174,7 @@ def _tick_masks_kernel(state, pending, remaining_s, dt, out_serving, out_on, out
     a pending transition, or waking inside the tick) and the serving share of the tick (``(dt - remaining) / dt``
     for a cell waking inside it, 1 for the other serving cells, 0 otherwise)."""
     for c in range(state.shape[0]):
-        none = pending[c] == -1
-        fast = (not none) and remaining_s[c] < dt and state[c] != _FAILED
-        eff = pending[c] if fast else state[c]
-        on = eff == _ON
-        serving = on and (none or fast)
+        on, serving, fast = _tick_rule(c, state, pending, remaining_s, dt)
         out_on[c] = on
         out_serving[c] = serving
         if not serving:
@@ -193,10 +201,7 @@ def _advance_all(dt_s, t0_s, tick_s, state, pending, remaining_s, time_in_state_
     for c in range(n):
         out_power_w[c] = tick_e[c] / dt_s
         out_cycles[c] = entries[c, 1] + entries[c, 2] + entries[c, 3] - out_cycles[c]
-        none = pending[c] == -1
-        fast = (not none) and remaining_s[c] < tick_s and state[c] != _FAILED
-        eff = pending[c] if fast else state[c]
-        if not (eff == _ON and (none or fast)):
+        if not _tick_rule(c, state, pending, remaining_s, tick_s)[1]:
             n_users[c] = 0
     return tick_e
 

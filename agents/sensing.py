@@ -225,7 +225,8 @@ def _associate_kernel(tpos, pos, gate_m, out_t, out_d):
 
 def _greedy_pairs(t_idx: np.ndarray, d_idx: np.ndarray, n_tracks: int, n_det: int) -> list[tuple[int, int]]:
     """Greedy one-to-one association: walk the candidate (track, detection) pairs in the given order (nearest
-    first) and keep a pair when neither its track nor its detection is taken yet."""
+    first) and keep a pair when neither its track nor its detection is taken yet. The definition
+    :func:`_associate_kernel` reproduces without sorting (the tests check one against the other)."""
     k = min(n_tracks, n_det)
     out_t = np.empty(k, np.int64)
     out_d = np.empty(k, np.int64)

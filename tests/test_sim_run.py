@@ -318,7 +318,7 @@ def test_step_reuses_buffers_and_tables_are_built_lazily():
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 8), st.integers(1, 8), st.integers(0, 10_000))
 def test_sensing_greedy_association_matches_the_sorted_pair_walk(n_tracks, n_det, seed):
-    """agents.sensing._greedy_pairs (the Numba walk used by IsacSensing.update_tracks) against the plain
+    """agents.sensing._greedy_pairs (the walk the tracker's association kernel reproduces) against the plain
     definition: sort all (distance, track, detection) tuples, keep a pair when both ends are still free."""
     rng = np.random.default_rng(seed)
     d = rng.integers(0, 5, (n_tracks, n_det)).astype(float)  # many exact ties

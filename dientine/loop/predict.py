@@ -27,8 +27,8 @@ it has its own handover copy and work arrays (the shadow's evaluator), the plan'
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -62,7 +62,7 @@ class PlanPredictor:
         # as the all-on pass may run in the loop's worker thread meanwhile (shadow.overlap)
         self.ev_all = shadow.ev
         self.ev_plan = TickEvaluator(sim)
-        self._ref_task: Any = None
+        self._ref_task: Future | None = None
         #: all-on passes run in the worker thread
         self.overlapped = 0
         self.time_s = 0.0
@@ -130,7 +130,7 @@ class PlanPredictor:
         """Wait for the all-on pass when it runs in the worker thread."""
         task, self._ref_task = self._ref_task, None
         if task is not None:
-            task.wait()
+            task.result()  # re-raises the pass's exception
 
     def predict(self, sleep: np.ndarray, new: np.ndarray, scale: float, window_ticks: int) -> Prediction:
         """Predicted loss of the plan that leaves ``sleep`` cells asleep, ``new`` of them entering sleep now (the

@@ -38,7 +38,7 @@ Cost: one radio + scheduling pass per tick while it runs (the drones' direct gai
 the exact shadow runs most ticks (users the A3 hysteresis keeps on a neighbour after a wake may never catch up),
 so the pass is overlapped with the real tick: the simulation calls :meth:`AllOnShadow._tick_inputs` once the
 tick's users and drones have moved and demanded (:attr:`dientine.sim.Simulation.on_tick_inputs`); the shadow then
-fixes the tick's all-on masks and hands its pass to a worker thread (:class:`Worker`), which runs it while the
+fixes the tick's all-on masks and hands its pass to a worker thread, which runs it while the
 main thread does the real tick's radio, power, wear, sensing and KPIs; :meth:`AllOnShadow.after_step` waits for
 it. The pass reads only what the rest of the tick leaves unchanged (positions, activity, demand, the drones, the
 cells' configuration and radio caches; the masks are its own arrays) and writes only the shadow's own state (its
@@ -57,13 +57,11 @@ passes' own wall and CPU time.
 from __future__ import annotations
 
 import os
-import queue
-import threading
 import time
 import weakref
-from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
-from typing import Any
 
 import numba
 import numpy as np
@@ -133,60 +131,6 @@ def copy_handover(ho: HandoverState) -> HandoverState:
     return HandoverState(*(getattr(ho, f).copy() for f in _HO_FIELDS))
 
 
-class _Task:
-    """One call for the worker thread: :meth:`wait` blocks until it is done and re-raises its exception."""
-
-    __slots__ = ("fn", "arg", "error", "done")
-
-    def __init__(self, fn: Callable[[Any], None], arg: Any):
-        self.fn, self.arg = fn, arg
-        self.error: BaseException | None = None
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        try:
-            self.fn(self.arg)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the waiting thread
-            self.error = exc
-        finally:
-            self.fn = self.arg = None
-            self.done.set()
-
-    def wait(self) -> None:
-        self.done.wait()
-        if self.error is not None:
-            raise self.error
-
-
-class Worker:
-    """A daemon thread that runs submitted calls one at a time, in order (the loop's overlapped passes:
-    :class:`AllOnShadow`, :class:`dientine.loop.predict.PlanPredictor`). It holds no reference to its callers
-    between calls; :meth:`close` ends it."""
-
-    def __init__(self):
-        self.pid = os.getpid()  # a forked child has the object but not the thread
-        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
-        threading.Thread(target=self._serve, args=(self._jobs,), name="dientine-loop-worker", daemon=True).start()
-
-    @staticmethod
-    def _serve(jobs: queue.SimpleQueue) -> None:
-        while True:
-            task = jobs.get()
-            if task is None:
-                return
-            task.run()
-            del task
-
-    def submit(self, fn: Callable[[Any], None], arg: Any) -> _Task:
-        """Run ``fn(arg)`` in the worker thread; wait for it with the returned task's ``wait()``."""
-        task = _Task(fn, arg)
-        self._jobs.put(task)
-        return task
-
-    def close(self) -> None:
-        self._jobs.put(None)
-
-
 class AllOnShadow:
     """All-cells-on counterfactual of each tick (module docstring). Call :meth:`before_step` before
     ``Simulation.step`` and :meth:`after_step` after it; :meth:`mark` when the loop requests a cell state."""
@@ -227,8 +171,9 @@ class AllOnShadow:
         self._caught_up = True  # the real run is the all-on run until the loop first changes a cell
         self._p5 = 0.0
         self._job: _Pass | None = None
-        self._worker: Worker | None = None  # the thread of the overlapped passes, started on first use
-        self._task: _Task | None = None  # the tick's pass in the worker
+        self._worker: ThreadPoolExecutor | None = None  # the thread of the overlapped passes, started on first use
+        self._worker_pid = 0
+        self._task: Future | None = None  # the tick's pass in the worker
         sim.on_tick_inputs = self._tick_inputs
 
     @property
@@ -284,7 +229,7 @@ class AllOnShadow:
     def before_step(self) -> None:
         """Record the masks the coming tick's radio will see (after the loop's requests of this tick)."""
         if self._task is not None:  # a pass left running by a tick that raised: finish it, drop its result
-            self._task.done.wait()
+            futures_wait([self._task])
             self._task = None
         self._job = None
         if not self.running:
@@ -311,11 +256,13 @@ class AllOnShadow:
         self.prepare_s += dt
         self.time_s += dt
 
-    def worker(self) -> Worker:
-        """The worker thread of the overlapped passes (started on first use, ended with the shadow)."""
-        if self._worker is None or self._worker.pid != os.getpid():
-            self._worker = Worker()
-            weakref.finalize(self, self._worker.close)
+    def worker(self) -> ThreadPoolExecutor:
+        """The worker thread of the overlapped passes (one thread: calls run one at a time, in order; started on
+        first use, ended with the shadow; a forked child, which has the object but not the thread, starts its own)."""
+        if self._worker is None or self._worker_pid != os.getpid():
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dientine-loop-worker")
+            self._worker_pid = os.getpid()
+            weakref.finalize(self, self._worker.shutdown, wait=False)
         return self._worker
 
     def overlap_possible(self) -> bool:
@@ -385,7 +332,7 @@ class AllOnShadow:
         job, self._job = self._job, None
         task, self._task = self._task, None
         if task is not None:
-            task.wait()
+            task.result()  # re-raises the pass's exception
             self.wait_s += time.perf_counter() - t0
             self.overlapped += 1
         else:

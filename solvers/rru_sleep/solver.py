@@ -510,6 +510,10 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None, budget_s: float,
         left = clock.left()
         return hour.solve(on, min(left, t_hard - time.perf_counter()) if limited else left)
 
+    def last_solved(on: np.ndarray) -> _PeriodPrice:
+        # the plan ``on`` as the fixed-plan LP just priced it (its solution's assignment and utilisation)
+        return _period_from_values(d, t, mf, np.asarray(hf.getSolution().col_value), on)
+
     ref = d.price_cache.get((t, ones.tobytes()))
     # not done by _reference_lp: solve it here, after the relaxation (warm, from the local search's last basis); a
     # feasible relaxation implies a feasible all-on period (x = 1 keeps its y, z feasible)
@@ -543,7 +547,7 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None, budget_s: float,
             c = solve_with(cand)
             if c < current - 1e-9:
                 on, current = cand, c
-                best = _period_from_values(d, t, mf, np.asarray(hf.getSolution().col_value), on)
+                best = last_solved(on)
     if relaxed_ok:  # LP dive: wake the most-open fractional cells, re-solve warm, until the relaxation is integral
         lo_dive, x_lp = lo.copy(), rv[cols]
         while time.perf_counter() < t_hard:
@@ -568,7 +572,7 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None, budget_s: float,
         c = solve_with(cand, limited=False)
         if c < current - 1e-9:
             on, current = cand, c
-            best = _period_from_values(d, t, mf, np.asarray(hf.getSolution().col_value), on)
+            best = last_solved(on)
     # close moves until none improves, then swap chains; after chain moves the full close pass is redone only once
     # the chains stop improving (it prices every active cell: ~0.1 s on 57 cells)
     improved, closes_due, closes_stale = True, True, False
@@ -582,7 +586,7 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None, budget_s: float,
                 c = solve_with(on)
                 if c < current - 1e-9:
                     current, improved = c, True
-                    best = _period_from_values(d, t, mf, np.asarray(hf.getSolution().col_value), on)
+                    best = last_solved(on)
                     break
                 on[i] = True
             if improved or not relaxed_ok:
@@ -593,7 +597,7 @@ def _lp_start(d: _model.Data, t: int, start: np.ndarray | None, budget_s: float,
         if found is not None:
             on, current, improved, closes_due, closes_stale = found[0], found[1], True, False, True
             solve_with(on, limited=False)
-            best = _period_from_values(d, t, mf, np.asarray(hf.getSolution().col_value), on)
+            best = last_solved(on)
         elif closes_stale:
             improved, closes_due, closes_stale = True, True, False
     _remember(d, t, on, best)
