@@ -14,8 +14,9 @@ policy adapting its thresholds (decisions.feedback); prints each threshold at th
 saved per day (EARTH counterfactual), the outcome windows over the QoS target and the largest window loss per
 day, and the size of the last day's changes (settled: the largest <= 5 % of a threshold's range). Over several days
 the exact all-on shadow runs between the nights too (until the real run catches up with it), so the loop's cost
-per day of a long run is measured as well: the week with and without the loop, ``WEEK_REPEATS`` repeats (the
-settling run is the first), medians of wall and process CPU time, same target as the one-day figure. The shadow's
+per day of a long run is measured as well: the week with and without the loop, ``WEEK_REPEATS`` pairs (the
+settling run is the first; the later pairs alternate which run goes first, as the machine's speed drifts), medians
+of wall and process CPU time and the ratio of each pair, same target as the one-day figure. The shadow's
 passes run in a worker thread overlapped with the rest of the tick when the process may use two CPUs
 (:mod:`dientine.loop.shadow`): with the other CPU busy (a shared machine), the wall figures approach the CPU ones.
 """
@@ -41,7 +42,7 @@ SCENARIO = ROOT / "scenarios" / "city_day_energy.yaml"  # baseline = all cells o
 REPEATS = 3
 TARGET_OVERHEAD = 0.50
 WEEK_DAYS = 7
-WEEK_REPEATS = 3
+WEEK_REPEATS = 5
 AGENT_STAGES = ("users", "drones", "power_wear", "sensing")
 
 
@@ -179,11 +180,17 @@ def main() -> int:
           f"changes; week wall time {time.perf_counter() - t0:.1f} s")
     # over several days the exact all-on shadow runs between the nights too (dientine.loop.shadow): the loop's
     # cost per day of a long run (the settling run above is the first repeat)
-    for _ in range(WEEK_REPEATS - 1):
-        off_w.append(run_off(base_week))
-        on_w.append(run_on(week))
+    # pairs in alternating order (the machine's speed drifts between runs: each pair shares it)
+    for i in range(WEEK_REPEATS - 1):
+        if i % 2:
+            off_w.append(run_off(base_week))
+            on_w.append(run_on(week))
+        else:
+            on_w.append(run_on(week))
+            off_w.append(run_off(base_week))
     w_on, w_off = statistics.median(r[0] for r in on_w), statistics.median(r[0] for r in off_w)
     ratio_w = w_on / w_off
+    pair_ratios = [a[0] / b[0] for a, b in zip(on_w, off_w, strict=True)]
     print(f"\n{WEEK_DAYS}-day run, closed loop on vs off ({WEEK_REPEATS} repeats, medians; load average before "
           f"{' '.join(f'{x:.2f}' for x in load_w0)}, after {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
     print(f"{'figure':<34}{'median s':>10}{'baseline s':>12}{'ratio':>8}   target")
@@ -197,7 +204,9 @@ def main() -> int:
     sh = lp.shadow
     print(f"shadow ticks {sh.ticks} of {lp.sim.n_ticks} ({sh.overlapped} overlapped with the tick in a worker thread), "
           f"all-on comparison exact: {sh.exact}; runs' wall times with loop "
-          f"{' '.join(f'{r[0]:.2f}' for r in on_w)} s, without {' '.join(f'{r[0]:.2f}' for r in off_w)} s")
+          f"{' '.join(f'{r[0]:.2f}' for r in on_w)} s, without {' '.join(f'{r[0]:.2f}' for r in off_w)} s; "
+          f"ratio of each pair {' '.join(f'{r:.2f}' for r in pair_ratios)} (median "
+          f"{statistics.median(pair_ratios):.2f})")
     return 0
 
 

@@ -344,7 +344,8 @@ def radio_self_check(src: Simulation, base: BaselineModel) -> float:
     act = np.ones(n, bool)
     user_candidates_serial(x, y, act, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows, tw.topk_cell,
                            tw.topk_rx_dbm, base.can_serve, tw.cells.offset_db, serving, 0.0, o2i, row, best, rb,
-                           other, ro, rs, tw.topk_rx_mw, base.radiates, base.load, np.zeros((n, 3)), np.zeros(n))
+                           other, ro, rs, tw.topk_rx_mw, base.radiates, base.load, np.zeros((n, 3)), np.zeros(n),
+                           tw.topk_cell[:0], tw.topk_rx_dbm[:0], tw.topk_rx_mw[:0])  # no rows gathered
     new = serving.copy()
     force = (new < 0) | ~base.can_serve[np.maximum(new, 0)]
     new[force] = best[force]

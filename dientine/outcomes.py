@@ -31,11 +31,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.equipment import CellState
+from agents.equipment import N_STATES, CellState
 
 #: Cell states counted as "asleep" for the energy counterfactual (the loop's sleep actions use DEEP_SLEEP).
 SLEEP_STATES = (int(CellState.LIGHT_SLEEP), int(CellState.DEEP_SLEEP))
 J_PER_KWH = 3.6e6
+_IS_SLEEP = np.isin(np.arange(N_STATES), SLEEP_STATES)
+
+
+def asleep_mask(state: np.ndarray) -> np.ndarray:
+    """Which entries of ``state`` (cell state codes) are one of :data:`SLEEP_STATES` (``np.isin`` by table lookup:
+    called every tick)."""
+    return _IS_SLEEP[state]
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,7 @@ def neighbour_mask(topk_cell: np.ndarray, n_cells: int) -> np.ndarray:
 
 def saved_energy_kwh(state: np.ndarray, energy_kwh: np.ndarray, p_idle_w: np.ndarray, tick_s: float) -> float:
     """EARTH counterfactual saving of one tick (see module docstring): ``state``/``energy_kwh`` per cell."""
-    asleep = np.isin(state, SLEEP_STATES)
+    asleep = asleep_mask(state)
     if not asleep.any():
         return 0.0
     idle_kwh = p_idle_w[asleep] * tick_s / J_PER_KWH

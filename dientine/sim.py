@@ -123,7 +123,8 @@ def _drone_pass(served_d, active_d, demand_d, gain, tx, can, rad, load, off, rsr
         served[i] = served_d[i] and active_d[i]
     rx_cache(idx, gain, tx, rx_dbm, rx_mw)
     user_candidates_serial(xs, ys, served, 0.0, 0.0, 1.0, xs.shape[0], 1, idx, rx_dbm, can, off, none, rsrp_off,
-                           zero_o2i, row, best, f[0], other, f[1], f[2], rx_mw, rad, load, mw3, f[3])
+                           zero_o2i, row, best, f[0], other, f[1], f[2], rx_mw, rad, load, mw3, f[3], idx[:0],
+                           rx_dbm[:0], rx_mw[:0])
     for i in range(served.shape[0]):
         out_serving[i] = best[i] if served[i] else -1
     user_links_serial(row, served, out_serving, idx, rx_mw, rad, load, one_o2i, noise_mw, kind, alpha, smin, tmax,
@@ -132,6 +133,26 @@ def _drone_pass(served_d, active_d, demand_d, gain, tx, can, rad, load, off, rsr
         ue_serving[n_users + i] = out_serving[i]
         ue_se[n_users + i] = se[i]
         ue_demand[n_users + i] = demand_d[i] if served[i] else 0.0
+
+
+class UserRows:
+    """The top-K rows of the users' pixels (cells, received powers in dBm and mW) at the positions of the tick at
+    ``t_s``, in user order: filled by the candidates kernel of a :class:`TickRadio` whose :attr:`TickRadio.gather`
+    they are; another pass at the same positions reads them in user order instead of at random pixels
+    (:meth:`TickRadio.users` ``rows``; the same values, so the same results). ``t_s`` is NaN until filled."""
+
+    def __init__(self, n_users: int, top_k: int):
+        self.cell = np.full((n_users, top_k), -1, np.int32)
+        self.dbm = np.zeros((n_users, top_k), np.float32)
+        self.mw = np.zeros((n_users, top_k))
+        # user u at the centre of pixel u of a 1 x n grid of unit pixels
+        self.xs = np.arange(n_users, dtype=np.float64) + 0.5
+        self.ys = np.full(n_users, 0.5)
+        self.t_s = float("nan")
+
+    def fresh(self, t_s: float) -> bool:
+        """Whether the rows hold the positions of the tick at ``t_s``."""
+        return self.t_s == t_s
 
 
 class TickRadio:
@@ -143,9 +164,14 @@ class TickRadio:
     :mod:`dientine.loop.predict`) run their own on copies: the same kernels in the same order. Work and output
     arrays are allocated once and updated in place (``sinr_db``, ``se_bps_hz``, ``rate_mbps``, ...)."""
 
-    def __init__(self, twin: Twin, policy: str):
+    def __init__(self, twin: Twin, policy: str, *, parallel: bool | None = None):
         self.twin = twin
         self.policy = policy
+        #: the users' kernels: the multi-threaded versions (True), the single-threaded ones (False) or the twin's
+        #: choice by population (None, :meth:`dientine.twin.Twin.use_parallel`); the results are the same
+        self.parallel = parallel
+        #: when set, the candidates kernel also copies the users' top-K rows into it (:class:`UserRows`)
+        self.gather: UserRows | None = None
         n, d = twin.users.n, twin.drones.n
         self.n_users = n
         i64, f64 = np.int64, np.float64
@@ -168,21 +194,31 @@ class TickRadio:
         self._drone_buf: dict[str, np.ndarray] | None = None
         self.drone_gain: np.ndarray | None = None
         self._bw_cells = np.full(twin.n_cells, float(twin.bandwidth_hz))
+        self._no_rows = UserRows(0, twin.topk_cell.shape[1])
 
     def users(self, ho, active: np.ndarray, can: np.ndarray, rad: np.ndarray, load: np.ndarray, t_s: float,
-              dt_s: float) -> dict[str, int]:
+              dt_s: float, rows: UserRows | None = None) -> dict[str, int]:
         """Candidates, A3 handover of ``ho`` at ``t_s`` (in place) and links of the ``active`` users; returns the
-        handover counts."""
+        handover counts. ``rows``: the users' top-K rows gathered at their current positions (:class:`UserRows`),
+        read instead of the twin's pixel map."""
         tw = self.twin
         u = tw.users
-        g = tw.grid
-        par = tw.use_parallel(u.n)
+        par = tw.use_parallel(u.n) if self.parallel is None else self.parallel
         cand = user_candidates if par else user_candidates_serial
         links = user_links_fast if par else user_links_fast_serial
-        cand(u.x_m, u.y_m, active, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows, tw.topk_cell,
-             tw.topk_rx_dbm, can, tw.cells.offset_db, ho.serving_cell, tw.cells.rsrp_offset_db, tw.o2i_db,
-             self._row, self._best, self._rsrp_best, self._other, self._rsrp_other, self.rsrp_serv, tw.topk_rx_mw,
-             rad, load, self._mw3, self._interf)
+        if rows is not None:
+            src = (rows.xs, rows.ys, active, 0.0, 0.0, 1.0, rows.xs.shape[0], 1, rows.cell, rows.dbm)
+            mw, out = rows.mw, self._no_rows
+        else:
+            g = tw.grid
+            src = (u.x_m, u.y_m, active, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows, tw.topk_cell,
+                   tw.topk_rx_dbm)
+            mw, out = tw.topk_rx_mw, (self.gather or self._no_rows)
+        cand(*src, can, tw.cells.offset_db, ho.serving_cell, tw.cells.rsrp_offset_db, tw.o2i_db, self._row,
+             self._best, self._rsrp_best, self._other, self._rsrp_other, self.rsrp_serv, mw, rad, load, self._mw3,
+             self._interf, out.cell, out.dbm, out.mw)
+        if out is self.gather:
+            out.t_s = t_s
         np.copyto(self._prev_serving, ho.serving_cell)
         counts = step_handover(ho, active, self.rsrp_serv, self._other, self._rsrp_other, t_s, dt_s,
                                tw.population.handover, cell_available=can, best_cell=self._best,
@@ -454,14 +490,16 @@ class Simulation(mesa.Model):
     # ------------------------------------------------------------------ radio
     def tick_pass(self, radio: TickRadio, ho, active: np.ndarray, can: np.ndarray, rad: np.ndarray,
                   load: np.ndarray, avail: np.ndarray, t_s: float, *, drones: bool = True, demand_scale: float = 1.0,
-                  drone_gain: np.ndarray | None = None, clock: _StageClock | None = None):
+                  drone_gain: np.ndarray | None = None, rows: UserRows | None = None,
+                  clock: _StageClock | None = None):
         """One radio + scheduling pass of a tick (steps 3-4) with ``radio`` on the handover state ``ho``:
         ``load`` (previous-tick PRB utilisation) weights the interference of the radiating cells; returns the
         handover counts and the scheduler's result. The tick itself calls it on the real state; the closed
         loop's shadow and predictor on copies (same kernels, same order, same results for the same inputs);
-        ``drone_gain`` reuses the drones' gains of a pass at the same positions (:meth:`TickRadio.drones`)."""
+        ``drone_gain`` reuses the drones' gains of a pass at the same positions (:meth:`TickRadio.drones`),
+        ``rows`` the users' top-K rows gathered at the same positions (:class:`UserRows`)."""
         load = np.where(rad, load, 0.0)
-        ho_counts = radio.users(ho, active, can, rad, load, t_s, self.tick_s)
+        ho_counts = radio.users(ho, active, can, rad, load, t_s, self.tick_s, rows)
         if clock is not None:
             clock.lap("radio")
         radio.drones(can, rad, load, include=drones, gain=drone_gain)

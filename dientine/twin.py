@@ -152,13 +152,17 @@ def _make_candidates(parallel):
 
     def candidates(x, y, active, x0, y0, res, n_cols, n_rows, cell_index, rx_dbm, can_serve, off, serving,
                    rsrp_off, o2i_db, out_row, out_best, out_rsrp_best, out_other, out_rsrp_other,
-                   out_rsrp_serving, rx_mw, radiates, load, out_mw3, out_interf_mw):
+                   out_rsrp_serving, rx_mw, radiates, load, out_mw3, out_interf_mw, rows_cell, rows_dbm, rows_mw):
         """Per active user: its pixel row, the best serving-capable cell (max RSRP + offset), the best such cell
         other than ``serving[u]`` and the RSRP (dBm) of each and of the current server (-inf if the server is not
         in the pixel's top-K or cannot serve). For :func:`user_links_fast`, also the received powers (mW, no O2I)
         of those three cells in ``out_mw3[u] = (best, other, current)`` (0 if none) and the load-weighted sum of
-        the received powers of all radiating top-K cells in ``out_interf_mw[u]``."""
+        the received powers of all radiating top-K cells in ``out_interf_mw[u]``. With ``rows_cell`` of one row per
+        user (else of none), each active user's top-K row (cells, received powers in dBm and mW) is also copied
+        into ``rows_cell[u]``, ``rows_dbm[u]``, ``rows_mw[u]``: another pass over the same positions can then read
+        them in user order, as a 1 x n grid of unit pixels (user u at x = u + 0.5, y = 0.5)."""
         n = x.shape[0]
+        gather = rows_cell.shape[0] > 0
         for u in rng_(n):
             v = u + PREFETCH_USERS_AHEAD
             if v < n and active[v]:
@@ -188,6 +192,10 @@ def _make_candidates(parallel):
             shift = rsrp_off - o2i_db[u]
             for k in range(cell_index.shape[1]):
                 c = cell_index[p, k]
+                if gather:
+                    rows_cell[u, k] = c
+                    rows_dbm[u, k] = rx_dbm[p, k]
+                    rows_mw[u, k] = rx_mw[p, k]
                 if c < 0:
                     continue
                 if radiates[c]:

@@ -70,8 +70,9 @@ def _run_rows(lp: ClosedLoop) -> tuple[list[dict], list[dict]]:
 
 
 def test_overlapped_shadow_gives_the_same_run_as_in_line():
-    """The shadow's pass in the worker thread (overlapped with the rest of the real tick; the QoS predictor's all-on
-    pass too, overlapped with its plan passes), in line after the tick, and in line without the simulation's hook:
+    """The shadow's pass in the worker thread (overlapped with the rest of the real tick; the QoS predictor's passes
+    then on the multi-threaded user kernels), in line after the tick (the predictor single-threaded), and in line
+    without the simulation's hook:
     the same KPI tables, comparison columns, decisions, thresholds and outcomes, bit for bit (over two nights: the
     exact shadow runs on between them)."""
     sc = validate_data(night(clock={"duration": "28h", "tick": "15min", "start": "00:00", "decision_every": "1h"}))
@@ -80,9 +81,9 @@ def test_overlapped_shadow_gives_the_same_run_as_in_line():
     runs["no hook"].sim.on_tick_inputs = None
     rows = {k: _run_rows(lp) for k, lp in runs.items()}
     assert runs["overlapped"].shadow.overlapped == runs["overlapped"].shadow.ticks > 40
-    # the predictive guard's all-on pass ran in the worker too
-    assert runs["overlapped"]._predictor.overlapped == runs["overlapped"].stats.predictions >= 4
-    assert runs["in line"]._predictor.overlapped == 0
+    # the predictive guard's passes ran on the multi-threaded kernels, and on the single-threaded ones in line
+    assert runs["overlapped"]._predictor.parallel is True and runs["overlapped"].stats.predictions >= 4
+    assert runs["in line"]._predictor.parallel is None and not runs["in line"].sim.twin.use_parallel(10)
     assert runs["in line"].shadow.overlapped == runs["no hook"].shadow.overlapped == 0
     ref_cells, ref_net = rows["overlapped"]
     for name in ("in line", "no hook"):
@@ -359,3 +360,41 @@ def test_predicted_transition_tick_uses_the_sub_tick_masks():
     can_t, rad_t, avail_t = calls[0]
     t_wake = bs.transition_time_s(int(CellState.ON))[c]
     assert can_t[c] and rad_t[c] and avail_t[c] == pytest.approx((lp.sim.tick_s - t_wake) / lp.sim.tick_s)
+
+
+def test_predictor_reads_the_rows_gathered_by_the_tick_before_the_decision():
+    """The tick before a decision copies the users' top-K rows (their pixels' rows of the twin's map); the
+    predictor's passes read them in user order and predict exactly what the pixel lookups predict."""
+    lp = ClosedLoop(validate_data(night()))
+    sim, pr = lp.sim, lp._predictor
+    lp.step()
+    assert lp.ticks_per_epoch > 1 and not pr.rows.fresh(0.0)  # tick 0 is not before a decision
+    while sim.tick < lp.ticks_per_epoch:
+        lp.step()
+    assert pr.rows.fresh((sim.tick - 1) * sim.tick_s)
+    tw = sim.twin
+    act = np.flatnonzero(tw.users.active)
+    pix = sim.radio._row[act]
+    np.testing.assert_array_equal(pr.rows.cell[act], tw.topk_cell[pix])
+    np.testing.assert_array_equal(pr.rows.dbm[act], tw.topk_rx_dbm[pix])
+    np.testing.assert_array_equal(pr.rows.mw[act], tw.topk_rx_mw[pix])
+    plan = tw.bs.serving_mask() & ~lp.coverage
+    plan &= np.cumsum(plan) <= 3
+    assert plan.sum() == 3
+
+    def run() -> tuple:
+        pr.reference(1.0, plan)
+        p = pr.predict(plan, plan, 1.0, lp.window_ticks)
+        return p, pr.ev_all.rate_mbps.copy(), pr.ev_plan.rate_mbps.copy(), pr.ev_plan.sinr_db.copy()
+
+    with_rows = run()
+    assert pr._rows is pr.rows
+    pr.rows.t_s = float("nan")  # stale rows: the passes look the rows up at the users' pixels
+    looked_up = run()
+    assert pr._rows is None
+    a, b = with_rows[0], looked_up[0]
+    assert (a.window_pct, a.transition_pct, a.steady_pct) == (b.window_pct, b.transition_pct, b.steady_pct)
+    assert (with_rows[2] > 0).sum() > act.size // 2  # the passes served most users
+    np.testing.assert_array_equal(a.cell_steady_pct, b.cell_steady_pct)
+    for x, y in zip(with_rows[1:], looked_up[1:], strict=True):
+        np.testing.assert_array_equal(x, y)

@@ -15,6 +15,7 @@ from dientine.radio.link import se_parameters, shannon_36942_bps_hz
 from dientine.radio.maps import gain_map_dense, serve
 from dientine.radio.network_arrays import PointArrays
 from dientine.scenario import validate_data
+from dientine.sim import UserRows
 from dientine.twin import (
     Twin,
     TwinError,
@@ -46,6 +47,12 @@ def twin() -> Twin:
     return Twin(validate_data(SC), np.random.default_rng(0))
 
 
+def _no_rows(twin) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidates kernel's row outputs when it gathers none."""
+    r = UserRows(0, twin.topk_cell.shape[1])
+    return r.cell, r.dbm, r.mw
+
+
 def test_topk_is_sorted_strongest_first(twin):
     rx = twin.topk_gain_db + twin.cells.tx_power_dbm[twin.topk_cell]
     assert (np.diff(rx, axis=1) <= 1e-4).all()
@@ -72,7 +79,7 @@ def test_user_kernels_reproduce_radio_serve_at_pixel_centres(twin):
     user_candidates_serial(x, y, act, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows, twin.topk_cell,
                            twin.topk_rx_dbm, can, cells.offset_db, none, cells.rsrp_offset_db, o2i, row, best, rb,
                            other, ro, rs,
-                           twin.topk_rx_mw, can, load, mw3, w)
+                           twin.topk_rx_mw, can, load, mw3, w, *_no_rows(twin))
     np.testing.assert_array_equal(row, np.arange(n))
     np.testing.assert_array_equal(best, ref.serving_cell)
     np.testing.assert_allclose(rb, ref.rsrp_dbm, atol=1e-3)
@@ -93,7 +100,7 @@ def test_user_kernels_reproduce_radio_serve_at_pixel_centres(twin):
     mw3b, wb = np.zeros((n, 3)), np.zeros(n)
     user_candidates_serial(x, y, act, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows, twin.topk_cell,
                            twin.topk_rx_dbm, can, cells.offset_db, prev, 0.0, o2i, row, best, rb, other, ro, rs,
-                           twin.topk_rx_mw, can, load, mw3b, wb)
+                           twin.topk_rx_mw, can, load, mw3b, wb, *_no_rows(twin))
     choice = rng.integers(0, 3, n)
     new = np.select([choice == 0, choice == 1], [best, other], prev)
     s_ref, se_ref, s_fast, se_fast = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
@@ -221,13 +228,31 @@ def test_candidates_parallel_serial_and_prefetch_agree(twin):
     can = rng.random(twin.n_cells) < 0.8
     load = rng.random(twin.n_cells)
     outs = []
+    k = twin.topk_cell.shape[1]
+    rows = UserRows(n, k)
     for fn in (user_candidates_serial, user_candidates):
         o = [np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n), np.zeros(n, np.int64), np.zeros(n),
              np.zeros(n), np.zeros((n, 3)), np.zeros(n)]
+        rows.cell[:] = -7  # the serial and the parallel kernel gather alike
         fn(x, y, act, g.x0_m, g.y0_m, g.resolution_m, g.n_cols, g.n_rows, twin.topk_cell, twin.topk_rx_dbm, can,
            twin.cells.offset_db, serving, 0.0, o2i, o[0], o[1], o[2], o[3], o[4], o[5], twin.topk_rx_mw, can, load,
-           o[6], o[7])
+           o[6], o[7], rows.cell, rows.dbm, rows.mw)
         outs.append(o)
+        # each active user's pixel row was copied in user order; the inactive users' rows were not touched
+        p = outs[0][0][act]
+        np.testing.assert_array_equal(rows.cell[act], twin.topk_cell[p])
+        np.testing.assert_array_equal(rows.dbm[act], twin.topk_rx_dbm[p])
+        np.testing.assert_array_equal(rows.mw[act], twin.topk_rx_mw[p])
+        assert (rows.cell[~act] == -7).all()
+    # the same kernel reading the gathered rows (a 1 x n grid, user u in pixel u) gives the same candidates
+    o = [np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n), np.zeros(n, np.int64), np.zeros(n),
+         np.zeros(n), np.zeros((n, 3)), np.zeros(n)]
+    user_candidates_serial(rows.xs, rows.ys, act, 0.0, 0.0, 1.0, n, 1, rows.cell, rows.dbm, can, twin.cells.offset_db,
+                           serving, 0.0, o2i, o[0], o[1], o[2], o[3], o[4], o[5], rows.mw, can, load, o[6], o[7],
+                           *_no_rows(twin))
+    np.testing.assert_array_equal(o[0][act], np.flatnonzero(act))
+    for a, b in zip(outs[0][1:], o[1:], strict=True):
+        np.testing.assert_array_equal(a[act], b[act])
     for a, b in zip(*outs, strict=True):
         np.testing.assert_array_equal(a, b)
     # brute force for a few users: best serving-capable cell of the pixel's top-K by RSRP (+ offset 0)

@@ -28,7 +28,7 @@ from dientine.loop.predict import PlanPredictor
 from dientine.loop.protection import ProtectionMixin
 from dientine.loop.shadow import AllOnShadow
 from dientine.loop.tilt import TiltMixin
-from dientine.outcomes import SLEEP_STATES, neighbour_mask, overshoot_pct, saved_energy_kwh
+from dientine.outcomes import asleep_mask, neighbour_mask, overshoot_pct, saved_energy_kwh
 from dientine.scenario import LoopSettings, Scenario, load_scenario
 from dientine.sim import Simulation
 from dientine.sim_output import plot_timeseries, write_parquet, write_summary
@@ -160,6 +160,8 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
         if sim.tick > 0 and sim.tick % self.ticks_per_epoch == 0:
             self.decide()
         self.shadow.before_step()
+        # the tick before a decision gathers the users' top-K rows for the QoS predictor's passes
+        self._predictor.gather((sim.tick + 1) % self.ticks_per_epoch == 0)
         # the state each cell is in for this tick (a sleep entered or a wake made milliseconds into it counts
         # from the tick start; the KPI row's "state" is the state at the tick start): the energy counterfactual's
         tick_state = sim.twin.bs.tick_state().astype(np.int64)
@@ -173,7 +175,7 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
         self._cell_rows.append(cell)
         self._net_rows.append(net)
         self._saved_kwh += saved_energy_kwh(tick_state, cell["energy_kwh"], self.p_idle_w, sim.tick_s)
-        self.stats.max_cells_asleep = max(self.stats.max_cells_asleep, int(np.isin(tick_state, SLEEP_STATES).sum()))
+        self.stats.max_cells_asleep = max(self.stats.max_cells_asleep, int(asleep_mask(tick_state).sum()))
         self._tick_guard(cell)
         self._close_outcomes()
         # loop.all_on_shadow: 'exact' keeps the all-on run going until the real run has caught up with it, as

@@ -19,22 +19,30 @@ the finite demand scaled to the coming interval's forecast and the plan's safety
 The QoS lost by a tick is the users' shortfall minus their all-on shortfall over the all-on demand of the area
 (the cells off and their neighbours), as :func:`dientine.outcomes.paired_loss` measures it afterwards; the
 window's prediction is ``(L_transition + (W - 1) L_steady) / W`` for a window of ``W`` ticks. Drones are left
-out of the prediction (their C2 demand is small; the measurement includes them). The all-on pass runs in the
-loop's worker thread while the plan's passes run (when the shadow's passes overlap, :mod:`dientine.loop.shadow`):
-it has its own handover copy and work arrays (the shadow's evaluator), the plan's passes theirs; same results.
+out of the prediction (their C2 demand is small; the measurement includes them).
+
+The passes run at a decision, between two ticks, when the loop's worker thread is idle (the shadow's pass of a
+tick starts inside the tick and is joined at its end, :mod:`dientine.loop.shadow`). When the loop uses a second
+CPU (the shadow's passes overlap) they therefore use the multi-threaded user kernels
+(:class:`~dientine.sim.TickRadio` ``parallel``: the candidates and links kernels split the users between the
+cores; every user's values are computed as in the single-threaded kernels, so the results are the same bit for
+bit); otherwise the single-threaded ones. The all-on pass and the plan's passes have their own handover copies
+and work arrays. The users have not moved since the last tick, whose candidates kernel copied their pixels' top-K
+rows into :attr:`PlanPredictor.rows` (:meth:`PlanPredictor.gather`, :class:`~dientine.sim.UserRows`): the passes
+read those in user order instead of looking the rows up again at random pixels (the same values, the same
+results).
 """
 
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
 
 from agents.equipment import CellState
 from dientine.loop.shadow import AllOnShadow, TickEvaluator, copy_handover
-from dientine.sim import Simulation
+from dientine.sim import Simulation, UserRows
 
 
 @dataclass(frozen=True)
@@ -57,20 +65,26 @@ class PlanPredictor:
         self.shadow = shadow
         self.neighbours = neighbours.astype(np.float64)
         self._nb = neighbours
-        # the all-on pass uses the shadow's evaluator (work arrays): the predictor's passes run at a decision,
-        # before the tick and its shadow pass, and use nothing of it afterwards; the plan's passes have their own,
-        # as the all-on pass may run in the loop's worker thread meanwhile (shadow.overlap)
-        self.ev_all = shadow.ev
-        self.ev_plan = TickEvaluator(sim)
-        self._ref_task: Future | None = None
-        #: all-on passes run in the worker thread
-        self.overlapped = 0
+        #: the user kernels of the passes: multi-threaded when the loop uses a second CPU (the shadow's passes
+        #: overlap, :meth:`AllOnShadow.overlap_possible`; module docstring), else the twin's choice
+        self.parallel = True if shadow.overlap_possible() else None
+        self.ev_all = TickEvaluator(sim, parallel=self.parallel)
+        self.ev_plan = TickEvaluator(sim, parallel=self.parallel)
+        #: the users' top-K rows, gathered by the tick before a decision (:meth:`gather`)
+        self.rows = UserRows(sim.twin.users.n, sim.twin.topk_cell.shape[1])
         self.time_s = 0.0
         self.passes = 0
         self._short_all: np.ndarray | None = None
         self._serv_all: np.ndarray | None = None
         self._dem: np.ndarray | None = None
         self._ok: np.ndarray | None = None
+        self._rows = None
+
+    def gather(self, on: bool) -> None:
+        """Whether the coming tick's candidates kernel copies the users' top-K rows into :attr:`rows` (call before
+        each tick: on for the tick before a decision that may predict). Every pass of the decision then reads them
+        in user order instead of at random pixels (the users do not move between the tick and the decision)."""
+        self.sim.radio.gather = self.rows if on else None
 
     def _demand(self, scale: float) -> tuple[np.ndarray, np.ndarray]:
         u = self.sim.twin.users
@@ -108,29 +122,15 @@ class PlanPredictor:
         self._dem, self._ok = self._demand(scale)
         self._ok &= self._active
         self._dem = np.where(self._ok, self._dem, 0.0)
-        self._short_all = self._serv_all = None
-        job = (ho, can, rad, load, scale)
-        self._sync()
-        if sh.overlap_possible():  # in the worker thread while predict() runs the plan's passes
-            self._ref_task = sh.worker().submit(self._all_on_pass, job)
-            self.overlapped += 1
-        else:
-            self._all_on_pass(job)
-        self.passes += 1
-        self.time_s += time.perf_counter() - t0
-
-    def _all_on_pass(self, job: tuple) -> None:
-        ho, can, rad, load, scale = job
-        self.ev_all.evaluate(ho, can, rad, load, self.sim.time_s, demand_scale=scale, drones=False,
-                             active=self._active)
+        # the users' top-K rows at their current positions, when the last tick gathered them (:meth:`gather`)
+        rows = self.rows if sim.tick > 0 and self.rows.fresh((sim.tick - 1) * sim.tick_s) else None
+        self._rows = rows
+        self.ev_all.evaluate(ho, can, rad, load, sim.time_s, demand_scale=scale, drones=False, active=self._active,
+                             rows=rows)
         self._short_all = np.maximum(self._dem - self.ev_all.rate_mbps, 0.0)
         self._serv_all = ho.serving_cell.astype(np.int64)
-
-    def _sync(self) -> None:
-        """Wait for the all-on pass when it runs in the worker thread."""
-        task, self._ref_task = self._ref_task, None
-        if task is not None:
-            task.result()  # re-raises the pass's exception
+        self.passes += 1
+        self.time_s += time.perf_counter() - t0
 
     def predict(self, sleep: np.ndarray, new: np.ndarray, scale: float, window_ticks: int) -> Prediction:
         """Predicted loss of the plan that leaves ``sleep`` cells asleep, ``new`` of them entering sleep now (the
@@ -157,17 +157,17 @@ class PlanPredictor:
         can_t = (serving & ~new & ~sleep) | woken
         rad_t = (radiating & ~gone) | woken
         avail_t = np.where(woken, (dt - t_wake) / dt, can_t.astype(np.float64))
+        rows = self._rows
         load1 = self.ev_plan.evaluate(ho, can_t, rad_t, load0, sim.time_s, avail=avail_t, demand_scale=scale,
-                                      drones=False, active=act)
+                                      drones=False, active=act, rows=rows)
         load1 = np.where(self._zone, load1, load0)
         short_t = np.maximum(self._dem - self.ev_plan.rate_mbps, 0.0)
         can_s = (serving | waking) & ~sleep & ~failed
         rad_s = (radiating | waking) & ~sleep & ~failed
         self.ev_plan.evaluate(ho, can_s, rad_s, load1, sim.time_s + sim.tick_s, demand_scale=scale, drones=False,
-                              active=act)
+                              active=act, rows=rows)
         short_s = np.maximum(self._dem - self.ev_plan.rate_mbps, 0.0)
         self.passes += 2
-        self._sync()
         ok = self._ok
         srv = ok & (self._serv_all >= 0)
         s = self._serv_all[srv]

@@ -69,7 +69,7 @@ import numpy as np
 from agents.equipment import CellState
 from agents.handover import HandoverState
 from dientine.kpis import percentiles_inplace, user_kpi_counts
-from dientine.sim import SINR_MIN_DB, Simulation, TickRadio
+from dientine.sim import SINR_MIN_DB, Simulation, TickRadio, UserRows
 
 _HO_FIELDS = ("serving_cell", "candidate_cell", "ttt_elapsed_s", "previous_cell", "last_ho_t_s", "ho_count",
               "pingpong_count", "forced_count")
@@ -103,26 +103,29 @@ class TickEvaluator:
     """The radio and scheduling of one tick for the twin's current users (positions, demand, activity) under
     given cell masks, a given handover state and given previous-tick loads: :meth:`dientine.sim.Simulation.tick_pass`
     with a :class:`~dientine.sim.TickRadio` of its own (the tick's own code: top-K candidates, A3 handover, links
-    from the cached powers, the drones' direct links, the scheduler). Work arrays are allocated once."""
+    from the cached powers, the drones' direct links, the scheduler). Work arrays are allocated once. ``parallel``:
+    which user kernels (:class:`~dientine.sim.TickRadio`; the same results either way)."""
 
-    def __init__(self, sim: Simulation):
+    def __init__(self, sim: Simulation, *, parallel: bool | None = None):
         self.sim = sim
-        self.radio = TickRadio(sim.twin, sim.scenario.simulation.scheduler)
+        self.radio = TickRadio(sim.twin, sim.scenario.simulation.scheduler, parallel=parallel)
         # the pass's outputs per user (the radio's arrays, updated in place)
         self.rate_mbps, self.sinr_db, self.se_bps_hz = self.radio.rate_mbps, self.radio.sinr_db, self.radio.se_bps_hz
 
     def evaluate(self, ho: HandoverState, can: np.ndarray, rad: np.ndarray, load: np.ndarray, t_s: float, *,
                  avail: np.ndarray | None = None, demand_scale: float = 1.0, drones: bool = True,
-                 active: np.ndarray | None = None, drone_gain: np.ndarray | None = None) -> np.ndarray:
+                 active: np.ndarray | None = None, drone_gain: np.ndarray | None = None,
+                 rows: UserRows | None = None) -> np.ndarray:
         """One radio + scheduling pass; updates ``ho`` (A3 at time ``t_s``) and :attr:`rate_mbps`; returns the
         cells' PRB utilisation (the next pass's interference weights). ``avail`` is the cells' resource share
         (default: 1 where ``can``); ``demand_scale`` multiplies the finite-demand users' demand (a forecast);
         ``drones`` False leaves the drones out (no demand); ``active`` restricts the pass to some of the active
-        users (the others get no rate)."""
+        users (the others get no rate); ``rows``: the users' top-K rows gathered at their current positions
+        (:class:`~dientine.sim.UserRows`, read in user order instead of at random pixels; the same results)."""
         act = self.sim.twin.users.active if active is None else active
         av = can.astype(np.float64) if avail is None else avail
         _, res = self.sim.tick_pass(self.radio, ho, act, can, rad, load, av, t_s, drones=drones,
-                                    demand_scale=demand_scale, drone_gain=drone_gain)
+                                    demand_scale=demand_scale, drone_gain=drone_gain, rows=rows)
         return np.minimum(np.maximum(res.prb_utilisation, 0.0), 1.0)
 
 
