@@ -738,6 +738,9 @@ class Twin(TelemetryMixin):
         self._drone_pix = np.zeros(0, np.int64)
         self._drone_indoor = np.zeros(0, np.bool_)
         self._drone_o2i = np.zeros(0)
+        # the last gains (read-only) and the configuration and positions they are for: a second call at the same
+        # positions (the shadow's pass and the real tick's, one each per tick) returns them
+        self._drone_last: tuple | None = None
         self._drone_h_range = (0.0, 0.0)
         self._init_telemetry()
 
@@ -841,9 +844,18 @@ class Twin(TelemetryMixin):
 
     def drone_gains(self) -> np.ndarray:
         """Dense path gains [drones, cells] at the drones' current 3-D positions (direct evaluation).
-        Thread-safe (the closed loop's shadow calls it from its worker thread while the tick runs)."""
+        Thread-safe (the closed loop's shadow calls it from its worker thread while the tick runs). The array is
+        read-only: a call at the same positions and configuration returns the same one."""
+        d = self.drones
         with self._drone_lock:
-            return self._drone_gains()
+            last = self._drone_last
+            if (last is not None and last[0] is self.cells and np.array_equal(last[1], d.x_m)
+                    and np.array_equal(last[2], d.y_m) and np.array_equal(last[3], d.z_m)):
+                return last[4]
+            out = self._drone_gains()
+            out.flags.writeable = False
+            self._drone_last = (self.cells, d.x_m.copy(), d.y_m.copy(), d.z_m.copy(), out)
+            return out
 
     def _drone_gains(self) -> np.ndarray:
         d = self.drones
