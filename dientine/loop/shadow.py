@@ -42,13 +42,15 @@ fixes the tick's all-on masks and hands its pass to a worker thread, which runs 
 main thread does the real tick's radio, power, wear, sensing and KPIs; :meth:`AllOnShadow.after_step` waits for
 it. The pass reads only what the rest of the tick leaves unchanged (positions, activity, demand, the drones, the
 cells' configuration and radio caches; the masks are its own arrays) and writes only the shadow's own state (its
-handover copy, work arrays and loads); it computes the drones' gains itself rather than wait for the real
-tick's. The kernels it calls release the GIL (``nogil``: candidates, links, ``rx_cache``, the A3 and scheduler
-kernels, the drones' gain kernel), so the two threads run on two cores, and the results are those of the pass
-run in line after the tick, bit for bit (no random numbers, the same kernels on the same inputs). It runs in line
+handover copy, work arrays and loads); it asks for the drones' gains itself rather than wait for the real tick
+(:meth:`dientine.twin.Twin.drone_gains` computes them once per tick for whichever asks first). The kernels it
+calls release the GIL (``nogil``: candidates, links, ``rx_cache``, the A3 and scheduler kernels, the drones' gain
+kernel), so the two threads run on two cores, and the results are those of the pass run in line after the tick,
+bit for bit (no random numbers, the same kernels on the same inputs). It runs in line
 with ``overlap`` False, with one CPU for the process (its affinity mask, or ``NUMBA_NUM_THREADS=1`` as in a sweep
 worker) and with the twin's parallel user kernels (they use every core already, and their thread pool is not to
-be entered from two threads). The plan predictor's all-on pass uses the same worker (:mod:`dientine.loop.predict`).
+be entered from two threads). The plan predictor runs at a decision, when the worker is idle; when the passes
+overlap, it uses the multi-threaded user kernels (:mod:`dientine.loop.predict`).
 Timing: :attr:`AllOnShadow.time_s` is the wall time the shadow adds to the loop's thread (preparing, waiting for
 or running the pass, the comparison columns); :attr:`AllOnShadow.pass_s` and :attr:`AllOnShadow.pass_cpu_s` the
 passes' own wall and CPU time.
