@@ -202,13 +202,21 @@ def test_drone_gains_follow_the_network_configuration():
     def direct():
         return gain_map_dense(tw.cells, pts, tw.fields, wrap_offsets_m=tw.wrap_offsets_m, parallel=False)
 
-    np.testing.assert_array_equal(tw.drone_gains(), direct())
-    np.testing.assert_array_equal(tw.drone_gains(), direct())  # second call: cached cell-side arguments
+    first = tw.drone_gains()
+    np.testing.assert_array_equal(first, direct())
+    # a second call at the same positions and configuration (the loop's shadow and the real tick, once each per
+    # tick) returns the same read-only gains
+    assert tw.drone_gains() is first and not first.flags.writeable
     tw.set_tilt(2, 12.0)  # a new configuration: the cached arguments are rebuilt
-    np.testing.assert_array_equal(tw.drone_gains(), direct())
+    tilted = tw.drone_gains()
+    assert tilted is not first
+    np.testing.assert_array_equal(tilted, direct())
+    np.testing.assert_array_equal(tw.drone_gains(), direct())  # cached cell-side arguments
     d.x_m += 37.5  # the per-tick path (pixels and checks in one pass) at new positions
     d.z_m[0] = 60.0
-    np.testing.assert_array_equal(tw.drone_gains(), direct())
+    moved = tw.drone_gains()
+    assert moved is not tilted
+    np.testing.assert_array_equal(moved, direct())
     d.z_m[1] = 1000.0  # above the aerial height range: the same error as the general path
     with pytest.raises(RadioValidityError, match="height_m"):
         tw.drone_gains()
