@@ -2,8 +2,9 @@
 
 Baseline: ``Simulation(city day, all cells on).run()``. Loop: ``ClosedLoop(city day + decisions:
 [energy_saving]).run()`` with the same seed (``scenarios/city_day_energy.yaml``: baseline and variant).
-Both are run ``REPEATS`` times after a warm-up (Numba and table
-compilation excluded); medians are reported with the breakdown of the loop run: radio, agents (users, drones,
+Both are run ``REPEATS`` times after a warm-up (Numba and table compilation excluded), in pairs that alternate
+which run goes first (the machine's speed drifts between runs); medians are reported, each pair's ratio, and the
+breakdown of the loop run: radio, agents (users, drones,
 power/wear, sensing), scheduling and KPIs as timed by the simulation (``Simulation.stage_s`` when present),
 decision tables, solvers, the predictive QoS guard and the all-on shadow (:mod:`dientine.loop.shadow`) as timed
 by the loop, and the process CPU time of each run (to tell a load-limited figure). Target (issue 6): the loop
@@ -39,7 +40,7 @@ from dientine.scenario import load_variants  # noqa: E402
 from dientine.sim import Simulation  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "city_day_energy.yaml"  # baseline = all cells on, variant energy_saving
-REPEATS = 3
+REPEATS = 5
 TARGET_OVERHEAD = 0.50
 WEEK_DAYS = 7
 WEEK_REPEATS = 5
@@ -105,15 +106,19 @@ def main() -> int:
     ClosedLoop(short).run()  # warm-up: Numba caches, table compilation, solver imports
     Simulation(short).run()
     offs, ons, parts_off, parts_on, summ = [], [], [], [], None
-    for _ in range(REPEATS):
-        t, p, summ_off = run_off(base)
-        offs.append(t)
-        parts_off.append(p)
-        t, p, summ = run_on(loop_sc)
-        ons.append(t)
-        parts_on.append(p)
+    for i in range(REPEATS):  # pairs in alternating order (the machine's speed drifts between runs)
+        for loop_on in ((False, True) if i % 2 == 0 else (True, False)):
+            if loop_on:
+                t, p, summ = run_on(loop_sc)
+                ons.append(t)
+                parts_on.append(p)
+            else:
+                t, p, summ_off = run_off(base)
+                offs.append(t)
+                parts_off.append(p)
     off, on = statistics.median(offs), statistics.median(ons)
     ratio = on / off
+    day_pairs = [a / b for a, b in zip(ons, offs, strict=True)]
     print(f"closed loop on vs off, one simulated day of {base.name} ({REPEATS} repeats, medians); load average "
           f"before the runs {' '.join(f'{x:.2f}' for x in load0)}")
     print(f"{'figure':<34}{'median s':>10}{'baseline s':>12}{'ratio':>8}   target")
@@ -139,6 +144,9 @@ def main() -> int:
           f"{summ['qos_violations']} of {summ['outcome_windows']} (overshoot_pct {summ['overshoot_pct']:.1f}, "
           f"largest window loss vs all-on {summ['outcome_qos_lost_pct_max']:.2f} pp); shadow ticks "
           f"{summ['all_on_shadow_ticks']}, QoS predictions {summ['qos_predictions']}")
+    print(f"runs' wall times with loop {' '.join(f'{t:.2f}' for t in ons)} s, without "
+          f"{' '.join(f'{t:.2f}' for t in offs)} s; ratio of each pair {' '.join(f'{r:.2f}' for r in day_pairs)} "
+          f"(median {statistics.median(day_pairs):.2f})")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
     # ------------------------------------------------------------------ a week: thresholds settle

@@ -169,13 +169,14 @@ class ClosedLoop(InputsMixin, EnergyMixin, PowerMixin, ProtectionMixin, TiltMixi
         t0 = time.perf_counter()
         cell, net = dict(sim.kpi.latest_cell()), dict(sim.kpi.latest_network())
         cell["tick_state"] = tick_state
-        ran = self.shadow.after_step(cell)
+        # what does not need the all-on shadow first (its pass may still be running in the worker thread)
         self._add_qos_columns(cell, net)
+        self._saved_kwh += saved_energy_kwh(tick_state, cell["energy_kwh"], self.p_idle_w, sim.tick_s)
+        self.stats.max_cells_asleep = max(self.stats.max_cells_asleep, int(asleep_mask(tick_state).sum()))
+        ran = self.shadow.after_step(cell)
         self._add_all_on_columns(cell, net, ran)
         self._cell_rows.append(cell)
         self._net_rows.append(net)
-        self._saved_kwh += saved_energy_kwh(tick_state, cell["energy_kwh"], self.p_idle_w, sim.tick_s)
-        self.stats.max_cells_asleep = max(self.stats.max_cells_asleep, int(asleep_mask(tick_state).sum()))
         self._tick_guard(cell)
         self._close_outcomes()
         # loop.all_on_shadow: 'exact' keeps the all-on run going until the real run has caught up with it, as
