@@ -334,30 +334,18 @@ def _update_tracks_kernel(n, tid, pos, hits, looks, conf, born, lead, votes, det
 
 @dataclass
 class _Track:
+    """One track as an object (:attr:`IsacSensing.tracks` builds these from the track arrays)."""
+
     tid: int
     pos: np.ndarray
     hits: list[bool]
     votes: dict[int, int]
     confirmed: bool = False
     born_t_s: float = 0.0
-    lead: int = -2  # the current majority truth (see truth); -2: not computed yet
-
-    def vote(self, who: int) -> None:
-        """Count one detection of ``who`` (drone index or -1) for this track."""
-        n = self.votes.get(who, 0) + 1
-        self.votes[who] = n
-        if self.lead != -2:
-            best = self.votes[self.lead]
-            if n > best or (n == best and who < self.lead):
-                self.lead = who
+    lead: int = -1  # the majority truth of the votes (kept by _update_tracks_kernel)
 
     def truth(self) -> int:
-        """The majority truth of the track's detections (ties: the lowest id), -1 for none. Counts only grow,
-        so the running maximum kept by :meth:`vote` equals the maximum over all votes."""
-        if not self.votes:
-            return -1
-        if self.lead == -2:
-            self.lead = max(self.votes.items(), key=lambda kv: (kv[1], -kv[0]))[0]
+        """The majority truth of the track's detections (ties: the lowest id), -1 for a false alarm or none."""
         return self.lead
 
 

@@ -214,19 +214,12 @@ class KpiRecorder:
             missing = [c for c in NETWORK_COLUMNS if c not in network]
             extra = [c for c in network if c not in NETWORK_COLUMNS]
             raise ValueError(f"KpiRecorder.record network KPIs: missing {missing}, unknown {extra}")
-        if self._n == self._cap:
-            self._grow()
-        i = self._n
         for name, value in cell.items():
             shape = getattr(value, "shape", ())
             if shape != () and shape != (self.n_cells,):
                 raise ValueError(f"KpiRecorder.record cell KPI {name!r}: expected shape ({self.n_cells},), "
                                  f"found {shape}")
-            self._cell[name][i] = value
-        self._net[i] = [network[k] for k in NETWORK_COLUMNS]
-        self._n = i + 1
-        self._cell_table = None
-        self._net_table = None
+        self.record_row([cell[k] for k in CELL_COLUMNS], [network[k] for k in NETWORK_COLUMNS])
 
     def record_row(self, cell: tuple | list, network: tuple | list) -> None:
         """:meth:`record` with the values given in column order (:data:`CELL_COLUMNS`, :data:`NETWORK_COLUMNS`)

@@ -40,8 +40,8 @@ _IS_SLEEP = np.isin(np.arange(N_STATES), SLEEP_STATES)
 
 
 def asleep_mask(state: np.ndarray) -> np.ndarray:
-    """Which entries of ``state`` (cell state codes) are one of :data:`SLEEP_STATES` (``np.isin`` by table lookup:
-    called every tick)."""
+    """Which entries of ``state`` (integer cell state codes, any shape) are one of :data:`SLEEP_STATES` (a table
+    lookup: the loop asks every tick)."""
     return _IS_SLEEP[state]
 
 
@@ -142,7 +142,8 @@ def measure_window(cell_rows: list[dict[str, np.ndarray]], net_rows: list[dict[s
     # the state of each cell for each tick (the loop's "tick_state": sub-tick transitions count from the tick
     # start), else the state at the tick start
     state = np.stack([r.get("tick_state", r["state"]) for r in rows]).astype(np.int64)  # (T, C)
-    asleep_any = np.isin(state, SLEEP_STATES).any(axis=0)
+    asleep = asleep_mask(state)
+    asleep_any = asleep.any(axis=0)
     affected = neighbours[asleep_any].any(axis=0) & ~asleep_any if asleep_any.any() else np.zeros(
         state.shape[1], bool)
     kd, ku = _keys(rows[0])
@@ -180,7 +181,7 @@ def measure_window(cell_rows: list[dict[str, np.ndarray]], net_rows: list[dict[s
         p5_change = rate_p5 - p5_all_on
     return WindowOutcome(
         tick_from=tick_from, tick_to=tick_to, energy_kwh=float(energy.sum()), energy_saved_kwh=float(saved),
-        sleeping_cell_ticks=int(np.isin(state, SLEEP_STATES).sum()),
+        sleeping_cell_ticks=int(asleep.sum()),
         affected_demand_mbps=float(demand[:, affected].sum()),
         affected_unsatisfied_mbps=float(unsat[:, affected].sum()),
         network_unsatisfied_pct=100.0 * net_unsat / net_demand if net_demand > 0 else 0.0,

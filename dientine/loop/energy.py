@@ -16,7 +16,7 @@ from dientine.loop.common import (
     jsonable,
 )
 from dientine.loop.predict import Prediction
-from dientine.outcomes import SLEEP_STATES, measure_window, paired_loss
+from dientine.outcomes import asleep_mask, measure_window, paired_loss
 from dientine.radio.link import spectral_efficiency_bps_hz
 from dientine.scenario import GuardSettings
 from dientine.sim import SECONDS_PER_DAY, SINR_MIN_DB
@@ -45,7 +45,7 @@ class EnergyMixin:
         sim = self.sim
         tw = sim.twin
         t0 = time.perf_counter()
-        asleep = np.isin(tw.bs.state, SLEEP_STATES)
+        asleep = asleep_mask(tw.bs.state)
         if not asleep.any() and self._cell_rows:  # QoS reference: the last tick with no cell asleep
             self._qos_ref = (self._cell_rows[-1], self._net_rows[-1])
         serving = tw.bs.serving_mask()
@@ -549,7 +549,7 @@ class EnergyMixin:
             period_h=period_h, n_trx=sub, p0_w=np.asarray(pt.p_idle_w, float)[cells],
             delta_p=sub, p_max_w=np.asarray(pt.p_slope_w, float)[cells],
             p_sleep_w=np.asarray(pt.state_power_w[:, int(CellState.DEEP_SLEEP)], float)[cells],
-            must_stay_on=[int(c) for c in must], initial_on=~np.isin(tw.bs.state[cells], SLEEP_STATES),
+            must_stay_on=[int(c) for c in must], initial_on=~asleep_mask(tw.bs.state[cells]),
             max_unserved_fraction=None, unserved_penalty_wh_per_mbit=UNSERVED_PENALTY_WH_PER_MBIT,
             max_candidates=kc)
         return problem, cells

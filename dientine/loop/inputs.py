@@ -11,7 +11,7 @@ from agents.equipment import CellState
 from dientine.loop.common import (
     LoopError,
 )
-from dientine.outcomes import SLEEP_STATES
+from dientine.outcomes import asleep_mask
 from dientine.radio.maps import gain_map_dense
 from dientine.radio.network_arrays import PointArrays
 from dientine.sim import SINR_MIN_DB
@@ -36,7 +36,7 @@ class InputsMixin:
         pending = tw.bs.pending >= 0
         if table == "energy_saving":
             load = np.where(failed | pending, np.nan, np.clip(kpi["load"], 0.0, 1.0))
-            cols.update({"is_coverage_cell": self.coverage.copy(), "cell_asleep": np.isin(state, SLEEP_STATES),
+            cols.update({"is_coverage_cell": self.coverage.copy(), "cell_asleep": asleep_mask(state),
                          "cell_load": load, "hour": float(math.floor(sim.hour_of_day * 1e6) / 1e6),
                          "neighbour_headroom": np.clip(kpi["neighbour_headroom"], 0.0, 1.0)})
             return cols, np.arange(tw.n_cells)
@@ -83,9 +83,9 @@ class InputsMixin:
     def _drone_columns(self, cols: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray | None]:
         sim = self.sim
         tw = sim.twin
-        if sim.sensing is None or not sim.sensing.tracks:
+        tracks = sim.sensing.tracks if sim.sensing is not None else []  # a snapshot: built once
+        if not tracks:
             return cols, None
-        tracks = sim.sensing.tracks
         pos = np.array([t.pos for t in tracks], dtype=np.float64).reshape(-1, 3)
         truth = np.array([t.truth() for t in tracks], dtype=np.int64)
         registered = np.where(truth >= 0, tw.drones.registered[np.maximum(truth, 0)], False)
